@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// Entry point installed as `ray-head-ha`; the compiled CLI lives in dist/.
+import { main } from '../dist/cli.js';
+
+main(process.argv.slice(2));

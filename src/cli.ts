@@ -1,0 +1,117 @@
+/**
+ * argv → config → run. The only place that turns errors into exit codes:
+ * 0 clean shutdown, 2 bad configuration/usage or refused credentials,
+ * 3 lost leadership, 127 head command cannot start, else the head's own code.
+ */
+import { loadConfig, parseFlags, RUN_FLAGS, OPTIONS, type Flags } from './config.js';
+import { ConfigError, ExitCode, HeadHaError, RedisAuthError } from './errors.js';
+import { createLogger } from './log.js';
+import { describeRedis } from './redis-address.js';
+import { isAuthError, oneShotConnection } from './redis-connection.js';
+import { runCandidate } from './run.js';
+import { formatStatus, readStatus } from './status.js';
+import { createSupervisor } from './supervisor/select.js';
+import { installFaultSwitch } from './test-faults.js';
+
+const USAGE = `Usage:
+  ray-head-ha run [flags] -- <head command> [args...]
+  ray-head-ha status [--json] [--redis ADDR] [--namespace NS]
+  ray-head-ha --help
+
+Flags of run (each also read from the environment variable in brackets; a flag wins):
+${Object.values(OPTIONS)
+  .map((o) => `  --${o.flag.padEnd(24)} [${o.env.join(', ')}]`)
+  .join('\n')}
+
+Exit codes: 0 clean shutdown, 2 bad configuration or credentials, 3 lost leadership,
+127 head command cannot be started, otherwise the head's own exit code.`;
+
+export async function main(argv: string[]): Promise<void> {
+  const code = await runCli(argv, process.env).catch((err: unknown) => reportError(err));
+  // Let pino and stdout flush, then leave with the code (open handles must not keep us alive).
+  process.exitCode = code;
+  setImmediate(() => process.exit(code));
+}
+
+async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case 'run':
+      return cmdRun(args, env);
+    case 'status':
+      return cmdStatus(args, env);
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return ExitCode.ok;
+    case undefined:
+      throw new ConfigError(`missing command\n${USAGE}`);
+    default:
+      throw new ConfigError(`unknown command ${JSON.stringify(cmd)} (try ray-head-ha --help)`);
+  }
+}
+
+async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags, rest } = parseFlags(args, RUN_FLAGS);
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitCode.ok;
+  }
+  if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
+  const config = loadConfig(flags, env);
+  const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
+  const supervisor = await createSupervisor();
+
+  const shutdown = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'shutting down');
+    shutdown.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  installFaultSwitch(env, log);
+  try {
+    return await runCandidate({ config, command: rest, env, log, supervisor, shutdown: shutdown.signal });
+  } catch (err) {
+    if (err instanceof RedisAuthError) {
+      throw new RedisAuthError(`${describeRedis(config.redis)}: ${err.message}`);
+    }
+    throw err;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags, rest } = parseFlags(args, [OPTIONS.redis.flag, OPTIONS.namespace.flag, 'json', 'help']);
+  if (rest.length > 0) throw new ConfigError(`status takes no arguments, got ${JSON.stringify(rest[0])}`);
+  const config = loadConfig(pick(flags, [OPTIONS.redis.flag, OPTIONS.namespace.flag]), env);
+  const redis = oneShotConnection(config.redis, config.connectTimeoutMs);
+  redis.on('error', () => {});
+  try {
+    const status = await readStatus(redis, config.namespace);
+    process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
+    return ExitCode.ok;
+  } catch (err) {
+    const where = describeRedis(config.redis);
+    if (isAuthError(err)) throw new RedisAuthError(`${where}: Redis refused our credentials: ${(err as Error).message}`);
+    throw new HeadHaError(`cannot read status from ${where}: ${(err as Error).message}`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function pick(flags: Flags, names: string[]): Flags {
+  return Object.fromEntries(Object.entries(flags).filter(([k]) => names.includes(k)));
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof HeadHaError) {
+    process.stderr.write(`ray-head-ha: ${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`ray-head-ha: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return ExitCode.failure;
+}

@@ -1,0 +1,270 @@
+/**
+ * The election state machine (after client-go's leaderelection.go).
+ *
+ * Guarantees, given a Redis that keeps its data and the timing rule of
+ * config.ts (renewDeadline + killGrace + ttl·drift < ttl):
+ * - a term ends, from this side, no later than renewDeadlineMs after the SEND
+ *   time of the last renew that succeeded, measured on the monotonic clock; the
+ *   lease it renewed cannot expire in Redis before that instant plus the ttl
+ *   minus the renew deadline, which leaves room to kill the head;
+ * - epochs only grow: the candidate remembers the highest epoch it has seen and
+ *   the acquire script goes above it;
+ * - a lease found taken by someone else is never released.
+ * Not guaranteed here: that the head is really dead when the term ends. That
+ * is the `lead` callback's job (the keeper holds the same deadline natively).
+ */
+import { EventEmitter } from 'node:events';
+import { RedisAuthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { HeadExit, StopReason } from '../supervisor/types.js';
+import type { Clock } from './clock.js';
+import type { Lease, ReleaseKind } from './lease.js';
+
+export type ElectorState = 'standby' | 'leading' | 'stepping-down' | 'stopped';
+
+export interface Term {
+  epoch: number;
+  token: string;
+  previousId: string | null;
+  previousGcsAddress: string | null;
+  /** Aborted, with a StopReason as its reason, when this term must end. */
+  signal: AbortSignal;
+  /** The fencing deadline now (absolute monotonic ms). */
+  deadlineMs(): number;
+  /** Called after every renew that succeeded, with the new deadline. */
+  onRenewed(listener: (deadlineMs: number) => void): void;
+}
+
+export interface TermResult {
+  epoch: number;
+  reason: StopReason;
+  exit: HeadExit;
+  /** Whether we deleted the lease ourselves (a standby can take over at once). */
+  released: boolean;
+}
+
+/** What the leader does with its term: start the head, return when it is gone. */
+export type LeadFn = (term: Term) => Promise<HeadExit>;
+
+export interface ElectorOptions {
+  lease: Lease;
+  clock: Clock;
+  retryMs: number;
+  renewDeadlineMs: number;
+  maxFailures: number | null;
+  log: Logger;
+}
+
+export interface HolderView {
+  id: string;
+  epoch: number;
+  gcsAddress: string | null;
+}
+
+export interface ElectorEvents {
+  state: [{ from: ElectorState; to: ElectorState; reason: string; epoch: number }];
+  renewed: [{ durationMs: number; deadlineMs: number }];
+  'renew-failed': [{ durationMs: number; error: string }];
+  holder: [HolderView | null];
+}
+
+export class Elector extends EventEmitter<ElectorEvents> {
+  state: ElectorState = 'stopped';
+  /** Highest epoch seen anywhere: our terms, holders' tokens, the stored counter. */
+  highestEpoch = 0;
+  /** The last GCS address a leader published, for when Redis has lost the leader hash. */
+  knownGcsAddress: string | null = null;
+
+  constructor(private readonly o: ElectorOptions) {
+    super();
+  }
+
+  /**
+   * One term: wait as a standby until elected (or `signal` aborts: then null),
+   * lead, and step down. Call again to re-enter as a standby.
+   */
+  async runTerm(signal: AbortSignal, lead: LeadFn): Promise<TermResult | null> {
+    // 1. Standby until we hold the lease.
+    const won = await this.acquire(signal);
+    if (!won) return null;
+    const { token, epoch } = won;
+    let deadlineMs = won.sentAtMs + this.o.renewDeadlineMs;
+    const listeners: ((d: number) => void)[] = [];
+    const termCtl = new AbortController();
+    const onShutdown = () => termCtl.abort('shutdown' satisfies StopReason);
+    signal.addEventListener('abort', onShutdown, { once: true });
+    if (signal.aborted) onShutdown();
+    this.setState('leading', 'acquired', epoch);
+
+    // 2. Renew in the background while the head runs.
+    const renewing = this.keepRenewing(token, termCtl, () => deadlineMs, (d) => {
+      deadlineMs = d;
+      for (const l of listeners) l(d);
+    });
+    const term: Term = {
+      epoch,
+      token,
+      previousId: won.previousId,
+      previousGcsAddress: won.previousGcsAddress,
+      signal: termCtl.signal,
+      deadlineMs: () => deadlineMs,
+      onRenewed: (l) => listeners.push(l),
+    };
+
+    // 3. Lead until the head is gone (it exited, or lead() stopped it after the abort).
+    let exit: HeadExit;
+    try {
+      exit = await lead(term);
+    } finally {
+      signal.removeEventListener('abort', onShutdown);
+      if (!termCtl.signal.aborted) termCtl.abort('head-exit' satisfies StopReason);
+      await renewing;
+    }
+    const reason: StopReason =
+      termCtl.signal.reason === 'head-exit' ? exit.reason : (termCtl.signal.reason as StopReason);
+    this.setState('stepping-down', reason, epoch);
+
+    // 4. Release unless the lease is no longer ours; a failed release only costs the ttl.
+    const released = reason === 'lost-lease' ? false : await this.release(token, releaseKind(reason));
+    this.setState('stopped', reason, epoch);
+    return { epoch, reason, exit, released };
+  }
+
+  private async acquire(signal: AbortSignal) {
+    const { lease, clock, log, retryMs } = this.o;
+    let unreachableSince: number | null = null;
+    this.setState('standby', 'waiting for the lease', this.highestEpoch);
+    while (!signal.aborted) {
+      // Listen for a release before asking, so one that lands in between still wakes us.
+      const iteration = new AbortController();
+      const stopIteration = () => iteration.abort();
+      signal.addEventListener('abort', stopIteration, { once: true });
+      const vacancy = lease.waitForVacancy(iteration.signal);
+      vacancy.catch(() => {});
+      try {
+        const sentAtMs = clock.nowMs();
+        let waitMs = retryMs;
+        try {
+          const res = await lease.tryAcquire({ minEpoch: this.highestEpoch, knownGcsAddress: this.knownGcsAddress });
+          if (unreachableSince !== null) {
+            log.info({ downMs: Math.round(clock.nowMs() - unreachableSince) }, 'Redis is reachable again');
+            unreachableSince = null;
+          }
+          if (res.acquired) {
+            this.highestEpoch = Math.max(this.highestEpoch, res.epoch);
+            return { ...res, sentAtMs };
+          }
+          this.highestEpoch = Math.max(this.highestEpoch, res.holderEpoch, res.storedEpoch);
+          this.knownGcsAddress = res.gcsAddress ?? this.knownGcsAddress;
+          this.emit('holder', { id: res.holderId, epoch: res.holderEpoch, gcsAddress: res.gcsAddress });
+          // Once more just after the holder's lease runs out, if that comes before the next poll.
+          if (res.pttlMs >= 0 && res.pttlMs < retryMs) waitMs = res.pttlMs + 1;
+        } catch (err) {
+          if (err instanceof RedisAuthError) throw err;
+          if (unreachableSince === null) {
+            unreachableSince = clock.nowMs();
+            log.warn({ err: errorText(err) }, 'cannot reach Redis; still trying as a standby');
+          }
+        }
+        await Promise.race([clock.sleep(waitMs, iteration.signal), vacancy]).catch(() => {});
+      } finally {
+        signal.removeEventListener('abort', stopIteration);
+        iteration.abort();
+      }
+    }
+    return null;
+  }
+
+  /** Renews every retryMs until the term is aborted; aborts it on a lost lease or a passed deadline. */
+  private async keepRenewing(
+    token: string,
+    termCtl: AbortController,
+    deadline: () => number,
+    renewed: (deadlineMs: number) => void,
+  ): Promise<void> {
+    const { lease, clock, log, retryMs, renewDeadlineMs, maxFailures } = this.o;
+    let failures = 0;
+    const stepDown = (reason: StopReason, detail: Record<string, unknown>) => {
+      log.warn({ ...detail, reason }, 'stepping down');
+      termCtl.abort(reason);
+    };
+    while (!termCtl.signal.aborted) {
+      const pause = Math.min(retryMs, deadline() - clock.nowMs());
+      if (pause > 0) {
+        try {
+          await clock.sleep(pause, termCtl.signal);
+        } catch {
+          return;
+        }
+      }
+      if (clock.nowMs() >= deadline()) return stepDown('deadline', { renewDeadlineMs, failures });
+
+      // The deadline counts from the time the renew was SENT (read before sending).
+      const sentAtMs = clock.nowMs();
+      const outcome = await this.renewBefore(token, deadline() - sentAtMs, termCtl.signal);
+      if (termCtl.signal.aborted) return;
+      const durationMs = clock.nowMs() - sentAtMs;
+      if (outcome === 'ok') {
+        failures = 0;
+        const next = sentAtMs + renewDeadlineMs;
+        this.emit('renewed', { durationMs, deadlineMs: next });
+        renewed(next);
+      } else if (outcome === 'lost') {
+        return stepDown('lost-lease', {});
+      } else {
+        failures++;
+        this.emit('renew-failed', { durationMs, error: outcome.error });
+        log.warn({ err: outcome.error, failures }, 'renew failed');
+        if (maxFailures !== null && failures >= maxFailures) return stepDown('deadline', { failures, maxFailures });
+      }
+    }
+  }
+
+  private async renewBefore(token: string, budgetMs: number, signal: AbortSignal): Promise<RenewOutcome> {
+    const timer = new AbortController();
+    const stop = () => timer.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await Promise.race([
+        this.o.lease.renew(token).then(
+          (ok): RenewOutcome => (ok ? 'ok' : 'lost'),
+          (err: unknown): RenewOutcome => ({ error: errorText(err) }),
+        ),
+        this.o.clock.sleep(budgetMs, timer.signal).then(
+          (): RenewOutcome => ({ error: 'no reply before the renew deadline' }),
+          (): RenewOutcome => ({ error: 'aborted' }),
+        ),
+      ]);
+    } finally {
+      signal.removeEventListener('abort', stop);
+      timer.abort();
+    }
+  }
+
+  private async release(token: string, kind: ReleaseKind): Promise<boolean> {
+    try {
+      return await this.o.lease.release(token, kind);
+    } catch (err) {
+      this.o.log.warn({ err: errorText(err) }, 'release failed; the lease will expire by its ttl');
+      return false;
+    }
+  }
+
+  private setState(to: ElectorState, reason: string, epoch: number): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.o.log.info({ from, to, reason, epoch }, `${from} -> ${to}`);
+    this.emit('state', { from, to, reason, epoch });
+  }
+}
+
+type RenewOutcome = 'ok' | 'lost' | { error: string };
+
+function releaseKind(reason: StopReason): ReleaseKind {
+  return reason === 'shutdown' || reason === 'head-exit' ? 'released' : 'stepped-down';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,63 @@
+/**
+ * The lease as the elector sees it: six methods, no Redis in sight
+ * (client-go's resourcelock.Interface). src/election/redis-lease.ts is the
+ * implementation; the elector's unit tests use a scripted fake.
+ */
+
+export interface AcquireRequest {
+  /** Highest epoch this candidate has ever seen: the new epoch is above it even if Redis restarted empty. */
+  minEpoch: number;
+  /** Last GCS address this candidate saw published, used when Redis lost the leader hash. */
+  knownGcsAddress: string | null;
+}
+
+export type AcquireResult =
+  | {
+      acquired: true;
+      token: string;
+      epoch: number;
+      /** The GCS address of the term before this one, if any: the new head waits until it refuses connections. */
+      previousGcsAddress: string | null;
+      previousId: string | null;
+    }
+  | {
+      acquired: false;
+      holderId: string;
+      holderEpoch: number;
+      /** PTTL of the lease in Redis (ms); negative when it has no expiry or just vanished. */
+      pttlMs: number;
+      /** The epoch counter as stored. */
+      storedEpoch: number;
+      gcsAddress: string | null;
+    };
+
+export type ReleaseKind = 'released' | 'stepped-down';
+
+export interface LeaseEvent {
+  type: 'acquired' | ReleaseKind;
+  id: string;
+  epoch: number;
+}
+
+export interface Lease {
+  tryAcquire(req: AcquireRequest): Promise<AcquireResult>;
+  /** True when the lease is still ours and its ttl was reset; false when it is lost. Throws on transport errors. */
+  renew(token: string): Promise<boolean>;
+  /** Deletes the lease only if it is still ours; true when it was. */
+  release(token: string, kind: ReleaseKind): Promise<boolean>;
+  /** Resolves at the next `released` / `stepped-down` event; rejects when the signal aborts. */
+  waitForVacancy(signal: AbortSignal): Promise<void>;
+}
+
+export function formatToken(id: string, epoch: number): string {
+  return `${id}#${epoch}`;
+}
+
+/** `"<id>#<epoch>"` → parts; ids never contain '#' (config enforces it). */
+export function parseToken(token: string): { id: string; epoch: number } | null {
+  const at = token.lastIndexOf('#');
+  if (at <= 0) return null;
+  const epoch = Number(token.slice(at + 1));
+  if (!Number.isSafeInteger(epoch) || epoch < 0) return null;
+  return { id: token.slice(0, at), epoch };
+}

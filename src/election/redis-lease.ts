@@ -1,0 +1,232 @@
+/**
+ * The lease in Redis. Every state change is one Lua script: atomic, and timed
+ * by the server alone. Keys of one namespace share the hash tag `{ns}` so they
+ * live in one cluster slot (DESIGN.md, "Redis keys").
+ *
+ * What this does NOT guarantee on its own: a Redis that loses its data
+ * (restart without persistence, failover to a replica that had not seen the
+ * write) can hand the lease to a second candidate while the first still
+ * believes it holds it. The elector bounds that window (the old leader learns
+ * it at its next renew and kills its head), and a new leader waits until the
+ * previous GCS stops answering before it starts its own head.
+ */
+import type { Redis } from 'ioredis';
+import { RedisAuthError, UnexpectedReplyError } from '../errors.js';
+import { isAuthError } from '../redis-connection.js';
+import { parseToken, type AcquireRequest, type AcquireResult, type Lease, type LeaseEvent, type ReleaseKind } from './lease.js';
+
+export function leaseKeys(namespace: string) {
+  const p = `ray-head-ha:{${namespace}}`;
+  return { lease: `${p}:lease`, epoch: `${p}:epoch`, leader: `${p}:leader`, events: `${p}:events` };
+}
+
+/**
+ * KEYS: lease, epoch, leader.
+ * ARGV: id, ttlMs, minEpoch, host, gcsAddress, dashboardUrl, channel, knownGcsAddress.
+ * Reply: {1, token, epoch, previousId, previousGcs} or {0, holderToken, pttl, storedEpoch, gcsAddress}.
+ */
+const ACQUIRE = `
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  -- 1. Taken: tell the caller who holds it, for how long, and what it published.
+  local gcs = redis.call('HGET', KEYS[3], 'gcsAddress') or ''
+  return {0, holder, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]) or '0', gcs}
+end
+-- 2. A new term: the epoch goes above the stored counter and above every epoch
+--    the candidate has seen, so it never goes backwards when Redis lost its data.
+local epoch = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[3])
+if epoch <= floor then
+  epoch = floor + 1
+  redis.call('SET', KEYS[2], string.format('%d', epoch))
+end
+local token = ARGV[1] .. '#' .. string.format('%d', epoch)
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+-- 3. Remember who led before (its GCS must stop answering before ours starts),
+--    falling back to what the candidate last saw when the hash was lost.
+local prevId = redis.call('HGET', KEYS[3], 'id') or ''
+local prevGcs = redis.call('HGET', KEYS[3], 'gcsAddress') or ARGV[8]
+-- 4. Publish the new leader, with the server's time.
+local t = redis.call('TIME')
+local since = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'id', ARGV[1], 'epoch', string.format('%d', epoch), 'host', ARGV[4],
+  'gcsAddress', ARGV[5], 'dashboardUrl', ARGV[6], 'since', since)
+redis.call('PUBLISH', ARGV[7], cjson.encode({type = 'acquired', id = ARGV[1], epoch = epoch}))
+return {1, token, epoch, prevId, prevGcs}
+`;
+
+/** KEYS: lease. ARGV: token, ttlMs. Reply: 1 renewed, 0 lost. Never GET-then-PEXPIRE from the client. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
+/** KEYS: lease. ARGV: token, channel, kind, id, epoch. Reply: 1 released, 0 not ours. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], cjson.encode({type = ARGV[3], id = ARGV[4], epoch = tonumber(ARGV[5])}))
+  return 1
+end
+return 0
+`;
+
+interface ScriptCommands {
+  rhhaAcquire(...args: (string | number)[]): Promise<unknown>;
+  rhhaRenew(...args: (string | number)[]): Promise<unknown>;
+  rhhaRelease(...args: (string | number)[]): Promise<unknown>;
+}
+
+export interface RedisLeaseOptions {
+  namespace: string;
+  candidateId: string;
+  ttlMs: number;
+  host: string;
+  gcsAddress: string | null;
+  dashboardUrl: string | null;
+}
+
+export class RedisLease implements Lease {
+  readonly keys: ReturnType<typeof leaseKeys>;
+  private readonly redis: Redis & ScriptCommands;
+  private readonly waiters = new Set<() => void>();
+  /** Set when a (re)connect was refused for our credentials: retrying cannot help. */
+  private authError: RedisAuthError | null = null;
+
+  /**
+   * @param redis the election's own connection (fail-fast options).
+   * @param subscriber a separate connection for the events channel, or null to poll only.
+   */
+  constructor(redis: Redis, private readonly subscriber: Redis | null, private readonly opts: RedisLeaseOptions) {
+    this.keys = leaseKeys(opts.namespace);
+    // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (after SCRIPT FLUSH or a restart).
+    redis.defineCommand('rhhaAcquire', { numberOfKeys: 3, lua: ACQUIRE });
+    redis.defineCommand('rhhaRenew', { numberOfKeys: 1, lua: RENEW });
+    redis.defineCommand('rhhaRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.redis = redis as Redis & ScriptCommands;
+    // Connection errors surface through the commands that fail; an 'error'
+    // listener is still needed (an unlistened 'error' event would crash) and
+    // is where a refused AUTH during a reconnect shows up.
+    for (const conn of [redis, subscriber]) {
+      conn?.on('error', (err: Error) => {
+        if (isAuthError(err)) this.authError = new RedisAuthError(`Redis refused our credentials: ${err.message}`);
+      });
+    }
+    if (subscriber) {
+      subscriber.on('message', (channel: string, message: string) => {
+        if (channel !== this.keys.events) return;
+        const event = parseEvent(message);
+        if (event && event.type !== 'acquired') this.wakeWaiters();
+      });
+    }
+  }
+
+  /** Connects both connections and subscribes; auth failures throw RedisAuthError, others are left to retry. */
+  async connect(): Promise<void> {
+    await Promise.all([
+      connectQuietly(this.redis),
+      this.subscriber
+        ? connectQuietly(this.subscriber).then(() => this.subscriber!.subscribe(this.keys.events)).catch(rethrowAuth)
+        : Promise.resolve(),
+    ]);
+  }
+
+  async tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
+    const { keys, opts } = this;
+    if (this.authError) throw this.authError;
+    const reply = await this.redis
+      .rhhaAcquire(
+        keys.lease, keys.epoch, keys.leader,
+        opts.candidateId, opts.ttlMs, req.minEpoch, opts.host,
+        opts.gcsAddress ?? '', opts.dashboardUrl ?? '', keys.events, req.knownGcsAddress ?? '',
+      )
+      .catch(rethrowAuth);
+    if (!Array.isArray(reply) || reply.length !== 5) throw new UnexpectedReplyError('acquire', reply);
+    const [won, a, b, c, d] = reply as unknown[];
+    if (won === 1 && typeof a === 'string' && typeof b === 'number' && typeof c === 'string' && typeof d === 'string') {
+      return { acquired: true, token: a, epoch: b, previousId: c || null, previousGcsAddress: d || null };
+    }
+    const holder = typeof a === 'string' ? parseToken(a) : null;
+    if (won === 0 && holder && typeof b === 'number' && typeof c === 'string' && typeof d === 'string') {
+      return {
+        acquired: false,
+        holderId: holder.id,
+        holderEpoch: holder.epoch,
+        pttlMs: b,
+        storedEpoch: Number(c) || 0,
+        gcsAddress: d || null,
+      };
+    }
+    throw new UnexpectedReplyError('acquire', reply);
+  }
+
+  async renew(token: string): Promise<boolean> {
+    const reply = await this.redis.rhhaRenew(this.keys.lease, token, this.opts.ttlMs).catch(rethrowAuth);
+    if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('renew', reply);
+    return reply === 1;
+  }
+
+  async release(token: string, kind: ReleaseKind): Promise<boolean> {
+    const parsed = parseToken(token);
+    const reply = await this.redis
+      .rhhaRelease(this.keys.lease, token, this.keys.events, kind, parsed?.id ?? '', parsed?.epoch ?? 0)
+      .catch(rethrowAuth);
+    if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('release', reply);
+    return reply === 1;
+  }
+
+  waitForVacancy(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiters.delete(wake);
+        reject(signal.reason);
+      };
+      this.waiters.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+    this.subscriber?.disconnect();
+  }
+
+  private wakeWaiters(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+  }
+}
+
+function parseEvent(message: string): LeaseEvent | null {
+  try {
+    const v = JSON.parse(message) as Partial<LeaseEvent>;
+    if (typeof v.type === 'string' && typeof v.id === 'string' && typeof v.epoch === 'number') return v as LeaseEvent;
+  } catch {
+    /* not ours: ignore */
+  }
+  return null;
+}
+
+function rethrowAuth(err: unknown): never {
+  if (isAuthError(err)) throw new RedisAuthError(`Redis refused our credentials: ${(err as Error).message}`);
+  throw err;
+}
+
+/** connect() that ignores transport errors (the reconnect loop keeps trying) but not auth errors. */
+async function connectQuietly(redis: Redis): Promise<void> {
+  try {
+    await redis.connect();
+  } catch (err) {
+    rethrowAuth(err);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The error hierarchy. Each error that ends the process carries the exit code
+ * it maps to; src/cli.ts is the only place that turns errors into exit codes.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  config: 2,
+  fenced: 3,
+  cannotStart: 127,
+} as const;
+
+export class HeadHaError extends Error {
+  readonly exitCode: number = ExitCode.failure;
+}
+
+/** Bad configuration or usage: one line naming the input, the value and the rule. */
+export class ConfigError extends HeadHaError {
+  override readonly exitCode: number = ExitCode.config;
+}
+
+/** Redis refused our credentials (WRONGPASS, NOAUTH, NOPERM): retrying cannot help. */
+export class RedisAuthError extends ConfigError {}
+
+/** This candidate lost (or could not safely take) leadership. */
+export class LeaseLostError extends HeadHaError {
+  override readonly exitCode: number = ExitCode.fenced;
+}
+
+/** The head command could not be started at all (not found, not executable). */
+export class HeadStartError extends HeadHaError {
+  override readonly exitCode: number = ExitCode.cannotStart;
+}
+
+/** A reply from Redis that does not have the shape a script promises. */
+export class UnexpectedReplyError extends HeadHaError {
+  constructor(what: string, reply: unknown) {
+    super(`unexpected reply to ${what}: ${JSON.stringify(reply)}`);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * `ray-head-ha run`: one candidate. Loops over terms (standby → leading →
+ * stepping down) and turns the way the last term ended into an exit code.
+ */
+import { constants, hostname } from 'node:os';
+import type { Config } from './config.js';
+import { monotonicClock, type Clock } from './election/clock.js';
+import { Elector, type TermResult } from './election/elector.js';
+import { RedisLease } from './election/redis-lease.js';
+import { ExitCode } from './errors.js';
+import type { Logger } from './log.js';
+import { describeRedis } from './redis-address.js';
+import { electionConnection, subscriberConnection } from './redis-connection.js';
+import { leadTerm } from './supervisor/lead-term.js';
+import type { HeadExit, HeadSupervisor } from './supervisor/types.js';
+
+export interface RunDeps {
+  config: Config;
+  command: string[];
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  supervisor: HeadSupervisor;
+  /** Aborted on SIGTERM / SIGINT. */
+  shutdown: AbortSignal;
+  clock?: Clock;
+  /** Gets the elector before the first term, for status and metrics. */
+  onElector?: (elector: Elector) => void;
+  onHead?: (pid: number | null) => void;
+}
+
+export async function runCandidate(d: RunDeps): Promise<number> {
+  const { config: c, log } = d;
+  const clock = d.clock ?? monotonicClock;
+  const connOpts = {
+    // DESIGN.md: a command timeout of at most half the renew deadline.
+    commandTimeoutMs: Math.max(1, Math.floor(c.renewDeadlineMs / 2)),
+    connectTimeoutMs: c.connectTimeoutMs,
+    reconnectMaxMs: Math.min(c.retryMs, 1_000),
+  };
+  const lease = new RedisLease(electionConnection(c.redis, connOpts), subscriberConnection(c.redis, connOpts), {
+    namespace: c.namespace,
+    candidateId: c.candidateId,
+    ttlMs: c.ttlMs,
+    host: hostname(),
+    gcsAddress: c.gcsAddress,
+    dashboardUrl: c.dashboardUrl,
+  });
+  const elector = new Elector({
+    lease,
+    clock,
+    retryMs: c.retryMs,
+    renewDeadlineMs: c.renewDeadlineMs,
+    maxFailures: c.maxFailures,
+    log,
+  });
+  d.onElector?.(elector);
+  log.info(
+    {
+      redis: describeRedis(c.redis),
+      namespace: c.namespace,
+      ttlMs: c.ttlMs,
+      retryMs: c.retryMs,
+      renewDeadlineMs: c.renewDeadlineMs,
+      killGraceMs: c.killGraceMs,
+      gcsAddress: c.gcsAddress,
+      onLoss: c.onLoss,
+    },
+    'candidate starting',
+  );
+  try {
+    await lease.connect();
+    for (;;) {
+      const result = await elector.runTerm(d.shutdown, (term) =>
+        leadTerm(term, {
+          supervisor: d.supervisor,
+          clock,
+          log,
+          command: d.command,
+          env: d.env,
+          killGraceMs: c.killGraceMs,
+          waitAfterElectedMs: c.waitAfterElectedMs,
+          waitPreviousMaxMs: c.waitPreviousMaxMs,
+          ...(d.onHead ? { onHead: d.onHead } : {}),
+        }),
+      );
+      const code = exitCodeOf(result);
+      if (code === ExitCode.fenced && c.onLoss === 'standby' && !d.shutdown.aborted) {
+        log.info({ reason: result?.reason }, 're-entering as a standby (--on-loss standby)');
+        continue;
+      }
+      return code;
+    }
+  } finally {
+    await lease.close();
+  }
+}
+
+/** How a term ended → the process's exit code (see README "Exit codes"). */
+export function exitCodeOf(result: TermResult | null): number {
+  if (!result) return ExitCode.ok;
+  switch (result.reason) {
+    case 'shutdown':
+      return ExitCode.ok;
+    case 'start-failed':
+      return ExitCode.cannotStart;
+    case 'head-exit':
+      return headExitCode(result.exit);
+    case 'lost-lease':
+    case 'deadline':
+    case 'fenced':
+    case 'previous-gcs':
+      return ExitCode.fenced;
+  }
+}
+
+export function headExitCode(exit: HeadExit): number {
+  if (exit.code !== null) return exit.code;
+  if (exit.signal) {
+    const signo = SIGNAL_NUMBERS[exit.signal];
+    if (signo !== undefined) return 128 + signo;
+  }
+  return ExitCode.failure;
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = constants.signals;

@@ -1,0 +1,75 @@
+/**
+ * What a leader does with its term: pause if configured, wait for the
+ * previous GCS to stop, start the head through the HeadSupervisor, feed it
+ * each new fencing deadline, and stop it when the term is aborted. Returns
+ * only when the head and its whole tree are gone.
+ */
+import type { Clock } from '../election/clock.js';
+import type { Term } from '../election/elector.js';
+import { HeadStartError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { waitUntilGcsStops } from './previous-gcs.js';
+import type { HeadExit, HeadSupervisor, StopReason } from './types.js';
+
+export interface LeadOptions {
+  supervisor: HeadSupervisor;
+  clock: Clock;
+  log: Logger;
+  command: string[];
+  env: NodeJS.ProcessEnv;
+  killGraceMs: number;
+  waitAfterElectedMs: number;
+  waitPreviousMaxMs: number;
+  /** Called with the live handle's pid, or null when the head is gone. */
+  onHead?: (pid: number | null) => void;
+}
+
+export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
+  const ended = (reason: StopReason, error?: string): HeadExit => ({ code: null, signal: null, reason, durationMs: 0, ...(error ? { error } : {}) });
+  // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
+  try {
+    if (o.waitAfterElectedMs > 0) await o.clock.sleep(o.waitAfterElectedMs, term.signal);
+    const previous = term.previousGcsAddress;
+    if (previous) {
+      const t0 = o.clock.nowMs();
+      const stopped = await waitUntilGcsStops(previous, o.waitPreviousMaxMs, o.clock, term.signal);
+      if (!stopped) {
+        o.log.error(
+          { previousGcsAddress: previous, previousId: term.previousId, waitedMs: o.waitPreviousMaxMs },
+          'the previous GCS still answers; stepping down rather than risk two heads',
+        );
+        return ended('previous-gcs');
+      }
+      o.log.info({ previousGcsAddress: previous, waitedMs: Math.round(o.clock.nowMs() - t0) }, 'previous GCS is down');
+    }
+  } catch {
+    return ended(term.signal.reason as StopReason);
+  }
+  if (term.signal.aborted) return ended(term.signal.reason as StopReason);
+
+  // 2. Start the head with the current fencing deadline.
+  let handle;
+  try {
+    handle = await o.supervisor.start({ command: o.command, env: o.env, killGraceMs: o.killGraceMs, deadlineMs: term.deadlineMs() });
+  } catch (err) {
+    if (err instanceof HeadStartError) {
+      o.log.error({ command: o.command[0], err: err.message }, 'cannot start the head');
+      return ended('start-failed', err.message);
+    }
+    throw err;
+  }
+  o.log.info({ pid: handle.pid, epoch: term.epoch }, 'head started');
+  o.onHead?.(handle.pid);
+  term.onRenewed((d) => handle.setDeadline(d));
+
+  // 3. Run until the head exits or the term is aborted; then stop it and wait for the whole tree.
+  const aborted = new Promise<null>((resolve) => {
+    if (term.signal.aborted) resolve(null);
+    term.signal.addEventListener('abort', () => resolve(null), { once: true });
+  });
+  const first = await Promise.race([handle.exited, aborted]);
+  const exit = first ?? (await handle.stop(term.signal.reason as StopReason));
+  o.onHead?.(null);
+  o.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
+  return exit;
+}
