@@ -41,13 +41,13 @@ export function electionConnection(t: RedisTarget, o: ElectionConnectionOptions)
   });
 }
 
-/** For pub/sub: reconnects and resubscribes on its own; events are a hint, never needed for safety. */
+/** For pub/sub: reconnects on its own (RedisLease resubscribes on ready); events are a hint, never needed for safety. */
 export function subscriberConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
   return new Redis({
     ...baseOptions(t),
     connectTimeout: o.connectTimeoutMs,
     enableReadyCheck: false,
-    autoResubscribe: true,
+    autoResubscribe: false,
     maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(o.reconnectMaxMs, 50 * attempt),
   });

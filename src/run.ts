@@ -75,6 +75,7 @@ export async function runCandidate(d: RunDeps): Promise<number> {
           supervisor: d.supervisor,
           clock,
           log,
+          candidateId: c.candidateId,
           command: d.command,
           env: d.env,
           killGraceMs: c.killGraceMs,

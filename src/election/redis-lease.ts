@@ -96,6 +96,8 @@ export class RedisLease implements Lease {
   private readonly waiters = new Set<() => void>();
   /** Set when a (re)connect was refused for our credentials: retrying cannot help. */
   private authError: RedisAuthError | null = null;
+  /** The last transport error, so "not connected" can say why (ECONNREFUSED, ETIMEDOUT, ...). */
+  private lastError: string | null = null;
 
   /**
    * @param redis the election's own connection (fail-fast options).
@@ -114,6 +116,7 @@ export class RedisLease implements Lease {
     for (const conn of [redis, subscriber]) {
       conn?.on('error', (err: Error) => {
         if (isAuthError(err)) this.authError = new RedisAuthError(`Redis refused our credentials: ${err.message}`);
+        else this.lastError = err.message;
       });
     }
     if (subscriber) {
@@ -125,19 +128,22 @@ export class RedisLease implements Lease {
     }
   }
 
-  /** Connects both connections and subscribes; auth failures throw RedisAuthError, others are left to retry. */
+  /**
+   * Starts both connections. Auth failures throw RedisAuthError; a Redis that
+   * is not there yet is left to the reconnect loop (the standby says so and keeps trying).
+   */
   async connect(): Promise<void> {
-    await Promise.all([
-      connectQuietly(this.redis),
-      this.subscriber
-        ? connectQuietly(this.subscriber).then(() => this.subscriber!.subscribe(this.keys.events)).catch(rethrowAuth)
-        : Promise.resolve(),
-    ]);
+    const sub = this.subscriber;
+    // (Re)subscribe on every ready: a subscription does not survive a reconnect to a restarted Redis.
+    sub?.on('ready', () => {
+      sub.subscribe(this.keys.events).catch(() => {});
+    });
+    await Promise.all([connectQuietly(this.redis), sub ? connectQuietly(sub) : undefined]);
   }
 
   async tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
     const { keys, opts } = this;
-    if (this.authError) throw this.authError;
+    this.assertConnected();
     const reply = await this.redis
       .rhhaAcquire(
         keys.lease, keys.epoch, keys.leader,
@@ -165,6 +171,7 @@ export class RedisLease implements Lease {
   }
 
   async renew(token: string): Promise<boolean> {
+    this.assertConnected();
     const reply = await this.redis.rhhaRenew(this.keys.lease, token, this.opts.ttlMs).catch(rethrowAuth);
     if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('renew', reply);
     return reply === 1;
@@ -177,6 +184,14 @@ export class RedisLease implements Lease {
       .catch(rethrowAuth);
     if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('release', reply);
     return reply === 1;
+  }
+
+  /** Fails fast, with the reason, while the election connection is down (no offline queue). */
+  private assertConnected(): void {
+    if (this.authError) throw this.authError;
+    if (this.redis.status !== 'ready') {
+      throw new Error(`not connected to Redis (${this.redis.status}${this.lastError ? `: ${this.lastError}` : ''})`);
+    }
   }
 
   waitForVacancy(signal: AbortSignal): Promise<void> {
@@ -227,6 +242,6 @@ async function connectQuietly(redis: Redis): Promise<void> {
   try {
     await redis.connect();
   } catch (err) {
-    rethrowAuth(err);
+    if (isAuthError(err)) rethrowAuth(err);
   }
 }

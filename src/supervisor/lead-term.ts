@@ -15,6 +15,7 @@ export interface LeadOptions {
   supervisor: HeadSupervisor;
   clock: Clock;
   log: Logger;
+  candidateId: string;
   command: string[];
   env: NodeJS.ProcessEnv;
   killGraceMs: number;
@@ -50,7 +51,9 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
   // 2. Start the head with the current fencing deadline.
   let handle;
   try {
-    handle = await o.supervisor.start({ command: o.command, env: o.env, killGraceMs: o.killGraceMs, deadlineMs: term.deadlineMs() });
+    // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
+    const env = { ...o.env, RAY_HA_CANDIDATE_ID: o.candidateId, RAY_HA_EPOCH: String(term.epoch) };
+    handle = await o.supervisor.start({ command: o.command, env, killGraceMs: o.killGraceMs, deadlineMs: term.deadlineMs() });
   } catch (err) {
     if (err instanceof HeadStartError) {
       o.log.error({ command: o.command[0], err: err.message }, 'cannot start the head');

@@ -1,0 +1,200 @@
+/**
+ * Real `ray-head-ha run` processes with the stand-in head, their parsed JSON
+ * logs, and a sampler that watches which heads are alive.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'bin/ray-head-ha.js');
+export const STAND_IN = path.join(ROOT, 'test/fixtures/stand-in-head.mjs');
+
+export interface Candidate {
+  id: string;
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first log line matching, waiting up to timeoutMs. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export interface CandidateOptions {
+  id: string;
+  redis: string;
+  namespace: string;
+  env?: NodeJS.ProcessEnv;
+  args?: string[];
+  command: string[];
+}
+
+const started: Candidate[] = [];
+
+export function startCandidate(o: CandidateOptions): Candidate {
+  const proc = spawn(
+    process.execPath,
+    [CLI, 'run', '--id', o.id, '--redis', o.redis, '--namespace', o.namespace, ...(o.args ?? []), '--', ...o.command],
+    { env: { ...process.env, ...o.env }, stdio: ['ignore', 'inherit', 'pipe'] },
+  );
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  const listeners = new Set<() => void>();
+  let buf = '';
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      stderr.push(line);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not a log line (a plain error, or the head's own output) */
+      }
+      for (const l of listeners) l();
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const c: Candidate = {
+    id: o.id,
+    proc,
+    logs,
+    stderr,
+    exited,
+    waitForLog(match, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = logs.find(match);
+          if (hit) {
+            cleanup();
+            resolve(hit);
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${o.id}: no matching log line within ${timeoutMs} ms; stderr:\n${stderr.join('\n')}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+  started.push(c);
+  return c;
+}
+
+/** SIGKILL every candidate a test started (and their heads' groups are the supervisor's job). */
+export async function killAllCandidates(): Promise<void> {
+  for (const c of started.splice(0)) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) {
+      c.proc.kill('SIGKILL');
+      await c.exited;
+    }
+  }
+}
+
+export const isLeading = (l: Record<string, unknown>) => l.to === 'leading';
+export const headStarted = (l: Record<string, unknown>) => l.msg === 'head started';
+
+/** State letter of /proc/<pid>/stat ('Z' zombie), or null when the pid is gone. */
+export function procState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return null;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  const s = procState(pid);
+  return s !== null && s !== 'Z';
+}
+
+export interface HeadRecord {
+  pid: number;
+  grandchild: number;
+  candidate: string | null;
+  port: number;
+}
+
+/**
+ * Records of stand-in heads, and a sampler that fails on two alive at once.
+ * Each head writes <dir>/<pid>.json when it listens.
+ */
+export class HeadSampler {
+  readonly dir = mkdtempSync(path.join(tmpdir(), 'rhha-heads-'));
+  maxAlive = 0;
+  overlaps: { atMs: number; pids: number[] }[] = [];
+  samples = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  records(): HeadRecord[] {
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => {
+        try {
+          return JSON.parse(readFileSync(path.join(this.dir, f), 'utf8')) as HeadRecord;
+        } catch {
+          return null;
+        }
+      })
+      .filter((r): r is HeadRecord => r !== null);
+  }
+
+  alive(): HeadRecord[] {
+    return this.records().filter((r) => isAlive(r.pid));
+  }
+
+  start(periodMs = 5): void {
+    this.timer = setInterval(() => {
+      const alive = this.alive();
+      this.samples++;
+      this.maxAlive = Math.max(this.maxAlive, alive.length);
+      if (alive.length > 1) this.overlaps.push({ atMs: Date.now(), pids: alive.map((r) => r.pid) });
+    }, periodMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Every head and grandchild ever recorded is gone (no orphan). */
+  leftovers(): number[] {
+    return this.records()
+      .flatMap((r) => [r.pid, r.grandchild])
+      .filter((pid) => procState(pid) !== null);
+  }
+
+  close(): void {
+    this.stop();
+    for (const pid of this.records().flatMap((r) => [r.pid, r.grandchild])) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000, stepMs = 20): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

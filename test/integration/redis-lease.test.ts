@@ -1,0 +1,168 @@
+/** The Redis lease against a real redis-server: raw GET / PTTL / HGETALL after each script. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RedisLease, leaseKeys } from '../../src/election/redis-lease.js';
+import { electionConnection, subscriberConnection } from '../../src/redis-connection.js';
+import { parseRedisAddress } from '../../src/redis-address.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+let server: RedisServer;
+let raw: Redis;
+const open: RedisLease[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+  raw = server.client();
+});
+afterAll(async () => {
+  for (const l of open) await l.close();
+  await server.close();
+});
+
+let nsCounter = 0;
+async function lease(id: string, ns: string, ttlMs = 5_000, withEvents = false) {
+  const target = parseRedisAddress(server.address, 'test');
+  const opts = { commandTimeoutMs: 1_000, connectTimeoutMs: 1_000, reconnectMaxMs: 100 };
+  const l = new RedisLease(electionConnection(target, opts), withEvents ? subscriberConnection(target, opts) : null, {
+    namespace: ns,
+    candidateId: id,
+    ttlMs,
+    host: 'host-' + id,
+    gcsAddress: `10.0.0.${id.length}:6379`,
+    dashboardUrl: null,
+  });
+  open.push(l);
+  await l.connect();
+  return l;
+}
+const freshNs = () => `lease-test-${++nsCounter}`;
+
+describe('RedisLease', () => {
+  it('acquire sets the lease with PX ttl, increments the epoch and writes the leader hash', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns, 5_000);
+    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    expect(r).toMatchObject({ acquired: true, token: 'alpha#1', epoch: 1, previousGcsAddress: null });
+    expect(await raw.get(k.lease)).toBe('alpha#1');
+    const pttl = await raw.pttl(k.lease);
+    expect(pttl).toBeGreaterThan(4_500);
+    expect(pttl).toBeLessThanOrEqual(5_000);
+    expect(await raw.get(k.epoch)).toBe('1');
+    const hash = await raw.hgetall(k.leader);
+    expect(hash).toMatchObject({ id: 'alpha', epoch: '1', host: 'host-alpha', gcsAddress: '10.0.0.5:6379' });
+    expect(Math.abs(Number(hash.since) - Date.now())).toBeLessThan(5_000);
+    expect(k.lease).toContain(`{${ns}}`);
+  });
+
+  it('a second candidate sees the holder, its PTTL and the stored epoch, and changes nothing', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    const b = await lease('b', ns);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    const r = await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    expect(r).toMatchObject({ acquired: false, holderId: 'alpha', holderEpoch: 1, storedEpoch: 1, gcsAddress: '10.0.0.5:6379' });
+    if (!r.acquired) expect(r.pttlMs).toBeGreaterThan(4_000);
+    expect(await raw.get(k.lease)).toBe('alpha#1');
+    expect(await raw.get(k.epoch)).toBe('1');
+  });
+
+  it('renew resets the ttl only for the holder; a wrong token is refused and changes nothing', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns, 5_000);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await raw.pexpire(k.lease, 1_000);
+    expect(await a.renew('alpha#1')).toBe(true);
+    expect(await raw.pttl(k.lease)).toBeGreaterThan(4_500);
+    await raw.pexpire(k.lease, 1_000);
+    expect(await a.renew('alpha#2')).toBe(false);
+    expect(await a.renew('beta#1')).toBe(false);
+    expect(await raw.pttl(k.lease)).toBeLessThanOrEqual(1_000);
+    expect(await raw.get(k.lease)).toBe('alpha#1');
+  });
+
+  it('release deletes only our own lease and keeps the leader hash for the next leader', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    expect(await a.release('alpha#2', 'released')).toBe(false);
+    expect(await raw.get(k.lease)).toBe('alpha#1');
+    expect(await a.release('alpha#1', 'released')).toBe(true);
+    expect(await raw.exists(k.lease)).toBe(0);
+    expect(await raw.hget(k.leader, 'id')).toBe('alpha');
+    // The next term learns the previous GCS from the hash, and the epoch goes on.
+    const b = await lease('b', ns);
+    expect(await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).toMatchObject({
+      acquired: true,
+      epoch: 2,
+      previousId: 'alpha',
+      previousGcsAddress: '10.0.0.5:6379',
+    });
+  });
+
+  it('renew of an expired lease is refused', async () => {
+    const ns = freshNs();
+    const a = await lease('alpha', ns, 100);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await a.renew('alpha#1')).toBe(false);
+  });
+
+  it('epochs never go backwards when Redis lost its data: the acquire goes above minEpoch', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    const r = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379' });
+    expect(r).toMatchObject({ acquired: true, epoch: 42, previousGcsAddress: '10.9.9.9:6379' });
+    expect(await raw.get(k.epoch)).toBe('42');
+    expect(await raw.get(k.lease)).toBe('alpha#42');
+  });
+
+  it('scripts still run after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)', async () => {
+    const ns = freshNs();
+    const a = await lease('alpha', ns);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await raw.script('FLUSH');
+    expect(await a.renew('alpha#1')).toBe(true);
+    await raw.script('FLUSH');
+    expect(await a.release('alpha#1', 'released')).toBe(true);
+    await raw.script('FLUSH');
+    expect(await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).toMatchObject({ acquired: true, epoch: 2 });
+  });
+
+  it('publishes acquired / released / stepped-down and wakes a waiting standby', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const sub = server.client();
+    const seen: unknown[] = [];
+    await sub.subscribe(k.events);
+    sub.on('message', (_ch, m) => seen.push(JSON.parse(m)));
+    const a = await lease('alpha', ns);
+    const b = await lease('b', ns, 5_000, true);
+    const ctl = new AbortController();
+    const woke = b.waitForVacancy(ctl.signal);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.release('alpha#1', 'released');
+    await woke;
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.release('alpha#2', 'stepped-down');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([
+      { type: 'acquired', id: 'alpha', epoch: 1 },
+      { type: 'released', id: 'alpha', epoch: 1 },
+      { type: 'acquired', id: 'alpha', epoch: 2 },
+      { type: 'stepped-down', id: 'alpha', epoch: 2 },
+    ]);
+  });
+
+  it('rejects an unexpected reply shape', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await raw.set(k.lease, 'garbage-without-epoch');
+    await expect(a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).rejects.toThrow(/unexpected reply to acquire/);
+  });
+});

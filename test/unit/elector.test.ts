@@ -1,0 +1,245 @@
+/**
+ * The elector as a state machine: a scripted lease, a fake clock, and for each
+ * case the calls it must make and how the term must end.
+ */
+import { describe, expect, it } from 'vitest';
+import { Elector, type Term } from '../../src/election/elector.js';
+import { RedisAuthError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import type { HeadExit, StopReason } from '../../src/supervisor/types.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { FakeLease, taken, won, type Reply } from '../helpers/fake-lease.js';
+
+const RETRY = 1_000;
+const DEADLINE = 4_000;
+
+function setup(acquire: Reply<ReturnType<typeof won>>[], renew: Reply<boolean>[] = [], maxFailures: number | null = null) {
+  const clock = new FakeClock();
+  const lease = new FakeLease(acquire, renew);
+  const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures, log: silentLogger });
+  return { clock, lease, elector };
+}
+
+/** A head that exits by itself after `exitAfterMs` (fake time), or is stopped when the term aborts. */
+function fakeHead(clock: FakeClock, exitAfterMs: number | null, code = 0) {
+  const seen: { term?: Term; stopReason?: StopReason; deadlines: number[] } = { deadlines: [] };
+  const lead = async (term: Term): Promise<HeadExit> => {
+    seen.term = term;
+    term.onRenewed((d) => seen.deadlines.push(d));
+    const startedMs = clock.nowMs();
+    const stopped = new Promise<StopReason>((resolve) =>
+      term.signal.addEventListener('abort', () => resolve(term.signal.reason as StopReason), { once: true }),
+    );
+    const exited = exitAfterMs === null ? new Promise<never>(() => {}) : clock.sleep(exitAfterMs).then(() => 'exit' as const);
+    const first = await Promise.race([stopped, exited]);
+    if (first === 'exit') return { code, signal: null, reason: 'head-exit', durationMs: clock.nowMs() - startedMs };
+    seen.stopReason = first;
+    return { code: null, signal: 'SIGTERM', reason: first, durationMs: clock.nowMs() - startedMs };
+  };
+  return { lead, seen };
+}
+
+interface Case {
+  name: string;
+  acquire: Reply<ReturnType<typeof won>>[];
+  renew?: Reply<boolean>[];
+  maxFailures?: number;
+  headExitsAfterMs?: number | null;
+  shutdownAtMs?: number;
+  runForMs: number;
+  expectReason: StopReason;
+  expectCalls: string[];
+  expectEndedByMs?: number;
+}
+
+const cases: Case[] = [
+  {
+    name: 'head exits by itself: release at once, end with head-exit',
+    acquire: [won(1)],
+    headExitsAfterMs: 2_500,
+    runForMs: 3_000,
+    expectReason: 'head-exit',
+    expectCalls: ['acquire', 'renew me#1', 'renew me#1', 'release me#1 released'],
+  },
+  {
+    name: 'renew finds the lease gone: stop the head, never release',
+    acquire: [won(4)],
+    renew: [true, false],
+    runForMs: 5_000,
+    expectReason: 'lost-lease',
+    expectCalls: ['acquire', 'renew me#4', 'renew me#4'],
+  },
+  {
+    name: 'renews hang: step down at the deadline and release if still ours',
+    acquire: [won(2)],
+    renew: ['hang'],
+    runForMs: 10_000,
+    expectReason: 'deadline',
+    expectCalls: ['acquire', 'renew me#2', 'release me#2 stepped-down'],
+    expectEndedByMs: DEADLINE,
+  },
+  {
+    name: 'renews fail fast: keep trying each retry, step down at the deadline',
+    acquire: [won(2)],
+    renew: [new Error('Connection is closed.')],
+    runForMs: 10_000,
+    expectReason: 'deadline',
+    expectCalls: ['acquire', 'renew me#2', 'renew me#2', 'renew me#2', 'release me#2 stepped-down'],
+    expectEndedByMs: DEADLINE,
+  },
+  {
+    name: 'max failures reached before the deadline',
+    acquire: [won(3)],
+    renew: [new Error('Command timed out')],
+    maxFailures: 2,
+    runForMs: 10_000,
+    expectReason: 'deadline',
+    expectCalls: ['acquire', 'renew me#3', 'renew me#3', 'release me#3 stepped-down'],
+    expectEndedByMs: 2 * RETRY,
+  },
+  {
+    name: 'shutdown while leading: stop the head, release',
+    acquire: [won(9)],
+    shutdownAtMs: 1_500,
+    runForMs: 3_000,
+    expectReason: 'shutdown',
+    expectCalls: ['acquire', 'renew me#9', 'release me#9 released'],
+  },
+  {
+    name: 'a failed renew followed by a good one keeps leading',
+    acquire: [won(5)],
+    renew: [new Error('Connection is closed.'), true, true, true, true, true, false],
+    runForMs: 10_000,
+    expectReason: 'lost-lease',
+    expectCalls: ['acquire', ...Array(7).fill('renew me#5')],
+  },
+];
+
+describe('Elector (table)', () => {
+  it.each(cases)('$name', async (c) => {
+    const { clock, lease, elector } = setup(c.acquire, c.renew ?? [true], c.maxFailures ?? null);
+    const { lead, seen } = fakeHead(clock, c.headExitsAfterMs ?? null, 0);
+    const shutdown = new AbortController();
+    const startMs = clock.nowMs();
+    let endedAtMs: number | null = null;
+    const result = elector.runTerm(shutdown.signal, lead).then((r) => {
+      endedAtMs = clock.nowMs();
+      return r;
+    });
+    if (c.shutdownAtMs !== undefined) {
+      await clock.advance(c.shutdownAtMs);
+      shutdown.abort();
+      await clock.advance(c.runForMs - c.shutdownAtMs);
+    } else {
+      await clock.advance(c.runForMs);
+    }
+    const r = await result;
+    expect(r?.reason).toBe(c.expectReason);
+    expect(lease.calls).toEqual(c.expectCalls);
+    if (c.expectReason !== 'head-exit') expect(seen.stopReason).toBe(c.expectReason);
+    if (c.expectEndedByMs !== undefined) expect(endedAtMs! - startMs).toBeLessThanOrEqual(c.expectEndedByMs);
+    expect(elector.state).toBe('stopped');
+    expect(clock.pendingTimers()).toBe(0);
+  });
+});
+
+describe('Elector (standby)', () => {
+  it('polls every retry while the lease is taken, and again just after the holder PTTL runs out', async () => {
+    const { clock, lease, elector } = setup([taken(3, 5_000), taken(3, 4_000), taken(3, 250), won(4)]);
+    const { lead } = fakeHead(clock, 100);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(0);
+    expect(lease.calls).toEqual(['acquire']);
+    await clock.advance(RETRY);
+    expect(lease.calls).toEqual(['acquire', 'acquire']);
+    await clock.advance(RETRY);
+    expect(lease.calls).toEqual(['acquire', 'acquire', 'acquire']);
+    // PTTL 250 < retry: the next try comes at 251 ms, not at 1000 ms.
+    await clock.advance(251);
+    expect(lease.calls.slice(0, 4)).toEqual(['acquire', 'acquire', 'acquire', 'acquire']);
+    await clock.advance(200);
+    expect((await run)?.epoch).toBe(4);
+  });
+
+  it('wakes at once on a release event', async () => {
+    const { clock, lease, elector } = setup([taken(3, 10_000), won(4)]);
+    const { lead } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(10);
+    expect(lease.calls).toEqual(['acquire']);
+    lease.announceVacancy();
+    await settle();
+    expect(lease.calls).toEqual(['acquire', 'acquire']);
+    await clock.advance(20);
+    expect((await run)?.reason).toBe('head-exit');
+  });
+
+  it('remembers the highest epoch and the last GCS address it saw, and asks above them', async () => {
+    const { clock, lease, elector } = setup([taken(7, 5_000), { ...taken(2, 5_000), storedEpoch: 2, gcsAddress: null }, won(8)]);
+    const { lead } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(2 * RETRY + 20);
+    await run;
+    expect(lease.acquireRequests.map((r) => r.minEpoch)).toEqual([0, 7, 7]);
+    expect(lease.acquireRequests[2]!.knownGcsAddress).toBe('10.0.0.1:6379');
+    expect(elector.highestEpoch).toBe(8);
+  });
+
+  it('keeps trying while Redis is unreachable', async () => {
+    const down = new Error('connect ECONNREFUSED 127.0.0.1:6379');
+    const { clock, lease, elector } = setup([down, down, down, won(1)]);
+    const { lead } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(3 * RETRY + 20);
+    expect((await run)?.epoch).toBe(1);
+    expect(lease.calls.filter((c) => c === 'acquire')).toHaveLength(4);
+  });
+
+  it('gives up at once when Redis refuses the credentials', async () => {
+    const { clock, elector } = setup([new RedisAuthError('WRONGPASS invalid username-password pair')]);
+    const { lead } = fakeHead(clock, 10);
+    await expect(elector.runTerm(new AbortController().signal, lead)).rejects.toBeInstanceOf(RedisAuthError);
+  });
+
+  it('returns null when shut down as a standby, without leading', async () => {
+    const { clock, lease, elector } = setup([taken(1, 10_000)]);
+    const { lead, seen } = fakeHead(clock, 10);
+    const shutdown = new AbortController();
+    const run = elector.runTerm(shutdown.signal, lead);
+    await clock.advance(2_500);
+    shutdown.abort();
+    expect(await run).toBeNull();
+    expect(seen.term).toBeUndefined();
+    expect(lease.calls.every((c) => c === 'acquire')).toBe(true);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+});
+
+describe('Elector (deadlines)', () => {
+  it('counts the deadline from the send time of the last successful renew', async () => {
+    const { clock, elector } = setup([won(1)], [() => clock.sleep(300).then(() => true)]);
+    const { lead, seen } = fakeHead(clock, null);
+    const shutdown = new AbortController();
+    const acquiredAt = clock.nowMs();
+    const run = elector.runTerm(shutdown.signal, lead);
+    await clock.advance(0);
+    expect(seen.term!.deadlineMs()).toBe(acquiredAt + DEADLINE);
+    await clock.advance(RETRY + 300);
+    // Sent at +RETRY, answered 300 ms later: the deadline is sent + DEADLINE, not answered + DEADLINE.
+    expect(seen.deadlines[0]).toBe(acquiredAt + RETRY + DEADLINE);
+    expect(seen.term!.deadlineMs()).toBe(acquiredAt + RETRY + DEADLINE);
+    shutdown.abort();
+    await clock.advance(1_000);
+    expect((await run)?.reason).toBe('shutdown');
+  });
+
+  it('a renew that answers only after the deadline does not extend the term', async () => {
+    const { clock, lease, elector } = setup([won(1)], [() => clock.sleep(DEADLINE).then(() => true)]);
+    const { lead } = fakeHead(clock, null);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(DEADLINE + 10);
+    const r = await run;
+    expect(r?.reason).toBe('deadline');
+    expect(lease.calls.at(-1)).toBe('release me#1 stepped-down');
+  });
+});
