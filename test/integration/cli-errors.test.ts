@@ -1,0 +1,104 @@
+/**
+ * Every bad input gets one clear line on stderr, a distinct exit code, and
+ * leaves nothing running (DESIGN.md invariant 6).
+ */
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, HeadSampler, STAND_IN } from '../helpers/candidates.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+let redis: RedisServer;
+let secured: RedisServer;
+const sampler = new HeadSampler();
+
+beforeAll(async () => {
+  redis = await startRedis();
+  secured = await startRedis({ args: ['--requirepass', 'right-password'] });
+});
+afterAll(async () => {
+  sampler.close();
+  await redis.close();
+  await secured.close();
+});
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, RAY_HA_LOG_LEVEL: 'warn', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, errorLines };
+}
+
+const head = () => ['--', 'node', STAND_IN, '0', sampler.dir];
+const fast = ['--ttl-ms', '1500', '--retry-ms', '200'];
+
+describe('bad input', () => {
+  const configCases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ['no command', [], {}, /missing command/],
+    ['an unknown command', ['launch'], {}, /unknown command "launch"/],
+    ['run without a head command', ['run', '--ttl-ms', '3000'], {}, /run needs a head command after "--"/],
+    ['an unknown flag', ['run', '--ttl', '3000', ...head()], {}, /unknown flag --ttl/],
+    ['a ttl that is not a number', ['run', ...head()], { RAY_HA_KEY_EXPIRE_TIME_MS: 'soon' }, /RAY_HA_KEY_EXPIRE_TIME_MS="soon": must be an integer/],
+    ['timing that breaks the safety rule', ['run', '--ttl-ms', '2000', '--renew-deadline-ms', '1900', ...head()], {}, /renewDeadline \+ killGrace/],
+    ['a malformed Redis address', ['run', ...head()], { RAY_REDIS_ADDRESS: 'redis//nohost' }, /RAY_REDIS_ADDRESS="redis\/\/nohost": expected host:port/],
+  ];
+  it.each(configCases)('%s: exit 2, one line', (_name, args, env, message) => {
+    const r = cli(args, env);
+    expect(r.code).toBe(2);
+    expect(r.errorLines).toHaveLength(1);
+    expect(r.errorLines[0]).toMatch(message);
+    expect(sampler.records()).toEqual([]);
+  });
+
+  it('a wrong Redis password: exit 2, the password never printed, no head started', () => {
+    const r = cli(['run', ...fast, ...head()], { RAY_REDIS_ADDRESS: `redis://:wrong-password@127.0.0.1:${secured.port}` });
+    expect(r.code).toBe(2);
+    expect(r.errorLines).toHaveLength(1);
+    expect(r.errorLines[0]).toMatch(/refused our credentials/);
+    expect(r.stderr).not.toContain('wrong-password');
+    expect(sampler.records()).toEqual([]);
+  });
+
+  it('no password for a Redis that requires one: exit 2', () => {
+    const r = cli(['run', ...fast, ...head()], { RAY_REDIS_ADDRESS: secured.address });
+    expect(r.code).toBe(2);
+    expect(r.errorLines[0]).toMatch(/refused our credentials.*NOAUTH/);
+    expect(sampler.records()).toEqual([]);
+  });
+
+  it('the right password (REDIS_PASSWORD) works and is never logged', () => {
+    const r = cli(['run', ...fast, '--', 'node', '-e', 'process.exit(4)'], {
+      RAY_REDIS_ADDRESS: secured.address,
+      REDIS_PASSWORD: 'right-password',
+      RAY_HA_LOG_LEVEL: 'info',
+    });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('head started');
+    expect(r.stderr).not.toContain('right-password');
+  });
+
+  it('a head command that does not exist: exit 127, lease released', async () => {
+    const r = cli(['run', ...fast, '--namespace', 'enoent', '--', '/nonexistent/ray', 'start', '--head'], {
+      RAY_REDIS_ADDRESS: redis.address,
+    });
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/cannot start the head/);
+    expect(await redis.client().exists('ray-head-ha:{enoent}:lease')).toBe(0);
+  });
+
+  it('status of an unreachable Redis: exit 1 with the address, no password', () => {
+    const r = cli(['status'], { RAY_REDIS_ADDRESS: 'redis://:pw-secret@127.0.0.1:1', RAY_HA_CONNECT_TIMEOUT_MS: '500' });
+    expect(r.code).toBe(1);
+    expect(r.errorLines).toHaveLength(1);
+    expect(r.errorLines[0]).toMatch(/cannot read status from redis:\/\/127\.0\.0\.1:1/);
+    expect(r.stderr).not.toContain('pw-secret');
+  });
+
+  it('status with no leader prints JSON with leader null', () => {
+    const r = cli(['status', '--json', '--namespace', 'empty-ns'], { RAY_REDIS_ADDRESS: redis.address });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ namespace: 'empty-ns', epoch: 0, leader: null });
+  });
+});
