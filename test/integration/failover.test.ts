@@ -143,6 +143,26 @@ describe('failover between real candidates', () => {
   });
 });
 
+describe('--on-loss standby', () => {
+  it('a fenced leader re-enters as a standby in place instead of exiting', async () => {
+    const cs = ['a', 'b'].map((id) => candidate(id, { args: ['--on-loss', 'standby'] }));
+    const first = await leaderAmong(cs);
+    const epochBefore = (await status()).leader!.epoch;
+    await redis.restartEmpty();
+    await first.waitForLog((l) => l.msg === 're-entering as a standby (--on-loss standby)');
+    // Either candidate may win the new term (the old leader is a standby like any other now).
+    const second = await leaderAmong(cs);
+    expect((await status()).leader!.epoch).toBeGreaterThan(epochBefore);
+    expect(first.proc.exitCode).toBeNull();
+    // Hand over once more: the other one takes over, both still running as candidates.
+    second.proc.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    const third = await leaderAmong(cs.filter((c) => c !== second));
+    expect(third).not.toBe(second);
+    assertNoOverlap();
+  });
+});
+
 describe('Redis not there yet', () => {
   it('candidates started before Redis say so once and elect a leader once it is up', async () => {
     const port = await freePort();
