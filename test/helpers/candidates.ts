@@ -125,6 +125,8 @@ export function isAlive(pid: number): boolean {
 export interface HeadRecord {
   pid: number;
   grandchild: number;
+  /** Left its group with setsid. */
+  daemon: number;
   candidate: string | null;
   port: number;
 }
@@ -174,13 +176,13 @@ export class HeadSampler {
   /** Every head and grandchild ever recorded is gone (no orphan). */
   leftovers(): number[] {
     return this.records()
-      .flatMap((r) => [r.pid, r.grandchild])
+      .flatMap((r) => [r.pid, r.grandchild, r.daemon])
       .filter((pid) => procState(pid) !== null);
   }
 
   close(): void {
     this.stop();
-    for (const pid of this.records().flatMap((r) => [r.pid, r.grandchild])) {
+    for (const pid of this.records().flatMap((r) => [r.pid, r.grandchild, r.daemon])) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

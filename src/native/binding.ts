@@ -1,0 +1,140 @@
+/**
+ * Loads the native part: the addon (ray_head_ha.node) and the keeper
+ * executable (ray-head-ha-keeper), built side by side by `npm run
+ * build:native` (cmake-js, build/native/Release) or by node-gyp
+ * (scripts/build-gyp.sh, build/Release). RAY_HEAD_HA_NATIVE_DIR, when set, is
+ * the only place looked at, so a test run against one build can never pick up
+ * the other by accident. Linux only: prctl and /proc have no equivalent elsewhere.
+ */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ReapedChild {
+  pid: number;
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The addon's exports (native/src/addon.cc). Errors carry errno (negative, like Node's), code and syscall. */
+export interface NativeBinding {
+  /** prctl(PR_SET_CHILD_SUBREAPER) on this process; orphans of our descendants re-parent to us. */
+  setChildSubreaper(enable?: boolean): void;
+  isChildSubreaper(): boolean;
+  /** prctl(PR_SET_PDEATHSIG) on this process; fires when the thread that forked us exits. 0 clears it. */
+  setParentDeathSignal(signal: number): void;
+  getParentDeathSignal(): number;
+  /** kill(-pgid, signal); false when the group is empty (ESRCH). pgid must be > 1. */
+  killGroup(pgid: number, signal: number): boolean;
+  /** Every descendant of pid from /proc parent links, parents first; throws ESRCH when pid does not exist. */
+  descendants(pid: number): number[];
+  /** Reaps pid if it has exited and libuv does not own it; null otherwise. Throws ECHILD if not our child. */
+  reapIfZombie(pid: number): ReapedChild | null;
+  /** Direct children of this process that libuv did not spawn, minus `exclude`. */
+  adoptedOrphans(exclude?: readonly number[]): number[];
+}
+
+export const ADDON_FILE = 'ray_head_ha.node';
+export const KEEPER_FILE = 'ray-head-ha-keeper';
+export const NATIVE_DIR_ENV = 'RAY_HEAD_HA_NATIVE_DIR';
+
+const EXPORTS: readonly (keyof NativeBinding)[] = [
+  'setChildSubreaper',
+  'isChildSubreaper',
+  'setParentDeathSignal',
+  'getParentDeathSignal',
+  'killGroup',
+  'descendants',
+  'reapIfZombie',
+  'adoptedOrphans',
+];
+
+export class NativeUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly tried: readonly string[],
+  ) {
+    super(message);
+    this.name = 'NativeUnavailableError';
+  }
+}
+
+/** src/native or dist/native -> the package root. */
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Directories searched, in order. */
+export function nativeDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const override = env[NATIVE_DIR_ENV];
+  if (override) return [path.resolve(override)];
+  return [path.join(packageRoot, 'build', 'native', 'Release'), path.join(packageRoot, 'build', 'Release')];
+}
+
+function assertLinux(): void {
+  if (process.platform !== 'linux') {
+    throw new NativeUnavailableError(
+      `ray-head-ha's native process control needs Linux (prctl, /proc); this is ${process.platform}`,
+      [],
+    );
+  }
+}
+
+function isBinding(value: unknown): value is NativeBinding {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return EXPORTS.every((name) => typeof record[name] === 'function');
+}
+
+/** By the directories searched, so another RAY_HEAD_HA_NATIVE_DIR is another search. */
+const cache = new Map<string, NativeBinding>();
+
+/** Loads the addon once; throws NativeUnavailableError listing every path it tried and why each failed. */
+export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeBinding {
+  assertLinux();
+  const dirs = nativeDirs(env);
+  const key = dirs.join('\0');
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const dir of dirs) {
+    const file = path.join(dir, ADDON_FILE);
+    let loaded: unknown;
+    try {
+      loaded = require(file);
+    } catch (err) {
+      tried.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    if (!isBinding(loaded)) {
+      tried.push(`${file}: missing exports (want ${EXPORTS.join(', ')})`);
+      continue;
+    }
+    cache.set(key, loaded);
+    return loaded;
+  }
+  throw new NativeUnavailableError(
+    `cannot load the native addon (run \`npm run build:native\`); tried:\n  ${tried.join('\n  ')}`,
+    tried,
+  );
+}
+
+/** Absolute path of the keeper executable, looked for where the addon is. */
+export function keeperExecutablePath(env: NodeJS.ProcessEnv = process.env): string {
+  assertLinux();
+  const tried: string[] = [];
+  for (const dir of nativeDirs(env)) {
+    const file = path.join(dir, KEEPER_FILE);
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return file;
+    } catch (err) {
+      tried.push(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  throw new NativeUnavailableError(
+    `cannot find the keeper executable (run \`npm run build:native\`); tried:\n  ${tried.join('\n  ')}`,
+    tried,
+  );
+}

@@ -1,0 +1,80 @@
+/**
+ * The wire protocol of ray-head-ha-keeper (native/src/keeper.cc is the
+ * reference). Control lines go to the keeper's stdin; status lines come back
+ * on its fd 3. The keeper's exit code repeats the reason of its last line.
+ */
+import { constants as osConstants } from 'node:os';
+
+/** Why the keeper ended, as its `exit` status line says. */
+export type KeeperEnd = 'stopped' | 'fenced' | 'eof' | 'parent-died' | 'head-exit' | 'parent-gone' | 'signal' | 'exec-failed';
+
+/** Exit code of the keeper for each end (1 internal error, 2 usage). */
+export const KEEPER_EXIT_CODES: Readonly<Record<KeeperEnd, number>> = {
+  stopped: 0,
+  fenced: 3,
+  eof: 4,
+  'parent-died': 5,
+  'head-exit': 6,
+  'parent-gone': 7,
+  signal: 8,
+  'exec-failed': 127,
+};
+
+export type KeeperStatus =
+  | { kind: 'started'; pid: number }
+  | { kind: 'exec-failed'; errno: number; message: string }
+  | { kind: 'error'; message: string }
+  | { kind: 'exit'; end: KeeperEnd; code: number | null; signal: NodeJS.Signals | null };
+
+const ENDS = new Set<string>(Object.keys(KEEPER_EXIT_CODES));
+
+export function signalName(signo: number): NodeJS.Signals | null {
+  for (const [name, value] of Object.entries(osConstants.signals)) {
+    if (value === signo) return name as NodeJS.Signals;
+  }
+  return null;
+}
+
+/** One status line, without its newline; null when it is not one. */
+export function parseStatusLine(line: string): KeeperStatus | null {
+  const [kind, a, b, c] = line.split(' ');
+  if (kind === 'started' && a && /^\d+$/.test(a)) return { kind, pid: Number(a) };
+  if (kind === 'exec-failed' && a && /^\d+$/.test(a)) {
+    return { kind, errno: Number(a), message: line.split(' ').slice(2).join(' ') };
+  }
+  if (kind === 'error') return { kind, message: line.slice('error '.length) };
+  if (kind === 'exit' && a && ENDS.has(a) && b && c) {
+    const code = /^\d+$/.test(b) ? Number(b) : null;
+    const signal = /^\d+$/.test(c) ? signalName(Number(c)) : null;
+    return { kind, end: a as KeeperEnd, code, signal };
+  }
+  return null;
+}
+
+export function deadlineLine(deadlineMs: number): string {
+  return `deadline ${deadlineMs.toFixed(3)}\n`;
+}
+
+export function stopLine(graceMs: number): string {
+  return `stop ${Math.max(0, Math.round(graceMs))}\n`;
+}
+
+export interface KeeperArgs {
+  parentPid: number;
+  killGraceMs: number;
+  deadlineMs: number;
+  command: readonly string[];
+}
+
+export function keeperArgv(a: KeeperArgs): string[] {
+  return [
+    '--parent',
+    String(a.parentPid),
+    '--grace-ms',
+    String(Math.max(0, Math.round(a.killGraceMs))),
+    '--deadline-ms',
+    a.deadlineMs.toFixed(3),
+    '--',
+    ...a.command,
+  ];
+}

@@ -1,0 +1,141 @@
+/**
+ * A leader that cannot act: SIGKILLed, frozen (SIGSTOP), or with its event
+ * loop blocked. Its keeper must kill the whole head tree by itself, before
+ * the lease can expire in Redis, so the sampler never sees two heads.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { freePort, isListening } from '../helpers/ports.js';
+import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, procState, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+
+// ttl 1.5 s: renew deadline 1 s, kill grace 150 ms, retry 200 ms.
+const TTL_MS = 1_500;
+const TIMING = ['--ttl-ms', String(TTL_MS), '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
+
+let redis: RedisServer;
+let sampler: HeadSampler;
+let gcsPort: number;
+let ns: string;
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.close();
+});
+beforeEach(async () => {
+  ns = `faults-${++n}`;
+  gcsPort = await freePort();
+  sampler = new HeadSampler();
+  sampler.start(5);
+});
+afterEach(async () => {
+  for (const c of started) c.proc.kill('SIGCONT');
+  started.length = 0;
+  await killAllCandidates();
+  sampler.close();
+});
+
+const started: Candidate[] = [];
+function candidate(id: string, env: NodeJS.ProcessEnv = {}): Candidate {
+  const c = startCandidate({
+    id,
+    redis: redis.address,
+    namespace: ns,
+    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
+    env,
+    command: ['node', STAND_IN, String(gcsPort), sampler.dir],
+  });
+  started.push(c);
+  return c;
+}
+
+async function leaderAmong(cs: Candidate[]): Promise<Candidate> {
+  let leader: Candidate | undefined;
+  await until('one leader with a live head', async () => {
+    const alive = sampler.alive();
+    if (alive.length !== 1) return false;
+    leader = cs.find((c) => c.id === alive[0]!.candidate);
+    return leader !== undefined && (await isListening(gcsPort));
+  });
+  return leader!;
+}
+
+/** Polls every 2 ms until every pid is gone (not even a zombie); returns the ms it took. */
+async function msUntilGone(pids: number[], timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  await until(`pids ${pids.join(',')} gone`, () => pids.every((p) => procState(p) === null), timeoutMs, 2);
+  return performance.now() - t0;
+}
+
+function headOf(c: Candidate) {
+  const r = sampler.alive().find((h) => h.candidate === c.id);
+  if (!r) throw new Error(`${c.id} has no live head`);
+  return r;
+}
+
+describe('a leader that cannot act', () => {
+  it('SIGKILL of the leading orchestrator: head, child and setsid daemon dead within 1 s; a standby takes over', async () => {
+    const cs = [candidate('a'), candidate('b')];
+    const leader = await leaderAmong(cs);
+    const head = headOf(leader);
+    leader.proc.kill('SIGKILL');
+    const killMs = await msUntilGone([head.pid, head.grandchild, head.daemon], 1_000);
+    expect(killMs).toBeLessThan(1_000);
+    const next = await leaderAmong(cs.filter((c) => c !== leader));
+    expect(next).not.toBe(leader);
+    expect(sampler.overlaps).toEqual([]);
+  });
+
+  it('SIGSTOP of the leader: its head dies before the lease can expire, a standby takes over, and after SIGCONT it exits 3', async () => {
+    const cs = [candidate('a'), candidate('b')];
+    const leader = await leaderAmong(cs);
+    const head = headOf(leader);
+    const stoppedAt = performance.now();
+    leader.proc.kill('SIGSTOP');
+    await until('frozen leader head dead', () => !isAlive(head.pid), TTL_MS * 2, 2);
+    const deadAfterMs = performance.now() - stoppedAt;
+    // Fenced by the keeper at renewDeadline (+ grace) after the last renew, before the ttl can run out.
+    expect(deadAfterMs).toBeLessThan(TTL_MS);
+    await leaderAmong(cs.filter((c) => c !== leader));
+    leader.proc.kill('SIGCONT');
+    expect((await leader.exited).code).toBe(3);
+    // It never started a second head.
+    expect(leader.logs.filter(headStarted)).toHaveLength(1);
+    expect(sampler.records().filter((r) => r.candidate === leader.id)).toHaveLength(1);
+    expect(sampler.overlaps).toEqual([]);
+  });
+
+  it('a blocked event loop: the keeper fences the head, a standby takes over, the old leader exits 3', async () => {
+    const faults = { RAY_HEAD_HA_TEST_FAULTS: '1', RAY_HEAD_HA_TEST_BLOCK_MS: String(TTL_MS * 2) };
+    const cs = [candidate('a', faults), candidate('b', faults)];
+    const leader = await leaderAmong(cs);
+    const head = headOf(leader);
+    const blockedAt = performance.now();
+    leader.proc.kill('SIGUSR2');
+    await until('blocked leader head dead', () => !isAlive(head.pid), TTL_MS * 2, 2);
+    expect(performance.now() - blockedAt).toBeLessThan(TTL_MS);
+    await leaderAmong(cs.filter((c) => c !== leader));
+    expect((await leader.exited).code).toBe(3);
+    expect(leader.logs.filter(headStarted)).toHaveLength(1);
+    expect(sampler.overlaps).toEqual([]);
+  });
+
+  it('every exit path leaves no orphan and no zombie of any head', async () => {
+    const cs = [candidate('a'), candidate('b'), candidate('c')];
+    let leader = await leaderAmong(cs);
+    leader.proc.kill('SIGTERM');
+    leader = await leaderAmong(cs.filter((c) => c !== leader));
+    process.kill(headOf(leader).pid, 'SIGKILL');
+    leader = await leaderAmong(cs.filter((c) => c.proc.exitCode === null));
+    cs.push(candidate('d'));
+    leader.proc.kill('SIGKILL');
+    await leaderAmong(cs.filter((c) => c.proc.exitCode === null && c !== leader));
+    await killAllCandidates();
+    // SIGKILLed candidates: their keepers clean up on their own.
+    await until('no head process left', () => sampler.leftovers().length === 0, 3_000);
+    expect(sampler.records().length).toBe(4);
+    expect(sampler.overlaps).toEqual([]);
+  });
+});
