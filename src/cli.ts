@@ -8,14 +8,17 @@ import { ConfigError, ExitCode, HeadHaError, RedisAuthError } from './errors.js'
 import { createLogger } from './log.js';
 import { describeRedis } from './redis-address.js';
 import { isAuthError, oneShotConnection } from './redis-connection.js';
+import { attachHttp } from './http/attach.js';
 import { runCandidate } from './run.js';
 import { formatStatus, readStatus } from './status.js';
 import { createSupervisor } from './supervisor/select.js';
 import { installFaultSwitch } from './test-faults.js';
+import { watch } from './watch.js';
 
 const USAGE = `Usage:
   ray-head-ha run [flags] -- <head command> [args...]
   ray-head-ha status [--json] [--redis ADDR] [--namespace NS]
+  ray-head-ha watch [--json] [--once] [--duration-ms N] [--redis ADDR] [--namespace NS]
   ray-head-ha --help
 
 Flags of run (each also read from the environment variable in brackets; a flag wins):
@@ -40,6 +43,8 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       return cmdRun(args, env);
     case 'status':
       return cmdStatus(args, env);
+    case 'watch':
+      return cmdWatch(args, env);
     case '--help':
     case '-h':
     case 'help':
@@ -61,7 +66,8 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
   const config = loadConfig(flags, env);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
-  const supervisor = await createSupervisor();
+  const supervisor = createSupervisor();
+  const http = config.httpAddress ? await attachHttp({ config, log }) : null;
 
   const shutdown = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -72,11 +78,51 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   process.on('SIGINT', onSignal);
   installFaultSwitch(env, log);
   try {
-    return await runCandidate({ config, command: rest, env, log, supervisor, shutdown: shutdown.signal });
+    return await runCandidate({ config, command: rest, env, log, supervisor, shutdown: shutdown.signal, ...(http && { onElector: http.onElector, onHead: http.onHead }) });
   } catch (err) {
     if (err instanceof RedisAuthError) {
       throw new RedisAuthError(`${describeRedis(config.redis)}: ${err.message}`);
     }
+    throw err;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await http?.close();
+  }
+}
+
+async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const known = [OPTIONS.redis.flag, OPTIONS.namespace.flag, 'json', 'once', 'duration-ms', 'help'];
+  const { flags, rest } = parseFlags(args, known);
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitCode.ok;
+  }
+  if (rest.length > 0) throw new ConfigError(`watch takes no arguments, got ${JSON.stringify(rest[0])}`);
+  const durationText = flags['duration-ms'];
+  const durationMs = durationText === undefined ? null : Number(durationText);
+  if (durationMs !== null && !(Number.isSafeInteger(durationMs) && durationMs > 0)) {
+    throw new ConfigError(`--duration-ms=${JSON.stringify(durationText)}: must be a positive integer`);
+  }
+  const config = loadConfig(pick(flags, [OPTIONS.redis.flag, OPTIONS.namespace.flag]), env);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await watch({
+      redis: config.redis,
+      namespace: config.namespace,
+      out: process.stdout,
+      connectTimeoutMs: config.connectTimeoutMs,
+      json: flags.json === 'true',
+      once: flags.once === 'true',
+      durationMs,
+      signal: stop.signal,
+    });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof RedisAuthError) throw new RedisAuthError(`${describeRedis(config.redis)}: ${err.message}`);
     throw err;
   } finally {
     process.off('SIGTERM', onSignal);

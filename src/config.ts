@@ -7,6 +7,8 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseRedisAddress, type RedisTarget } from './redis-address.js';
 
@@ -31,6 +33,15 @@ export interface Config {
   httpAddress: string | null;
   logFormat: LogFormat;
   logLevel: string;
+  /** Replicas that must acknowledge an acquire or renew (Redis WAIT) for it to count; 0 = do not wait. */
+  minReplicas: number;
+  /** Paths only: the contents go into `redis` (the password never sits in Config twice). */
+  redisPasswordFile: string | null;
+  redisCaFile: string | null;
+  redisCaPath: string | null;
+  redisCertFile: string | null;
+  redisKeyFile: string | null;
+  redisServerName: string | null;
 }
 
 /** Allowed clock drift between Redis and us, as a fraction of the ttl (DESIGN.md: ttl·maxDrift). */
@@ -44,7 +55,8 @@ interface Option {
 
 /** One table: flag, the environment names that feed it (first wins), and its kind. */
 export const OPTIONS = {
-  redis: { flag: 'redis', env: ['RAY_REDIS_ADDRESS'], kind: 'string' },
+  // RAY_HA_REDIS_ADDRESS is for the election only: Ray's GCS reads RAY_REDIS_ADDRESS and knows no redis+sentinel://.
+  redis: { flag: 'redis', env: ['RAY_HA_REDIS_ADDRESS', 'RAY_REDIS_ADDRESS'], kind: 'string' },
   namespace: { flag: 'namespace', env: ['RAY_external_storage_namespace'], kind: 'string' },
   candidateId: { flag: 'id', env: ['RAY_HA_CANDIDATE_ID'], kind: 'string' },
   ttlMs: { flag: 'ttl-ms', env: ['RAY_HA_KEY_EXPIRE_TIME_MS'], kind: 'int' },
@@ -61,6 +73,15 @@ export const OPTIONS = {
   httpAddress: { flag: 'http', env: ['RAY_HA_HTTP_ADDRESS'], kind: 'string' },
   logFormat: { flag: 'log-format', env: ['RAY_HA_LOG_FORMAT'], kind: 'string' },
   logLevel: { flag: 'log-level', env: ['RAY_HA_LOG_LEVEL'], kind: 'string' },
+  minReplicas: { flag: 'min-replicas', env: ['RAY_HA_MIN_REPLICAS'], kind: 'int' },
+  // Secrets come from the environment or a file, never from a flag (argv is world-readable in /proc).
+  redisPasswordFile: { flag: 'redis-password-file', env: ['RAY_HA_REDIS_PASSWORD_FILE'], kind: 'string' },
+  // TLS: our names first, then Ray's own (what its GCS reads), so one setting serves both.
+  redisCaFile: { flag: 'redis-ca-file', env: ['RAY_HA_REDIS_TLS_CA_FILE', 'RAY_REDIS_CA_CERT'], kind: 'string' },
+  redisCaPath: { flag: 'redis-ca-path', env: ['RAY_HA_REDIS_TLS_CA_PATH', 'RAY_REDIS_CA_PATH'], kind: 'string' },
+  redisCertFile: { flag: 'redis-cert-file', env: ['RAY_HA_REDIS_TLS_CERT_FILE', 'RAY_REDIS_CLIENT_CERT'], kind: 'string' },
+  redisKeyFile: { flag: 'redis-key-file', env: ['RAY_HA_REDIS_TLS_KEY_FILE', 'RAY_REDIS_CLIENT_KEY'], kind: 'string' },
+  redisServerName: { flag: 'redis-server-name', env: ['RAY_HA_REDIS_TLS_SERVER_NAME', 'RAY_REDIS_SERVER_NAME'], kind: 'string' },
 } as const satisfies Record<keyof Config, Option>;
 
 export type Flags = Partial<Record<string, string>>;
@@ -96,7 +117,7 @@ export function parseFlags(args: string[], known: readonly string[]): { flags: F
   return { flags, rest };
 }
 
-const BOOLEAN_FLAGS = new Set(['json', 'help']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'once']);
 
 export const RUN_FLAGS: readonly string[] = [...Object.values(OPTIONS).map((o) => o.flag), 'help'];
 
@@ -158,9 +179,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   const redis = redisFound
     ? parseRedisAddress(redisFound.value, redisFound.source)
     : parseRedisAddress('127.0.0.1:6379', 'default');
-  // Ray's own variable for the Redis password; a URL's password wins.
-  if (redis.password === undefined && env.REDIS_PASSWORD) redis.password = env.REDIS_PASSWORD;
-  if (redis.username === undefined && env.REDIS_USERNAME) redis.username = env.REDIS_USERNAME;
+  const redisFiles = loadRedisSecrets(redis, redisFound?.source ?? 'the default address', flags, env);
 
   const ns = readString(OPTIONS.namespace, flags, env);
   const namespace = ns?.value ?? 'default';
@@ -206,9 +225,95 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
     httpAddress,
     logFormat: oneOf(OPTIONS.logFormat, flags, env, ['json', 'pretty'] as const, 'json'),
     logLevel: oneOf(OPTIONS.logLevel, flags, env, ['trace', 'debug', 'info', 'warn', 'error'] as const, 'info'),
+    minReplicas: readInt(OPTIONS.minReplicas, flags, env, 0) ?? 0,
+    ...redisFiles,
   };
   validateTiming(config, (key) => lookup(OPTIONS[key], flags, env)?.source ?? `${key} (default)`);
   return config;
+}
+
+type RedisFileKey = 'redisPasswordFile' | 'redisCaFile' | 'redisCaPath' | 'redisCertFile' | 'redisKeyFile' | 'redisServerName';
+
+/**
+ * Credentials and TLS material into the target. A URL's user and password win
+ * (Ray's rule); then the password file, then the variables. Files are read
+ * here, once, so a missing or unreadable one is a start-up error.
+ */
+function loadRedisSecrets(redis: RedisTarget, addressSource: string, flags: Flags, env: NodeJS.ProcessEnv): Pick<Config, RedisFileKey> {
+  const passwordFile = readString(OPTIONS.redisPasswordFile, flags, env);
+  if (redis.password === undefined && passwordFile) redis.password = readSecretFile(passwordFile);
+  if (redis.password === undefined && env.REDIS_PASSWORD) redis.password = env.REDIS_PASSWORD;
+  if (redis.username === undefined) redis.username = env.RAY_HA_REDIS_USERNAME || env.REDIS_USERNAME || undefined;
+  if (redis.sentinel) {
+    const file = env.RAY_HA_REDIS_SENTINEL_PASSWORD_FILE;
+    redis.sentinel.username = env.RAY_HA_REDIS_SENTINEL_USERNAME || undefined;
+    redis.sentinel.password = file
+      ? readSecretFile({ value: file, source: 'RAY_HA_REDIS_SENTINEL_PASSWORD_FILE' })
+      : env.RAY_HA_REDIS_SENTINEL_PASSWORD || undefined;
+  }
+
+  const ca = readString(OPTIONS.redisCaFile, flags, env);
+  const caPath = readString(OPTIONS.redisCaPath, flags, env);
+  const cert = readString(OPTIONS.redisCertFile, flags, env);
+  const key = readString(OPTIONS.redisKeyFile, flags, env);
+  const serverName = readString(OPTIONS.redisServerName, flags, env);
+  const tlsInput = [ca, caPath, cert, key, serverName].find((f) => f !== null);
+  if (tlsInput && !redis.tls) {
+    throw new ConfigError(`${tlsInput.source}=${JSON.stringify(tlsInput.value)}: TLS settings need a rediss:// or rediss+sentinel:// address (${addressSource} is not one)`);
+  }
+  if ((cert === null) !== (key === null)) {
+    const given = (cert ?? key)!;
+    throw new ConfigError(`${given.source}=${JSON.stringify(given.value)}: a client certificate needs both ${OPTIONS.redisCertFile.env[0]} and ${OPTIONS.redisKeyFile.env[0]}`);
+  }
+  if (redis.tls) {
+    const cas = [...(ca ? [readTextFile(ca)] : []), ...(caPath ? readCaDirectory(caPath) : [])];
+    redis.tlsOptions = {
+      ca: cas.length > 0 ? cas.join('\n') : undefined,
+      cert: cert ? readTextFile(cert) : undefined,
+      key: key ? readTextFile(key) : undefined,
+      servername: serverName?.value.trim() || undefined,
+    };
+  }
+  return {
+    redisPasswordFile: passwordFile?.value ?? null,
+    redisCaFile: ca?.value ?? null,
+    redisCaPath: caPath?.value ?? null,
+    redisCertFile: cert?.value ?? null,
+    redisKeyFile: key?.value ?? null,
+    redisServerName: serverName?.value ?? null,
+  };
+}
+
+function readTextFile(f: { value: string; source: string }): string {
+  try {
+    return readFileSync(f.value, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${f.source}=${JSON.stringify(f.value)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** A secret in a file (a Kubernetes Secret volume): one trailing newline is not part of it. */
+function readSecretFile(f: { value: string; source: string }): string {
+  const secret = readTextFile(f).replace(/\r?\n$/, '');
+  if (secret === '') throw new ConfigError(`${f.source}=${JSON.stringify(f.value)}: the file is empty`);
+  return secret;
+}
+
+/** Every PEM certificate file in a directory (Ray's RAY_REDIS_CA_PATH; OpenSSL's hashed names or any other). */
+function readCaDirectory(dir: { value: string; source: string }): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir.value);
+  } catch (err) {
+    throw new ConfigError(`${dir.source}=${JSON.stringify(dir.value)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const pems = names
+    .map((n) => path.join(dir.value, n))
+    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile())
+    .map((p) => readFileSync(p, 'utf8'))
+    .filter((text) => text.includes('-----BEGIN CERTIFICATE-----'));
+  if (pems.length === 0) throw new ConfigError(`${dir.source}=${JSON.stringify(dir.value)}: holds no PEM certificate`);
+  return pems;
 }
 
 type TimingKey = 'ttlMs' | 'retryMs' | 'renewDeadlineMs' | 'killGraceMs';

@@ -66,10 +66,13 @@ export interface ElectorEvents {
   renewed: [{ durationMs: number; deadlineMs: number }];
   'renew-failed': [{ durationMs: number; error: string }];
   holder: [HolderView | null];
+  /** Each turn of the standby or renew loop: proof that the election makes progress (/healthz). */
+  tick: [];
 }
 
 export class Elector extends EventEmitter<ElectorEvents> {
   state: ElectorState = 'stopped';
+  private stateSinceMs: number;
   /** Highest epoch seen anywhere: our terms, holders' tokens, the stored counter. */
   highestEpoch = 0;
   /** The last GCS address a leader published, for when Redis has lost the leader hash. */
@@ -77,6 +80,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
 
   constructor(private readonly o: ElectorOptions) {
     super();
+    this.stateSinceMs = o.clock.nowMs();
   }
 
   /**
@@ -93,8 +97,11 @@ export class Elector extends EventEmitter<ElectorEvents> {
     const termCtl = new AbortController();
     const onShutdown = () => termCtl.abort('shutdown' satisfies StopReason);
     signal.addEventListener('abort', onShutdown, { once: true });
-    if (signal.aborted) onShutdown();
     this.setState('leading', 'acquired', epoch);
+    // Stepping down starts the moment the term is aborted, while the head is still being stopped,
+    // so readiness and metrics drop at once rather than after the kill grace.
+    termCtl.signal.addEventListener('abort', () => this.setState('stepping-down', String(termCtl.signal.reason), epoch), { once: true });
+    if (signal.aborted) onShutdown();
 
     // 2. Renew in the background while the head runs.
     const renewing = this.keepRenewing(token, termCtl, () => deadlineMs, (d) => {
@@ -112,17 +119,16 @@ export class Elector extends EventEmitter<ElectorEvents> {
     };
 
     // 3. Lead until the head is gone (it exited, or lead() stopped it after the abort).
-    let exit: HeadExit;
+    let exit: HeadExit | undefined;
     try {
       exit = await lead(term);
     } finally {
       signal.removeEventListener('abort', onShutdown);
-      if (!termCtl.signal.aborted) termCtl.abort('head-exit' satisfies StopReason);
+      // The head ended by itself (or the keeper fenced it): that is why the term ends.
+      if (!termCtl.signal.aborted) termCtl.abort(exit?.reason ?? ('head-exit' satisfies StopReason));
       await renewing;
     }
-    const reason: StopReason =
-      termCtl.signal.reason === 'head-exit' ? exit.reason : (termCtl.signal.reason as StopReason);
-    this.setState('stepping-down', reason, epoch);
+    const reason = termCtl.signal.reason as StopReason;
 
     // 4. Release unless the lease is no longer ours; a failed release only costs the ttl.
     const released = reason === 'lost-lease' ? false : await this.release(token, releaseKind(reason));
@@ -135,6 +141,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
     let unreachableSince: number | null = null;
     this.setState('standby', 'waiting for the lease', this.highestEpoch);
     while (!signal.aborted) {
+      this.emit('tick');
       // Listen for a release before asking, so one that lands in between still wakes us.
       const iteration = new AbortController();
       const stopIteration = () => iteration.abort();
@@ -189,6 +196,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
       termCtl.abort(reason);
     };
     while (!termCtl.signal.aborted) {
+      this.emit('tick');
       const pause = Math.min(retryMs, deadline() - clock.nowMs());
       if (pause > 0) {
         try {
@@ -253,8 +261,11 @@ export class Elector extends EventEmitter<ElectorEvents> {
   private setState(to: ElectorState, reason: string, epoch: number): void {
     const from = this.state;
     if (from === to) return;
+    const nowMs = this.o.clock.nowMs();
+    const inStateMs = Math.round(nowMs - this.stateSinceMs);
     this.state = to;
-    this.o.log.info({ from, to, reason, epoch }, `${from} -> ${to}`);
+    this.stateSinceMs = nowMs;
+    this.o.log.info({ from, to, reason, epoch, inStateMs }, `${from} -> ${to}`);
     this.emit('state', { from, to, reason, epoch });
   }
 }

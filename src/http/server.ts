@@ -1,0 +1,153 @@
+/**
+ * The candidate's HTTP endpoints (node:http, no framework):
+ *   GET /healthz  200 while the event loop ticked within the ttl, else 503 (liveness)
+ *   GET /readyz   200 only while this candidate leads, its head runs and the GCS
+ *                 address accepts connections, else 503 (a Service routes to the leader only)
+ *   GET /leader   JSON: the leader as this candidate sees it, and its own role
+ *   GET /metrics  Prometheus text (prom-client)
+ * Every answer is computed from the CandidateView; only /readyz does I/O (a TCP
+ * probe of the GCS, cached for PROBE_CACHE_MS so a scrape storm costs one connect).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { gcsAnswers } from '../supervisor/previous-gcs.js';
+import type { CandidateView } from './candidate-view.js';
+
+const PROBE_CACHE_MS = 250;
+const PROBE_TIMEOUT_MS = 200;
+
+export interface HttpServerOptions {
+  /** `host:port` (port 0 picks a free one: see the returned port). */
+  address: string;
+  candidate: CandidateView;
+  log: Logger;
+  /** Whether something accepts connections at a GCS address (tests swap it). */
+  probe?: (address: string) => Promise<boolean>;
+}
+
+export interface HttpServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface Readiness {
+  ready: boolean;
+  leading: boolean;
+  headPid: number | null;
+  /** true/false from the probe; null when not probed (not leading, no head, or no GCS address configured). */
+  gcsAnswers: boolean | null;
+  reason: string;
+}
+
+export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
+  const { host, port } = splitHostPort(o.address);
+  const view = o.candidate;
+  const readiness = readinessCheck(view, o.probe ?? ((a) => gcsAnswers(a, PROBE_TIMEOUT_MS)));
+
+  const server = http.createServer((req, res) => {
+    route(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!).then(
+      ({ status, type, body }) => {
+        res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (err: unknown) => {
+        o.log.warn({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'http handler failed');
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      },
+    );
+  });
+  // A probe from kubelet must never wait behind a slow client.
+  server.keepAliveTimeout = 5_000;
+  server.requestTimeout = 10_000;
+
+  async function route(method: string, path: string): Promise<{ status: number; type: string; body: string }> {
+    if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed\n');
+    switch (path) {
+      case '/healthz': {
+        const ok = view.healthy();
+        const sinceMs = Math.round(view.sinceLastTickMs());
+        return text(ok ? 200 : 503, ok ? 'ok\n' : `event loop stalled: last tick ${sinceMs} ms ago (ttl ${view.config.ttlMs} ms)\n`);
+      }
+      case '/readyz': {
+        const r = await readiness();
+        return json(r.ready ? 200 : 503, r);
+      }
+      case '/leader':
+        return json(200, view.snapshot());
+      case '/metrics':
+        return { status: 200, type: view.metrics.contentType, body: await view.metrics.text() };
+      default:
+        return text(404, 'not found: try /healthz /readyz /leader /metrics\n');
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(new ConfigError(`cannot serve HTTP on ${o.address} (--http / RAY_HA_HTTP_ADDRESS): ${err.code ?? err.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => o.log.warn({ err: err.message }, 'http server error'));
+  const bound = (server.address() as AddressInfo).port;
+  o.log.info({ address: `${host.includes(':') ? `[${host}]` : host}:${bound}` }, 'http endpoints listening');
+  return {
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Readiness, cheap to ask often: role and head are read live; the GCS probe is
+ * shared by concurrent requests and reused for PROBE_CACHE_MS, but only for the
+ * same head (a new head is probed afresh).
+ */
+export function readinessCheck(view: CandidateView, probe: (address: string) => Promise<boolean>): () => Promise<Readiness> {
+  let cached: { pid: number; atMs: number; answer: Promise<boolean> } | null = null;
+  return async () => {
+    const leading = view.isLeader();
+    const headPid = view.head();
+    const gcsAddress = view.config.gcsAddress;
+    if (!leading) return { ready: false, leading, headPid, gcsAnswers: null, reason: `not leading (${view.state()})` };
+    if (headPid === null) return { ready: false, leading, headPid, gcsAnswers: null, reason: 'leading, head not running' };
+    if (gcsAddress === null) {
+      return { ready: true, leading, headPid, gcsAnswers: null, reason: 'leading with a running head (no GCS address to probe)' };
+    }
+    const now = performance.now();
+    if (!cached || cached.pid !== headPid || now - cached.atMs > PROBE_CACHE_MS) {
+      cached = { pid: headPid, atMs: now, answer: probe(gcsAddress) };
+    }
+    const answers = await cached.answer;
+    // Leadership may have ended while we probed: the answer must hold for now.
+    if (!view.isLeader() || view.head() !== headPid) {
+      return { ready: false, leading: view.isLeader(), headPid: view.head(), gcsAnswers: answers, reason: 'term ended while probing' };
+    }
+    return answers
+      ? { ready: true, leading, headPid, gcsAnswers: true, reason: `leading; GCS ${gcsAddress} accepts connections` }
+      : { ready: false, leading, headPid, gcsAnswers: false, reason: `leading; GCS ${gcsAddress} does not accept connections yet` };
+  };
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(address.trim());
+  if (!m) throw new ConfigError(`HTTP address ${JSON.stringify(address)}: expected host:port`);
+  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+}
+
+function text(status: number, body: string) {
+  return { status, type: 'text/plain; charset=utf-8', body };
+}
+
+function json(status: number, value: unknown) {
+  return { status, type: 'application/json', body: `${JSON.stringify(value)}\n` };
+}
