@@ -4,7 +4,7 @@
  * 3 lost leadership, 127 head command cannot start, else the head's own code.
  */
 import { loadConfig, parseFlags, RUN_FLAGS, OPTIONS, type Flags } from './config.js';
-import { ConfigError, ExitCode, HeadHaError, RedisAuthError } from './errors.js';
+import { ConfigError, ExitCode, HeadHaError, RedisAuthError, RedisRefusedError } from './errors.js';
 import { createLogger } from './log.js';
 import { describeRedis } from './redis-address.js';
 import { isAuthError, oneShotConnection } from './redis-connection.js';
@@ -80,8 +80,8 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   try {
     return await runCandidate({ config, command: rest, env, log, supervisor, shutdown: shutdown.signal, ...(http && { onElector: http.onElector, onHead: http.onHead }) });
   } catch (err) {
-    if (err instanceof RedisAuthError) {
-      throw new RedisAuthError(`${describeRedis(config.redis)}: ${err.message}`);
+    if (err instanceof RedisRefusedError) {
+      throw new RedisRefusedError(`${describeRedis(config.redis)}: ${err.message}`);
     }
     throw err;
   } finally {

@@ -20,8 +20,15 @@ export class ConfigError extends HeadHaError {
   override readonly exitCode: number = ExitCode.config;
 }
 
-/** Redis refused our credentials (WRONGPASS, NOAUTH, NOPERM): retrying cannot help. */
-export class RedisAuthError extends ConfigError {}
+/**
+ * Redis refuses what the election needs and retrying cannot help: our
+ * credentials, an ACL without a command we use, EVAL disabled, a read-only
+ * replica, a TLS certificate that does not verify.
+ */
+export class RedisRefusedError extends ConfigError {}
+
+/** Redis refused our credentials (WRONGPASS, NOAUTH) or permissions (NOPERM). */
+export class RedisAuthError extends RedisRefusedError {}
 
 /** This candidate lost (or could not safely take) leadership. */
 export class LeaseLostError extends HeadHaError {

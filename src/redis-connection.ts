@@ -1,10 +1,13 @@
 /**
- * Redis connections, each with the options its job needs. The election's
+ * Redis connections, each with the options its job needs, for a plain server
+ * or a Sentinel-managed primary, with or without TLS. The election's
  * connection fails fast: no offline queue, no per-request retries and a
  * command timeout of at most half the renew deadline, so a renew is never
- * applied long after it was sent (DESIGN.md).
+ * applied long after it was sent (DESIGN.md). Also here: which Redis errors
+ * are refusals that no retry can fix (refusalOf), and which are transient.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { RedisAuthError, RedisRefusedError } from './errors.js';
 import type { RedisTarget } from './redis-address.js';
 
 export interface ElectionConnectionOptions {
@@ -14,58 +17,115 @@ export interface ElectionConnectionOptions {
   reconnectMaxMs: number;
 }
 
-function baseOptions(t: RedisTarget): RedisOptions {
-  return {
-    host: t.host,
-    port: t.port,
+function baseOptions(t: RedisTarget, connectTimeoutMs: number): RedisOptions {
+  const tls = t.tls ? { ...t.tlsOptions } : undefined;
+  const common: RedisOptions = {
     db: t.db,
     username: t.username,
     password: t.password,
-    tls: t.tls ? {} : undefined,
     lazyConnect: true,
-    // Our own name in CLIENT LIST helps an operator see the candidates.
+    connectTimeout: connectTimeoutMs,
+    // Our own name in CLIENT LIST helps an operator see the candidates (a refused SETNAME is ignored).
     connectionName: 'ray-head-ha',
   };
+  if (!t.sentinel) return { ...common, host: t.host, port: t.port, tls };
+  return {
+    ...common,
+    sentinels: t.sentinel.nodes,
+    name: t.sentinel.name,
+    sentinelUsername: t.sentinel.username,
+    sentinelPassword: t.sentinel.password,
+    // rediss+sentinel://: TLS to the sentinels and to the data nodes they name.
+    tls,
+    sentinelTLS: tls,
+    enableTLSForSentinelMode: t.tls,
+    sentinelCommandTimeout: connectTimeoutMs,
+  };
+}
+
+/**
+ * After a Sentinel failover a connection can still point at the old primary,
+ * now a replica: READONLY then means "ask the sentinels again". Reconnect
+ * (1), but never resend (2): the election fails fast and retries itself.
+ */
+function sentinelReconnectOnError(t: RedisTarget): RedisOptions['reconnectOnError'] {
+  return t.sentinel ? (err: Error) => (READONLY.test(err.message) ? 1 : false) : null;
 }
 
 export function electionConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
   return new Redis({
-    ...baseOptions(t),
+    ...baseOptions(t, o.connectTimeoutMs),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: o.commandTimeoutMs,
-    connectTimeout: o.connectTimeoutMs,
     enableReadyCheck: false,
     autoResubscribe: false,
     retryStrategy: (attempt) => Math.min(o.reconnectMaxMs, 50 * attempt),
+    reconnectOnError: sentinelReconnectOnError(t),
+    // Sentinel only: hear +switch-master at once instead of at the next failed command.
+    ...(t.sentinel && { failoverDetector: true, sentinelRetryStrategy: (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt) }),
   });
 }
 
 /** For pub/sub: reconnects on its own (RedisLease resubscribes on ready); events are a hint, never needed for safety. */
 export function subscriberConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
   return new Redis({
-    ...baseOptions(t),
-    connectTimeout: o.connectTimeoutMs,
+    ...baseOptions(t, o.connectTimeoutMs),
     enableReadyCheck: false,
     autoResubscribe: false,
     maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(o.reconnectMaxMs, 50 * attempt),
+    ...(t.sentinel && { sentinelRetryStrategy: (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt) }),
   });
 }
 
 /** For one-shot commands (`status`): one try, a bounded wait, no reconnect loop. */
 export function oneShotConnection(t: RedisTarget, timeoutMs: number): Redis {
   return new Redis({
-    ...baseOptions(t),
-    connectTimeout: timeoutMs,
+    ...baseOptions(t, timeoutMs),
     commandTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
+    // No INFO ready check: the minimal ACL (README) has no +info.
+    enableReadyCheck: false,
     retryStrategy: () => null,
+    ...(t.sentinel && { sentinelRetryStrategy: () => null }),
   });
 }
 
 const AUTH_ERROR = /WRONGPASS|NOAUTH|NOPERM|invalid username-password|Client sent AUTH, but no password is set/i;
+const NO_PERMISSION = /NOPERM/;
+const NO_SCRIPT_PERMISSION = /'(evalsha|eval)' command/i;
+const READONLY = /READONLY/;
+const NO_SCRIPTS = /unknown command .?(evalsha|eval)\b/i;
+/** Node's TLS verification codes, and OpenSSL's handshake failures (ERR_SSL_*: wrong version, alert bad/required certificate). */
+const TLS_REFUSAL = /^(ERR_SSL_|ERR_TLS_CERT_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|UNABLE_TO_)/;
 
 export function isAuthError(err: unknown): boolean {
   return err instanceof Error && AUTH_ERROR.test(err.message);
+}
+
+/**
+ * The refusal in `err` that no retry can fix, as the error to exit 2 with, or
+ * null for a transient error. READONLY is a refusal only without Sentinel:
+ * with Sentinel it is the moment of a failover, and the next try finds the new primary.
+ */
+export function refusalOf(err: unknown, viaSentinel: boolean): RedisRefusedError | null {
+  if (!(err instanceof Error)) return null;
+  const text = err.message;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (NO_PERMISSION.test(text) && NO_SCRIPT_PERMISSION.test(text)) {
+    return new RedisAuthError(`the lease needs EVAL and EVALSHA (Lua scripts), and this ACL user may not run them: ${text}`);
+  }
+  if (NO_PERMISSION.test(text)) {
+    return new RedisAuthError(`Redis refused a command the election needs (see README "Redis deployments" for the minimal ACL): ${text}`);
+  }
+  if (isAuthError(err)) return new RedisAuthError(`Redis refused our credentials: ${text}`);
+  if (NO_SCRIPTS.test(text)) {
+    return new RedisRefusedError(`the lease needs EVAL and EVALSHA (Lua scripts), and this server does not run them (disabled, renamed, or not a Redis data node: a sentinel needs redis+sentinel://): ${text}`);
+  }
+  if (READONLY.test(text) && !viaSentinel) {
+    return new RedisRefusedError(`this Redis is a read-only replica: point the address at the primary, or use redis+sentinel://... to follow failovers (${text})`);
+  }
+  if (code && TLS_REFUSAL.test(code)) return new RedisRefusedError(`TLS handshake refused (${code}): ${text}`);
+  return null;
 }

@@ -44,6 +44,10 @@ export async function runCandidate(d: RunDeps): Promise<number> {
     host: hostname(),
     gcsAddress: c.gcsAddress,
     dashboardUrl: c.dashboardUrl,
+    minReplicas: c.minReplicas,
+    // WAIT must answer before the command timeout cuts it off: half of it.
+    replicaWaitMs: Math.max(1, Math.floor(connOpts.commandTimeoutMs / 2)),
+    viaSentinel: c.redis.sentinel !== undefined,
   });
   const elector = new Elector({
     lease,
@@ -57,6 +61,8 @@ export async function runCandidate(d: RunDeps): Promise<number> {
   log.info(
     {
       redis: describeRedis(c.redis),
+      ...(c.minReplicas > 0 && { minReplicas: c.minReplicas }),
+      ...(c.redis.tls && { tlsCaFile: c.redisCaFile ?? c.redisCaPath ?? 'system', tlsClientCert: c.redisCertFile }),
       namespace: c.namespace,
       ttlMs: c.ttlMs,
       retryMs: c.retryMs,

@@ -14,7 +14,7 @@
  * is the `lead` callback's job (the keeper holds the same deadline natively).
  */
 import { EventEmitter } from 'node:events';
-import { RedisAuthError } from '../errors.js';
+import { RedisRefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HeadExit, StopReason } from '../supervisor/types.js';
 import type { Clock } from './clock.js';
@@ -167,7 +167,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
           // Once more just after the holder's lease runs out, if that comes before the next poll.
           if (res.pttlMs >= 0 && res.pttlMs < retryMs) waitMs = res.pttlMs + 1;
         } catch (err) {
-          if (err instanceof RedisAuthError) throw err;
+          if (err instanceof RedisRefusedError) throw err;
           if (unreachableSince === null) {
             unreachableSince = clock.nowMs();
             log.warn({ err: errorText(err) }, 'cannot reach Redis; still trying as a standby');

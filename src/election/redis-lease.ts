@@ -8,11 +8,14 @@
  * write) can hand the lease to a second candidate while the first still
  * believes it holds it. The elector bounds that window (the old leader learns
  * it at its next renew and kills its head), and a new leader waits until the
- * previous GCS stops answering before it starts its own head.
+ * previous GCS stops answering before it starts its own head. With
+ * `minReplicas` > 0 an acquire or renew counts only once that many replicas
+ * acknowledged it (WAIT), which narrows the failover case to a replica that
+ * acknowledged and still was not promoted.
  */
 import type { Redis } from 'ioredis';
-import { RedisAuthError, UnexpectedReplyError } from '../errors.js';
-import { isAuthError } from '../redis-connection.js';
+import { RedisRefusedError, UnexpectedReplyError } from '../errors.js';
+import { refusalOf } from '../redis-connection.js';
 import { parseToken, type AcquireRequest, type AcquireResult, type Lease, type LeaseEvent, type ReleaseKind } from './lease.js';
 
 export function leaseKeys(namespace: string) {
@@ -65,11 +68,16 @@ end
 return 0
 `;
 
-/** KEYS: lease. ARGV: token, channel, kind, id, epoch. Reply: 1 released, 0 not ours. */
+/**
+ * KEYS: lease. ARGV: token, channel, kind, id, epoch. Reply: 1 released, 0 not ours.
+ * An empty kind releases quietly: a lease that never started a head wakes no one.
+ */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], cjson.encode({type = ARGV[3], id = ARGV[4], epoch = tonumber(ARGV[5])}))
+  if ARGV[3] ~= '' then
+    redis.call('PUBLISH', ARGV[2], cjson.encode({type = ARGV[3], id = ARGV[4], epoch = tonumber(ARGV[5])}))
+  end
   return 1
 end
 return 0
@@ -88,14 +96,22 @@ export interface RedisLeaseOptions {
   host: string;
   gcsAddress: string | null;
   dashboardUrl: string | null;
+  /** Replicas that must acknowledge (WAIT) an acquire or renew for it to count; 0 or absent = none. */
+  minReplicas?: number;
+  /** WAIT's own timeout (ms); keep it below the connection's command timeout. */
+  replicaWaitMs?: number;
+  /** Redis is reached through Sentinel: READONLY is a failover in progress, not a misconfiguration. */
+  viaSentinel?: boolean;
 }
 
 export class RedisLease implements Lease {
   readonly keys: ReturnType<typeof leaseKeys>;
   private readonly redis: Redis & ScriptCommands;
   private readonly waiters = new Set<() => void>();
-  /** Set when a (re)connect was refused for our credentials: retrying cannot help. */
-  private authError: RedisAuthError | null = null;
+  /** Set when a (re)connect was refused for good (credentials, TLS): retrying cannot help. */
+  private refusal: RedisRefusedError | null = null;
+  /** Highest epoch an acquire of ours produced, also one we gave back unreplicated. */
+  private epochFloor = 0;
   /** The last transport error, so "not connected" can say why (ECONNREFUSED, ETIMEDOUT, ...). */
   private lastError: string | null = null;
 
@@ -115,7 +131,8 @@ export class RedisLease implements Lease {
     // is where a refused AUTH during a reconnect shows up.
     for (const conn of [redis, subscriber]) {
       conn?.on('error', (err: Error) => {
-        if (isAuthError(err)) this.authError = new RedisAuthError(`Redis refused our credentials: ${err.message}`);
+        const refusal = refusalOf(err, this.viaSentinel);
+        if (refusal) this.refusal = refusal;
         else this.lastError = err.message;
       });
     }
@@ -129,8 +146,8 @@ export class RedisLease implements Lease {
   }
 
   /**
-   * Starts both connections. Auth failures throw RedisAuthError; a Redis that
-   * is not there yet is left to the reconnect loop (the standby says so and keeps trying).
+   * Starts both connections. Refusals (credentials, TLS) throw RedisRefusedError; a Redis
+   * that is not there yet is left to the reconnect loop (the standby says so and keeps trying).
    */
   async connect(): Promise<void> {
     const sub = this.subscriber;
@@ -138,7 +155,7 @@ export class RedisLease implements Lease {
     sub?.on('ready', () => {
       sub.subscribe(this.keys.events).catch(() => {});
     });
-    await Promise.all([connectQuietly(this.redis), sub ? connectQuietly(sub) : undefined]);
+    await Promise.all([this.connectQuietly(this.redis), sub ? this.connectQuietly(sub) : undefined]);
   }
 
   async tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
@@ -147,13 +164,22 @@ export class RedisLease implements Lease {
     const reply = await this.redis
       .rhhaAcquire(
         keys.lease, keys.epoch, keys.leader,
-        opts.candidateId, opts.ttlMs, req.minEpoch, opts.host,
+        opts.candidateId, opts.ttlMs, Math.max(req.minEpoch, this.epochFloor), opts.host,
         opts.gcsAddress ?? '', opts.dashboardUrl ?? '', keys.events, req.knownGcsAddress ?? '',
       )
-      .catch(rethrowAuth);
+      .catch((err: unknown) => this.rethrow(err));
     if (!Array.isArray(reply) || reply.length !== 5) throw new UnexpectedReplyError('acquire', reply);
     const [won, a, b, c, d] = reply as unknown[];
     if (won === 1 && typeof a === 'string' && typeof b === 'number' && typeof c === 'string' && typeof d === 'string') {
+      this.epochFloor = Math.max(this.epochFloor, b);
+      const shortfall = await this.replicated().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      if (shortfall) {
+        // Not acquired: give it back at once (quietly: no head ran, no one needs waking),
+        // so the others do not wait a ttl for a lease that never led.
+        await this.redis.rhhaRelease(keys.lease, a, keys.events, '', opts.candidateId, b).catch(() => {});
+        if (shortfall instanceof Error) throw shortfall;
+        throw new Error(`acquired epoch ${b} but ${shortfall}; gave it back`);
+      }
       return { acquired: true, token: a, epoch: b, previousId: c || null, previousGcsAddress: d || null };
     }
     const holder = typeof a === 'string' ? parseToken(a) : null;
@@ -172,23 +198,39 @@ export class RedisLease implements Lease {
 
   async renew(token: string): Promise<boolean> {
     this.assertConnected();
-    const reply = await this.redis.rhhaRenew(this.keys.lease, token, this.opts.ttlMs).catch(rethrowAuth);
+    const reply = await this.redis.rhhaRenew(this.keys.lease, token, this.opts.ttlMs).catch((err: unknown) => this.rethrow(err));
     if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('renew', reply);
-    return reply === 1;
+    if (reply === 0) return false;
+    // Renewed on the primary but not on enough replicas: a failed renew, not a lost
+    // lease, so the leader keeps trying and steps down at its deadline.
+    const shortfall = await this.replicated();
+    if (shortfall) throw new Error(`renewed, but ${shortfall}`);
+    return true;
+  }
+
+  /** null when minReplicas replicas acknowledged our writes so far (WAIT), else what fell short. */
+  private async replicated(): Promise<string | null> {
+    const want = this.opts.minReplicas ?? 0;
+    if (want <= 0) return null;
+    // WAIT 0 would block forever: the timeout is at least 1 ms.
+    const waitMs = Math.max(1, this.opts.replicaWaitMs ?? 100);
+    const got = await this.redis.wait(want, waitMs).catch((err: unknown) => this.rethrow(err));
+    if (typeof got !== 'number') throw new UnexpectedReplyError('wait', got);
+    return got >= want ? null : `only ${got} of ${want} replicas acknowledged it within ${waitMs} ms (RAY_HA_MIN_REPLICAS)`;
   }
 
   async release(token: string, kind: ReleaseKind): Promise<boolean> {
     const parsed = parseToken(token);
     const reply = await this.redis
       .rhhaRelease(this.keys.lease, token, this.keys.events, kind, parsed?.id ?? '', parsed?.epoch ?? 0)
-      .catch(rethrowAuth);
+      .catch((err: unknown) => this.rethrow(err));
     if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('release', reply);
     return reply === 1;
   }
 
   /** Fails fast, with the reason, while the election connection is down (no offline queue). */
   private assertConnected(): void {
-    if (this.authError) throw this.authError;
+    if (this.refusal) throw this.refusal;
     if (this.redis.status !== 'ready') {
       throw new Error(`not connected to Redis (${this.redis.status}${this.lastError ? `: ${this.lastError}` : ''})`);
     }
@@ -208,6 +250,25 @@ export class RedisLease implements Lease {
       this.waiters.add(wake);
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  private get viaSentinel(): boolean {
+    return this.opts.viaSentinel === true;
+  }
+
+  /** A refusal no retry can fix becomes a RedisRefusedError (exit 2); anything else stays transient. */
+  private rethrow(err: unknown): never {
+    throw refusalOf(err, this.viaSentinel) ?? err;
+  }
+
+  /** connect() that leaves transport errors to the reconnect loop, but not refusals. */
+  private async connectQuietly(redis: Redis): Promise<void> {
+    try {
+      await redis.connect();
+    } catch (err) {
+      const refusal = refusalOf(err, this.viaSentinel);
+      if (refusal) throw refusal;
+    }
   }
 
   async close(): Promise<void> {
@@ -230,18 +291,4 @@ function parseEvent(message: string): LeaseEvent | null {
     /* not ours: ignore */
   }
   return null;
-}
-
-function rethrowAuth(err: unknown): never {
-  if (isAuthError(err)) throw new RedisAuthError(`Redis refused our credentials: ${(err as Error).message}`);
-  throw err;
-}
-
-/** connect() that ignores transport errors (the reconnect loop keeps trying) but not auth errors. */
-async function connectQuietly(redis: Redis): Promise<void> {
-  try {
-    await redis.connect();
-  } catch (err) {
-    if (isAuthError(err)) rethrowAuth(err);
-  }
 }

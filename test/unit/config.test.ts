@@ -71,7 +71,7 @@ describe('config', () => {
     ['an unknown on-loss', { 'on-loss': 'restart' }, {}, /^--on-loss="restart": must be one of exit, standby$/],
     ['an id with #', { id: 'a#1' }, {}, /^--id="a#1": use 1-200 of/],
     ['a bad gcs address', {}, { RAY_HA_GCS_ADDRESS: '10.0.0.1' }, /^RAY_HA_GCS_ADDRESS="10.0.0.1": expected host:port/],
-    ['an http URL for Redis', { redis: 'http://h:1' }, {}, /only redis:\/\/ and rediss:\/\/ URLs are supported/],
+    ['an http URL for Redis', { redis: 'http://h:1' }, {}, /only redis:\/\/, rediss:\/\/, redis\+sentinel:\/\/ and rediss\+sentinel:\/\/ URLs are supported/],
     ['a Redis port out of range', {}, { RAY_REDIS_ADDRESS: 'h:70000' }, /port must be an integer from 1 to 65535/],
   ];
   it.each(bad)('rejects %s with one line naming the input and the rule', (_name, flags, env, message) => {

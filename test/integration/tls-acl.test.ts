@@ -1,0 +1,177 @@
+/**
+ * A TLS-only redis-server that requires client certificates (made with
+ * openssl for this file), and an ACL user with exactly the minimal ACL the
+ * README documents (read from the README, so the documentation is what is
+ * tested). Real candidates lead and hand over through it; the password is
+ * nowhere: not in logs, errors, status/watch output or any process's argv.
+ * Bad TLS or ACL input: one line, exit 2, no head started.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CLI, HeadSampler, ROOT, STAND_IN, headStarted, killAllCandidates, startCandidate, until } from '../helpers/candidates.js';
+import { freePort, isListening } from '../helpers/ports.js';
+import { makeTlsFiles, startRedis, type RedisServer, type TlsFiles } from '../helpers/redis.js';
+
+const PASSWORD = 'acl-pw-Kx9-never-shown';
+const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
+
+/** The rules after `ACL SETUSER ray-head-ha` in README.md, with our password. */
+function readmeAclRules(): string[] {
+  const m = /^ACL SETUSER ray-head-ha (.+)$/m.exec(readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
+  if (!m) throw new Error('README.md has no "ACL SETUSER ray-head-ha ..." line');
+  return m[1]!.trim().split(/\s+/).map((r) => (r === '>PASSWORD' ? `>${PASSWORD}` : r));
+}
+
+let tls: TlsFiles;
+let redis: RedisServer;
+let noScripts: RedisServer;
+let sampler: HeadSampler;
+let passwordFile: string;
+let ns: string;
+let n = 0;
+
+beforeAll(async () => {
+  tls = makeTlsFiles();
+  passwordFile = path.join(tls.dir, 'redis-password');
+  writeFileSync(passwordFile, `${PASSWORD}\n`);
+  const clientTls = { ca: readFileSync(tls.caCert), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey) };
+  redis = await startRedis({
+    tls,
+    args: [
+      '--tls-auth-clients', 'yes',
+      '--user', 'ray-head-ha', ...readmeAclRules(),
+      '--user', 'no-eval', 'on', `>${PASSWORD}`, '~*', '&*', '+@all', '-eval', '-evalsha',
+    ],
+    clientOptions: { tls: clientTls },
+  });
+  // EVAL renamed away, the way some managed Redis offerings ship.
+  noScripts = await startRedis({ args: ['--rename-command', 'EVAL', '', '--rename-command', 'EVALSHA', ''] });
+});
+afterAll(async () => {
+  await redis?.close();
+  await noScripts?.close();
+  rmSync(tls.dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  ns = `tls-${++n}`;
+  sampler = new HeadSampler();
+});
+afterEach(async () => {
+  await killAllCandidates();
+  sampler.close();
+});
+
+/** Everything a candidate needs for the TLS server, by Ray's variable names and ours. */
+function secureEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    RAY_REDIS_CA_CERT: tls.caCert,
+    RAY_REDIS_CLIENT_CERT: tls.clientCert,
+    RAY_REDIS_CLIENT_KEY: tls.clientKey,
+    RAY_HA_REDIS_USERNAME: 'ray-head-ha',
+    RAY_HA_REDIS_PASSWORD_FILE: passwordFile,
+    ...extra,
+  };
+}
+
+const address = () => `rediss://127.0.0.1:${redis.port}`;
+
+function cli(args: string[], env: NodeJS.ProcessEnv) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, RAY_HA_LOG_LEVEL: 'warn', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, errorLines };
+}
+
+/** argv of every process below `root` (and root itself), from /proc. */
+function treeArgv(root: number): string[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid; p && p > 1; p = parent.get(p)) if (p === root) return true;
+    return false;
+  };
+  return [...parent.keys()].filter(inTree).map((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      return '';
+    }
+  });
+}
+
+describe('TLS with client certificates and a minimal ACL user', () => {
+  it('candidates lead and hand over; status and watch read it; the password is nowhere', async () => {
+    const gcsPort = await freePort();
+    const start = (id: string) =>
+      startCandidate({
+        id,
+        redis: address(),
+        namespace: ns,
+        args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
+        env: secureEnv(),
+        command: ['node', STAND_IN, String(gcsPort), sampler.dir],
+      });
+    const a = start('a');
+    await a.waitForLog(headStarted);
+    const b = start('b');
+    await b.waitForLog((l) => l.to === 'standby');
+    await until('head serving', () => isListening(gcsPort));
+
+    const argv = [...treeArgv(a.proc.pid!), ...treeArgv(b.proc.pid!)];
+    expect(argv.some((l) => l.includes(STAND_IN))).toBe(true);
+    for (const line of argv) expect(line).not.toContain(PASSWORD);
+
+    const status = cli(['status', '--json', '--namespace', ns, '--redis', address()], secureEnv());
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ namespace: ns, epoch: 1, leader: { id: 'a', epoch: 1 } });
+    const watched = cli(['watch', '--once', '--json', '--namespace', ns, '--redis', address()], secureEnv());
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toContain('"id":"a"');
+
+    // Handover: release and its event (PUBLISH/SUBSCRIBE under the ACL) wake b.
+    a.proc.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    await b.waitForLog(headStarted);
+    const after = JSON.parse(cli(['status', '--json', '--namespace', ns, '--redis', address()], secureEnv()).stdout);
+    expect(after.leader).toMatchObject({ id: 'b', epoch: 2 });
+
+    for (const text of [...a.stderr, ...b.stderr, status.stdout, status.stderr, watched.stdout, watched.stderr]) {
+      expect(text).not.toContain(PASSWORD);
+    }
+    expect(sampler.overlaps).toEqual([]);
+  });
+});
+
+describe('bad TLS and ACL input: one line, exit 2, nothing started', () => {
+  const head = () => ['--', 'node', STAND_IN, '0', sampler.dir];
+  const cases: [string, () => { address: string; env: NodeJS.ProcessEnv }, RegExp][] = [
+    ['a CA that did not sign the server certificate', () => ({ address: address(), env: secureEnv({ RAY_REDIS_CA_CERT: tls.otherCaCert }) }), /TLS handshake refused \(SELF_SIGNED_CERT_IN_CHAIN\)/],
+    ['no client certificate where the server requires one', () => ({ address: address(), env: secureEnv({ RAY_REDIS_CLIENT_CERT: '', RAY_REDIS_CLIENT_KEY: '' }) }), /TLS handshake refused \(ERR_SSL_.*CERTIFICATE_REQUIRED\)/],
+    ['a user that does not exist', () => ({ address: address(), env: secureEnv({ RAY_HA_REDIS_USERNAME: 'nobody' }) }), /rediss:\/\/nobody@127\.0\.0\.1:\d+: Redis refused our credentials: WRONGPASS/],
+    ['the wrong password in the URL', () => ({ address: `rediss://ray-head-ha:wrong-${PASSWORD}@127.0.0.1:${redis.port}`, env: secureEnv() }), /refused our credentials: WRONGPASS/],
+    ['an ACL user without EVAL and EVALSHA', () => ({ address: address(), env: secureEnv({ RAY_HA_REDIS_USERNAME: 'no-eval' }) }), /the lease needs EVAL and EVALSHA .*NOPERM/],
+    ['a server with EVAL renamed away', () => ({ address: noScripts.address, env: {} }), /the lease needs EVAL and EVALSHA .*unknown command/],
+  ];
+  it.each(cases)('%s', (_name, input, message) => {
+    const { address: addr, env } = input();
+    const r = cli(['run', ...TIMING, '--namespace', ns, ...head()], { RAY_REDIS_ADDRESS: addr, ...env });
+    expect(r.code).toBe(2);
+    expect(r.errorLines).toHaveLength(1);
+    expect(r.errorLines[0]).toMatch(message);
+    expect(r.stderr).not.toContain(PASSWORD);
+    expect(sampler.records()).toEqual([]);
+  });
+});
