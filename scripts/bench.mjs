@@ -1,198 +1,257 @@
 #!/usr/bin/env node
-// `npm run bench`: takeover times and the idle cost of a candidate, measured
-// on real processes and a real redis-server. Timed here, never in tests.
+// `npm run bench`: takeover-time distributions for ray-head-ha and, in the
+// same run and with the same ttl, for a baseline elector that behaves like
+// the polling selector in Ray's HA fork (scripts/lib/baseline-candidate.mjs);
+// plus the idle CPU, RSS and Redis commands per second of one candidate.
+// Timed here, never in tests. Writes bench.json, bench.md and bench.svg.
 //
-// Takeover is measured by one subscriber on the events channel: from the
-// `released` / `stepped-down` event (or the SIGKILL, for a hard crash) to the
-// next `acquired` event, so both ends are read on the same clock.
+// Takeover = from the fault to the next SET of the lease key, both seen by
+// one keyspace-notification subscriber on one clock. For ray-head-ha also
+// from the release (the DEL of the lease) to that SET: the "within 100 ms of
+// the release" target. Each candidate serves its stand-in GCS on its own
+// port, so a baseline leader that keeps its head shows up as split-brain.
 //
-//   node scripts/bench.mjs [--runs 30] [--ttl-ms 1500] [--out bench-results]
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+//   node scripts/bench.mjs [--runs 50] [--ttl-ms 1500] [--out bench-results]
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { CLI, HeadSampler, ROOT, STAND_IN, freePort, nowMs, percentiles, sleep, startProxy, startRedis } from './lib/harness.mjs';
+import { barChartSvg } from './lib/svg-chart.mjs';
 
 const { values: opts } = parseArgs({
   options: {
-    runs: { type: 'string', default: '30' },
+    runs: { type: 'string', default: '50' },
     'ttl-ms': { type: 'string', default: '1500' },
     out: { type: 'string', default: 'bench-results' },
     'idle-seconds': { type: 'string', default: '10' },
+    scenarios: { type: 'string' },
   },
 });
 const RUNS = Number(opts.runs);
 const TTL = Number(opts['ttl-ms']);
 const RETRY = Math.round(TTL / 6);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'bin/ray-head-ha.js');
-const standIn = path.join(root, 'test/fixtures/stand-in-head.mjs');
-const work = mkdtempSync(path.join(tmpdir(), 'rhha-bench-'));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const BASELINE = path.join(ROOT, 'scripts/lib/baseline-candidate.mjs');
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+const redis = await startRedis();
+const admin = new Redis({ port: redis.port });
+await admin.config('SET', 'notify-keyspace-events', 'KA');
+const sampler = new HeadSampler();
+sampler.start(5);
+const keyEvents = [];
+const sub = new Redis({ port: redis.port });
+sub.on('pmessage', (_p, channel, op) => keyEvents.push({ key: channel.slice(channel.indexOf(':') + 1), op, atMs: nowMs() }));
+await sub.psubscribe('__keyspace@0__:*');
 
-const redisPort = await freePort();
-const redisProc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { stdio: 'ignore' });
-await sleep(300);
-const sub = new Redis({ port: redisPort });
-const events = [];
-const waiters = [];
-let ns = 'bench-0';
-sub.on('message', (_ch, msg) => {
-  const e = { ...JSON.parse(msg), atMs: nowMs() };
-  events.push(e);
-  for (const w of waiters.splice(0)) w();
-});
-
-function candidate(id, gcsPort) {
-  const proc = spawn(
-    process.execPath,
-    [cli, 'run', '--id', id, '--namespace', ns, '--ttl-ms', String(TTL), '--retry-ms', String(RETRY),
-      '--gcs-address', `127.0.0.1:${gcsPort}`, '--', process.execPath, standIn, String(gcsPort)],
-    { env: { ...process.env, RAY_REDIS_ADDRESS: `127.0.0.1:${redisPort}`, RAY_HA_LOG_LEVEL: 'warn' }, stdio: 'ignore' },
-  );
-  const exited = new Promise((r) => proc.once('exit', r));
-  return { id, proc, exited };
+let serial = 0;
+async function candidate(kind, ns) {
+  const id = `${kind}-${serial++}`;
+  const proxy = await startProxy(redis.port);
+  const gcsPort = await freePort();
+  const head = [process.execPath, STAND_IN, String(gcsPort), sampler.dir];
+  const env = { ...process.env, RAY_HA_LOG_LEVEL: 'warn' };
+  const proc =
+    kind === 'ours'
+      ? spawn(process.execPath, [CLI, 'run', '--id', id, '--namespace', ns, '--ttl-ms', String(TTL), '--retry-ms', String(RETRY),
+          '--gcs-address', `127.0.0.1:${gcsPort}`, '--redis', proxy.address, '--', ...head], { env, stdio: 'ignore' })
+      : spawn(process.execPath, [BASELINE, id, String(proxy.port), leaseKey(ns), String(TTL), String(RETRY), '--', ...head], { env, stdio: 'ignore' });
+  const c = { id, kind, proc, proxy, exited: new Promise((r) => proc.once('exit', r)) };
+  return c;
 }
+function killGroup(pgid) {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+const leaseKey = (ns) => `ray-head-ha:{${ns}}:lease`;
 
-async function nextEvent(match, timeoutMs) {
+async function nextKeyEvent(key, ops, afterMs, timeoutMs) {
   const end = nowMs() + timeoutMs;
   for (;;) {
-    const hit = events.find(match);
-    if (hit) return hit;
-    if (nowMs() > end) throw new Error(`no matching event within ${timeoutMs} ms`);
-    await Promise.race([new Promise((r) => waiters.push(r)), sleep(50)]);
+    const e = keyEvents.find((k) => k.key === key && ops.includes(k.op) && k.atMs >= afterMs);
+    if (e) return e;
+    if (nowMs() > end) return null;
+    await sleep(2);
   }
 }
-
-/** The stand-in head of a candidate: found by its argv and the RAY_HA_CANDIDATE_ID it was given. */
-function headPidOf(c) {
-  for (const pid of readdirSync('/proc').filter((f) => /^\d+$/.test(f))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (cmd.includes('stand-in-head.mjs') && env.includes(`RAY_HA_CANDIDATE_ID=${c.id}\0`)) return Number(pid);
-    } catch {
-      /* gone meanwhile */
-    }
+async function holderOf(ns) {
+  const v = await admin.get(leaseKey(ns));
+  return v ? v.split('#')[0] : null;
+}
+async function liveHeadOf(id, timeoutMs) {
+  const end = nowMs() + timeoutMs;
+  while (nowMs() < end) {
+    const h = sampler.alive().find((r) => r.candidate === id);
+    if (h) return h;
+    await sleep(5);
   }
-  throw new Error(`no head found for ${c.id}`);
+  return null;
 }
 
-const stats = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
-  return { n: s.length, p50: +q(0.5).toFixed(1), p99: +q(0.99).toFixed(1), max: +s[s.length - 1].toFixed(1) };
+// Each fault returns the time it began; `heal` undoes it after the takeover.
+const FAULTS = {
+  graceful: { run: (l) => l.proc.kill('SIGTERM') },
+  'head-crash': { run: (l) => process.kill(l.head.pid, 'SIGKILL') },
+  // A pod dies: the candidate and everything in it.
+  'hard-crash': {
+    run: (l) => {
+      l.proc.kill('SIGKILL');
+      if (l.kind === 'baseline') killGroup(l.head.pid);
+    },
+  },
+  partition: { run: (l) => l.proxy.blackhole(true), heal: (l) => { l.proxy.blackhole(false); l.proxy.reset(); } },
+  frozen: { run: (l) => l.proc.kill('SIGSTOP'), heal: (l) => l.proc.kill('SIGCONT') },
 };
 
-async function scenario(name, fail) {
-  ns = `bench-${name}`;
-  await sub.subscribe(`ray-head-ha:{${ns}}:events`);
-  events.length = 0;
-  const gcsPort = await freePort();
-  let serial = 0;
-  const cs = [candidate(`${name}-${serial++}`, gcsPort), candidate(`${name}-${serial++}`, gcsPort)];
-  const samples = [];
-  let leaderEvent = await nextEvent((e) => e.type === 'acquired', 10_000);
+async function scenario(kind, fault) {
+  const ns = `bench-${kind}-${fault}`;
+  const key = leaseKey(ns);
+  const cs = [await candidate(kind, ns), await candidate(kind, ns)];
+  const fromFault = [];
+  const fromRelease = [];
+  let splitBrainSamples = 0;
   for (let run = 0; run < RUNS; run++) {
-    const leader = cs.find((c) => c.id === leaderEvent.id);
-    // Let the head come up before breaking it.
-    await sleep(RETRY);
-    const fromMs = await fail(leader);
-    const acquired = await nextEvent((e) => e.type === 'acquired' && e.epoch > leaderEvent.epoch, TTL * 4);
-    const start = fromMs ?? (await nextEvent((e) => (e.type === 'released' || e.type === 'stepped-down') && e.epoch === leaderEvent.epoch, TTL * 4)).atMs;
-    samples.push(acquired.atMs - start);
-    leaderEvent = acquired;
+    // A leader with a live head.
+    let leader = null;
+    const end = nowMs() + TTL * 6;
+    while (!leader && nowMs() < end) {
+      const id = await holderOf(ns);
+      const c = cs.find((x) => x.id === id);
+      const head = c && (await liveHeadOf(c.id, 50));
+      if (head) leader = Object.assign(c, { head });
+      else await sleep(10);
+    }
+    if (!leader) throw new Error(`${kind}/${fault}: no leader with a head`);
+    await sleep(RETRY * 1.5);
+    const overlapsBefore = sampler.overlaps.length;
+    const t0 = nowMs();
+    FAULTS[fault].run(leader);
+    const acquired = await nextKeyEvent(key, ['set'], t0, TTL * 6);
+    if (!acquired) throw new Error(`${kind}/${fault}: no takeover within ${TTL * 6} ms`);
+    fromFault.push(acquired.atMs - t0);
+    const released = keyEvents.find((k) => k.key === key && k.op === 'del' && k.atMs >= t0 && k.atMs <= acquired.atMs);
+    if (released) fromRelease.push(acquired.atMs - released.atMs);
+    // Let the old head's fate show (a baseline leader may keep it), then heal.
+    await sleep(RETRY * 2);
+    FAULTS[fault].heal?.(leader);
+    splitBrainSamples += sampler.overlaps.length - overlapsBefore;
+    // Replace the old leader by a fresh candidate: its pod goes away whole
+    // (the baseline has no keeper to take its head along).
+    leader.proc.kill('SIGKILL');
     await leader.exited;
-    cs.splice(cs.indexOf(leader), 1, candidate(`${name}-${serial++}`, gcsPort));
+    killGroup(leader.head.pid);
+    leader.proxy.close();
+    cs.splice(cs.indexOf(leader), 1, await candidate(kind, ns));
+    await sleep(RETRY * 2);
     process.stdout.write('.');
   }
-  for (const c of cs) c.proc.kill('SIGTERM');
-  await Promise.all(cs.map((c) => c.exited));
-  await sub.unsubscribe(`ray-head-ha:{${ns}}:events`);
-  process.stdout.write('\n');
-  return stats(samples);
+  for (const c of cs) {
+    c.proc.kill('SIGTERM');
+    await Promise.race([c.exited, sleep(TTL)]);
+    c.proc.kill('SIGKILL');
+    c.proxy.close();
+  }
+  process.stdout.write(` ${kind} ${fault}\n`);
+  return { fromFault: percentiles(fromFault), fromRelease: percentiles(fromRelease), splitBrainSamples };
 }
 
-function cpuAndRss(pid) {
+function cpuTicks(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-  return { ticks, rssKb };
+  return Number(f[11]) + Number(f[12]);
+}
+const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+/** Commands our candidates send: each lease operation is one EVALSHA (or EVAL); the calls inside a script are not round trips. */
+async function redisCommands() {
+  const info = await admin.info('commandstats');
+  let total = 0;
+  for (const m of info.matchAll(/cmdstat_(evalsha|eval):calls=(\d+)/g)) total += Number(m[2]);
+  return total;
 }
 
-async function idle(role) {
-  ns = `bench-idle-${role}`;
-  const gcsPort = await freePort();
-  const cs = [candidate(`idle-${role}-a`, gcsPort)];
-  await sleep(1000);
-  if (role === 'standby') cs.push(candidate(`idle-${role}-b`, gcsPort));
+async function idle() {
+  const ns = 'bench-idle';
+  const leader = await candidate('ours', ns);
+  await sleep(1500);
+  const standbys = [await candidate('ours', ns), await candidate('ours', ns)];
   await sleep(2000);
-  const target = cs[cs.length - 1];
   const seconds = Number(opts['idle-seconds']);
-  const a = cpuAndRss(target.proc.pid);
+  const pids = [leader.proc.pid, standbys[0].proc.pid];
+  const before = pids.map(cpuTicks);
+  const cmdsBefore = await redisCommands();
   await sleep(seconds * 1000);
-  const b = cpuAndRss(target.proc.pid);
-  for (const c of cs) c.proc.kill('SIGTERM');
-  await Promise.all(cs.map((c) => c.exited));
-  return { cpuPercent: +(((b.ticks - a.ticks) / 100 / seconds) * 100).toFixed(2), rssMiB: +(b.rssKb / 1024).toFixed(1) };
+  const cmds = (await redisCommands()) - cmdsBefore;
+  const cpu = pids.map((p, i) => ((cpuTicks(p) - before[i]) / 100 / seconds) * 100);
+  const result = {
+    leader: { cpuPercent: +cpu[0].toFixed(2), rssMiB: +rssMiB(pids[0]).toFixed(1) },
+    standby: { cpuPercent: +cpu[1].toFixed(2), rssMiB: +rssMiB(pids[1]).toFixed(1) },
+    redisCommandsPerCandidatePerSecond: +(cmds / 3 / seconds).toFixed(2),
+  };
+  for (const c of [leader, ...standbys]) {
+    c.proc.kill('SIGTERM');
+    await c.exited;
+    c.proxy.close();
+  }
+  return result;
 }
 
-const results = { ttlMs: TTL, retryMs: RETRY, runs: RUNS, takeoverMs: {}, idle: {} };
+const scenarios = opts.scenarios ? opts.scenarios.split(',') : Object.keys(FAULTS);
+const results = { date: new Date().toISOString(), ttlMs: TTL, retryMs: RETRY, runs: RUNS, takeover: {}, idle: null };
 try {
   console.log(`bench: ${RUNS} runs per scenario, ttl ${TTL} ms, retry ${RETRY} ms`);
-  results.takeoverMs.graceful = await scenario('graceful', async (leader) => {
-    leader.proc.kill('SIGTERM');
-    return null;
-  });
-  results.takeoverMs.headCrash = await scenario('head-crash', async (leader) => {
-    process.kill(headPidOf(leader), 'SIGKILL');
-    return null;
-  });
-  results.takeoverMs.hardCrash = await scenario('hard-crash', async (leader) => {
-    const t = nowMs();
-    leader.proc.kill('SIGKILL');
-    return t;
-  });
-  results.idle.standby = await idle('standby');
-  results.idle.leader = await idle('leader');
+  for (const fault of scenarios) {
+    results.takeover[fault] = { ours: await scenario('ours', fault), baseline: await scenario('baseline', fault) };
+  }
+  results.idle = await idle();
 } finally {
   sub.disconnect();
-  redisProc.kill('SIGKILL');
-  rmSync(work, { recursive: true, force: true });
+  admin.disconnect();
+  sampler.close();
+  await redis.close();
 }
 
-const t = results.takeoverMs;
 const md = [
-  `# ray-head-ha bench (${new Date().toISOString()})`,
+  `# ray-head-ha bench (${results.date})`,
   '',
-  `ttl ${TTL} ms, retry ${RETRY} ms, ${RUNS} runs per scenario, one redis-server on loopback.`,
+  `ttl ${TTL} ms, retry ${RETRY} ms, ${RUNS} runs per scenario, one redis-server on loopback, 2 candidates per scenario.`,
+  'Takeover: from the fault to the next SET of the lease key (ms). Baseline: SET NX PX, GET then PEXPIRE, poll every retry, no release.',
   '',
-  '| takeover | from | p50 ms | p99 ms | max ms | target |',
-  '|---|---|---|---|---|---|',
-  `| graceful stop | release event | ${t.graceful.p50} | ${t.graceful.p99} | ${t.graceful.max} | p99 < 100 |`,
-  `| head crash | release event | ${t.headCrash.p50} | ${t.headCrash.p99} | ${t.headCrash.max} | p99 < 100 |`,
-  `| hard crash (SIGKILL) | the kill | ${t.hardCrash.p50} | ${t.hardCrash.p99} | ${t.hardCrash.max} | p99 < ttl + 100 = ${TTL + 100} |`,
+  '| scenario | ours p50 | ours p99 | ours max | baseline p50 | baseline p99 | p50 ratio | ours from release p50/p99 | split-brain samples ours / baseline |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...Object.entries(results.takeover).map(([f, { ours, baseline }]) => {
+    const ratio = ours.fromFault.p50 > 0 ? (baseline.fromFault.p50 / ours.fromFault.p50).toFixed(1) : '-';
+    const rel = ours.fromRelease.n ? `${ours.fromRelease.p50} / ${ours.fromRelease.p99}` : '-';
+    return `| ${f} | ${ours.fromFault.p50} | ${ours.fromFault.p99} | ${ours.fromFault.max} | ${baseline.fromFault.p50} | ${baseline.fromFault.p99} | ${ratio}x | ${rel} | ${ours.splitBrainSamples} / ${baseline.splitBrainSamples} |`;
+  }),
   '',
   '| idle candidate | CPU % | RSS MiB |',
   '|---|---|---|',
+  `| leader | ${results.idle.leader.cpuPercent} | ${results.idle.leader.rssMiB} |`,
   `| standby | ${results.idle.standby.cpuPercent} | ${results.idle.standby.rssMiB} |`,
-  `| leader (orchestrator only) | ${results.idle.leader.cpuPercent} | ${results.idle.leader.rssMiB} |`,
+  '',
+  `Redis commands (script calls) per candidate per second, idle, 3 candidates: ${results.idle.redisCommandsPerCandidatePerSecond} (one per retry period: ${(1000 / RETRY).toFixed(1)}/s)`,
   '',
 ].join('\n');
 mkdirSync(opts.out, { recursive: true });
 writeFileSync(path.join(opts.out, 'bench.json'), JSON.stringify(results, null, 2));
 writeFileSync(path.join(opts.out, 'bench.md'), md);
+writeFileSync(
+  path.join(opts.out, 'bench.svg'),
+  barChartSvg({
+    title: `Takeover p50 / p99 (ms), ttl ${TTL} ms`,
+    groups: Object.entries(results.takeover).map(([f, r]) => ({
+      label: f,
+      bars: [
+        { label: 'ours p50', value: r.ours.fromFault.p50, color: '#2b8a3e' },
+        { label: 'ours p99', value: r.ours.fromFault.p99, color: '#69db7c' },
+        { label: 'baseline p50', value: r.baseline.fromFault.p50, color: '#c92a2a' },
+        { label: 'baseline p99', value: r.baseline.fromFault.p99, color: '#ff8787' },
+      ],
+    })),
+  }),
+);
 console.log(md);
