@@ -9,6 +9,9 @@ import { createLogger } from './log.js';
 import { describeRedis } from './redis-address.js';
 import { isAuthError, oneShotConnection } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
+import { prepareHead } from './ray/ray-head.js';
+import { reportRoles } from './ray/state-file.js';
+import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
 import { formatStatus, readStatus } from './status.js';
 import { createSupervisor } from './supervisor/select.js';
@@ -19,6 +22,7 @@ const USAGE = `Usage:
   ray-head-ha run [flags] -- <head command> [args...]
   ray-head-ha status [--json] [--redis ADDR] [--namespace NS]
   ray-head-ha watch [--json] [--once] [--duration-ms N] [--redis ADDR] [--namespace NS]
+  ray-head-ha install-shim --bin-dir DIR [--ray PATH]
   ray-head-ha --help
 
 Flags of run (each also read from the environment variable in brackets; a flag wins):
@@ -45,6 +49,8 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       return cmdStatus(args, env);
     case 'watch':
       return cmdWatch(args, env);
+    case 'install-shim':
+      return cmdInstallShim(args);
     case '--help':
     case '-h':
     case 'help':
@@ -64,7 +70,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return ExitCode.ok;
   }
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
-  const config = loadConfig(flags, env);
+  const { command, config } = prepareHead(rest, loadConfig(flags, env), env);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
   const http = config.httpAddress ? await attachHttp({ config, log }) : null;
@@ -77,8 +83,21 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   installFaultSwitch(env, log);
+  let reportStopped: (() => void) | undefined;
   try {
-    return await runCandidate({ config, command: rest, env, log, supervisor, shutdown: shutdown.signal, ...(http && { onElector: http.onElector, onHead: http.onHead }) });
+    return await runCandidate({
+      config,
+      command,
+      env,
+      log,
+      supervisor,
+      shutdown: shutdown.signal,
+      onElector: (elector) => {
+        http?.onElector(elector);
+        if (env.RAY_HA_STATE_FILE) reportStopped = reportRoles(env.RAY_HA_STATE_FILE, elector, { id: config.candidateId, gcsAddress: config.gcsAddress }, log);
+      },
+      ...(http && { onHead: http.onHead }),
+    });
   } catch (err) {
     if (err instanceof RedisRefusedError) {
       throw new RedisRefusedError(`${describeRedis(config.redis)}: ${err.message}`);
@@ -87,8 +106,23 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    reportStopped?.();
     await http?.close();
   }
+}
+
+function cmdInstallShim(args: string[]): number {
+  const { flags, rest } = parseFlags(args, ['bin-dir', 'ray', 'help']);
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitCode.ok;
+  }
+  if (rest.length > 0) throw new ConfigError(`install-shim takes no arguments, got ${JSON.stringify(rest[0])}`);
+  const binDir = flags['bin-dir'];
+  if (!binDir) throw new ConfigError('install-shim needs --bin-dir DIR (the directory to put before Ray\'s own `ray` on PATH)');
+  const file = installShim({ binDir, ...(flags.ray ? { rayPath: flags.ray } : {}) });
+  process.stdout.write(`installed the ray-head-ha shim at ${file}; put ${binDir} first on PATH and set RAY_ENABLE_HEAD_HA=true\n`);
+  return ExitCode.ok;
 }
 
 async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number> {

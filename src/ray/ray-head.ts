@@ -1,0 +1,43 @@
+/**
+ * When the head command is Ray's own `ray start --head`, the orchestrator
+ * learns from it what it would otherwise need flags for: the GCS address to
+ * publish (and that the next leader waits on), the dashboard URL, Ray's Redis
+ * credentials; and it makes sure the head runs with --block, so it stays our
+ * child instead of daemonizing.
+ */
+import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { isRayHeadStart, rayHeadInfo, redisCredentialsFromRayArgs } from './head-command.js';
+
+export interface PreparedHead {
+  command: string[];
+  config: Config;
+  /** Ray's --temp-dir, when the head is Ray and one was given. */
+  tempDir: string | null;
+}
+
+export function prepareHead(command: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
+  if (!isRayHeadStart(command)) return { command, config, tempDir: null };
+  // Without external storage a new head would start an empty cluster: that is not a failover.
+  if (!env.RAY_REDIS_ADDRESS) {
+    throw new ConfigError(
+      'RAY_REDIS_ADDRESS is not set: head HA needs Ray GCS fault tolerance (external Redis), or a new head would start an empty cluster',
+    );
+  }
+  const info = rayHeadInfo(command, env);
+  const creds = redisCredentialsFromRayArgs(command, env);
+  const redis = { ...config.redis };
+  // A password or user given to us (URL, variables, file) wins over Ray's.
+  if (redis.password === undefined && creds.password !== undefined) redis.password = creds.password;
+  if (redis.username === undefined && creds.username !== undefined) redis.username = creds.username;
+  return {
+    command: info.command,
+    tempDir: info.tempDir,
+    config: {
+      ...config,
+      redis,
+      gcsAddress: config.gcsAddress ?? info.gcsAddress,
+      dashboardUrl: config.dashboardUrl ?? info.dashboardUrl,
+    },
+  };
+}

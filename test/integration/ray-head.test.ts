@@ -1,0 +1,94 @@
+/**
+ * The orchestrator with a head command that is `ray start --head` (a fake
+ * `ray` that records its argv): --block is added, the GCS address and
+ * dashboard URL are derived and published, RAY_REDIS_ADDRESS is required,
+ * and the role report for the shim's non-blocking start is written.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, symlinkSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ROOT, killAllCandidates, startCandidate, until } from '../helpers/candidates.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { readStatus } from '../../src/status.js';
+
+let redis: RedisServer;
+const binDir = mkdtempSync(path.join(tmpdir(), 'rhha-fake-ray-'));
+const fakeRay = path.join(binDir, 'ray');
+symlinkSync(path.join(ROOT, 'test/fixtures/fake-ray.py'), fakeRay);
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.close();
+});
+afterEach(async () => {
+  await killAllCandidates();
+});
+
+const fast = ['--ttl-ms', '1500', '--retry-ms', '200'];
+
+describe('ray start --head as the head command', () => {
+  it('refuses to start without RAY_REDIS_ADDRESS: exit 2, one line, nothing run', () => {
+    const env = { ...process.env };
+    delete env.RAY_REDIS_ADDRESS;
+    const r = spawnSync(process.execPath, [CLI, 'run', '--redis', redis.address, ...fast, '--', fakeRay, 'start', '--head'], { env, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^ray-head-ha: RAY_REDIS_ADDRESS is not set: head HA needs Ray GCS fault tolerance/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('runs the head with --block, publishes the derived GCS address and dashboard URL', async () => {
+    const c = startCandidate({
+      id: 'ray-a',
+      redis: redis.address,
+      namespace: 'ray-head-1',
+      args: fast,
+      env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30' },
+      command: [fakeRay, 'start', '--head', '--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299'],
+    });
+    const started = await c.waitForLog((l) => l.msg === 'head started');
+    const argv = readFileSync(`/proc/${String(started.pid)}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    expect(argv.slice(-2)).toEqual(['--dashboard-port=8299', '--block']);
+    const s = await readStatus(redis.client(), 'ray-head-1');
+    expect(s.leader).toMatchObject({ id: 'ray-a', gcsAddress: '10.11.12.13:6390', dashboardUrl: 'http://10.11.12.13:8299' });
+  });
+
+  it('writes the role report for the shim: leader with its GCS address, standby with the leader id, stopped', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rhha-state-'));
+    const fileA = path.join(dir, 'a.json');
+    const fileB = path.join(dir, 'b.json');
+    const command = [fakeRay, 'start', '--head', '--port=6391', '--node-ip-address=10.1.1.1'];
+    const env = { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30' };
+    const a = startCandidate({ id: 'ray-a', redis: redis.address, namespace: 'ray-head-2', args: fast, env: { ...env, RAY_HA_STATE_FILE: fileA }, command });
+    await until('a reports', () => existsSync(fileA));
+    expect(JSON.parse(readFileSync(fileA, 'utf8'))).toEqual({ pid: a.proc.pid, id: 'ray-a', role: 'leader', epoch: 1, gcsAddress: '10.1.1.1:6391' });
+    const b = startCandidate({ id: 'ray-b', redis: redis.address, namespace: 'ray-head-2', args: fast, env: { ...env, RAY_HA_STATE_FILE: fileB }, command });
+    await until('b reports', () => existsSync(fileB));
+    expect(JSON.parse(readFileSync(fileB, 'utf8'))).toEqual({ pid: b.proc.pid, id: 'ray-b', role: 'standby', epoch: 1, leaderId: 'ray-a' });
+    a.proc.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(JSON.parse(readFileSync(fileA, 'utf8'))).toMatchObject({ pid: a.proc.pid, role: 'stopped' });
+    await until('b leads', () => JSON.parse(readFileSync(fileB, 'utf8')).role === 'leader');
+  });
+});
+
+describe('install-shim', () => {
+  it('writes an executable shim that hands `ray start --head` to the orchestrator when HA is on', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rhha-shim-'));
+    const r = spawnSync(process.execPath, [CLI, 'install-shim', '--bin-dir', dir, '--ray', fakeRay], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(path.join(dir, 'ray'));
+    // HA off: the shim is the real (fake) ray, argv untouched.
+    const off = spawnSync(path.join(dir, 'ray'), ['status', '--x'], { encoding: 'utf8', env: { ...process.env, RAY_ENABLE_HEAD_HA: '' } });
+    expect(JSON.parse(off.stdout).argv).toEqual(['status', '--x']);
+  });
+
+  it('without --bin-dir: exit 2 with the usage line', () => {
+    const r = spawnSync(process.execPath, [CLI, 'install-shim'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/install-shim needs --bin-dir DIR/);
+  });
+});

@@ -1,0 +1,267 @@
+/**
+ * The `ray` shim, run for real: installed by installShim() into a temp bin
+ * dir, in front of a fake `ray` (test/fixtures/fake-ray.py) or the real one
+ * from .venv. With HA on, the baked orchestrator command points at
+ * test/fixtures/fake-orchestrator.mjs, so nothing here depends on the CLI.
+ */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { findRealRay, installShim, isShim, SHIM_MARKER } from '../../src/ray/install-shim.js';
+import { freePort } from '../helpers/ports.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const FAKE_RAY = path.join(ROOT, 'test', 'fixtures', 'fake-ray.py');
+const FAKE_ORCH = path.join(ROOT, 'test', 'fixtures', 'fake-orchestrator.mjs');
+const VENV_BIN = path.join(ROOT, '.venv', 'bin');
+
+let work: string;
+let fakeRayDir: string; // holds `ray` = the fake
+let shimDir: string; // holds the shim in front of the fake
+let shim: string;
+const detached: number[] = []; // process groups started by a test
+
+beforeAll(() => {
+  work = mkdtempSync(path.join(tmpdir(), 'rhha-shim-'));
+  fakeRayDir = path.join(work, 'fake-bin');
+  mkdirSync(fakeRayDir);
+  copyFileSync(FAKE_RAY, path.join(fakeRayDir, 'ray'));
+  chmodSync(path.join(fakeRayDir, 'ray'), 0o755);
+  shimDir = path.join(work, 'shim-bin');
+  shim = installShim({
+    binDir: shimDir,
+    orchestrator: [process.execPath, FAKE_ORCH],
+    searchPath: [shimDir, fakeRayDir, '/usr/bin', '/bin'].join(path.delimiter),
+  });
+});
+
+afterEach(() => {
+  for (const pgid of detached.splice(0)) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs `ray ...` by name on a PATH that has the shim first. */
+function runRay(args: string[], env: NodeJS.ProcessEnv = {}, pathDirs = [shimDir, fakeRayDir]): SpawnSyncReturns<string> {
+  const baseEnv = { ...process.env };
+  delete baseEnv['RAY_ENABLE_HEAD_HA'];
+  return spawnSync('ray', args, {
+    encoding: 'utf8',
+    env: { ...baseEnv, PATH: [...pathDirs, process.env['PATH']].join(path.delimiter), ...env },
+    timeout: 60_000,
+  });
+}
+
+function fakeOutput(r: SpawnSyncReturns<string>): { argv: string[]; pid: number; env: Record<string, string> } {
+  return JSON.parse(r.stdout.trim().split('\n')[0]!);
+}
+
+describe('installShim', () => {
+  it('writes an executable, marked shim that names the real ray and the orchestrator', () => {
+    expect(shim).toBe(path.join(shimDir, 'ray'));
+    expect(statSync(shim).mode & 0o777).toBe(0o755);
+    const text = readFileSync(shim, 'utf8');
+    expect(text).toContain(SHIM_MARKER);
+    expect(text).toContain(JSON.stringify(path.join(fakeRayDir, 'ray')));
+    expect(text).toContain(JSON.stringify([process.execPath, FAKE_ORCH]));
+    expect(text).not.toContain('__RAY_HEAD_HA_');
+    expect(isShim(shim)).toBe(true);
+    expect(isShim(path.join(fakeRayDir, 'ray'))).toBe(false);
+  });
+
+  it('skips the bin dir and any other shim on PATH', () => {
+    const other = path.join(work, 'other-shim');
+    installShim({ binDir: other, rayPath: path.join(fakeRayDir, 'ray'), orchestrator: ['true'] });
+    expect(findRealRay(shimDir, [shimDir, other, fakeRayDir].join(':'))).toBe(path.join(fakeRayDir, 'ray'));
+  });
+
+  it('fails with a ConfigError when only shims are found, or --ray is a shim', () => {
+    expect(() => findRealRay(shimDir, [shimDir, '/nonexistent'].join(':'))).toThrow(ConfigError);
+    expect(() => findRealRay(shimDir, shimDir)).toThrow(/no real `ray` found on PATH/);
+    expect(() => installShim({ binDir: path.join(work, 'x'), rayPath: shim })).toThrow(/is a ray-head-ha shim/);
+    expect(() => installShim({ binDir: path.join(work, 'x'), rayPath: path.join(work, 'nope') })).toThrow(ConfigError);
+  });
+
+  it('defaults the orchestrator to this node and bin/ray-head-ha.js', () => {
+    const dir = path.join(work, 'default-orch');
+    const file = installShim({ binDir: dir, rayPath: path.join(fakeRayDir, 'ray') });
+    expect(readFileSync(file, 'utf8')).toContain(JSON.stringify([process.execPath, path.join(ROOT, 'bin', 'ray-head-ha.js')]));
+  });
+});
+
+describe('HA off: the real ray, untouched', () => {
+  it('passes argv, environment and exit code, in the same process (exec)', () => {
+    const args = ['start', '--head', '--port=6380', 'with space', '', '--', '-x'];
+    const r = runRay(args, { FAKE_RAY_EXIT: '7', SOME_VAR: 'kept' });
+    expect(r.status).toBe(7);
+    const out = fakeOutput(r);
+    expect(out.argv).toEqual(args);
+    expect(out.env['SOME_VAR']).toBe('kept');
+    expect(out.env['RAY_HA_STATE_FILE']).toBeUndefined();
+    expect(out.pid).toBe(r.pid);
+  });
+
+  it.each(['', 'false', '0', 'no', 'off'])('RAY_ENABLE_HEAD_HA=%j is off', (value) => {
+    const r = runRay(['start', '--head', '--block'], { RAY_ENABLE_HEAD_HA: value, FAKE_RAY_EXIT: '3' });
+    expect(r.status).toBe(3);
+    expect(fakeOutput(r).argv).toEqual(['start', '--head', '--block']);
+  });
+
+  it('delivers signals to the real ray (it is the same process)', async () => {
+    const child = spawn('ray', ['start', '--head'], {
+      env: { ...process.env, PATH: [shimDir, fakeRayDir, process.env['PATH']].join(':'), FAKE_RAY_SLEEP: '30' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    expect(JSON.parse(out.split('\n')[0]!).pid).toBe(child.pid);
+    child.kill('SIGTERM');
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+    expect([code, signal]).toEqual([null, 'SIGTERM']);
+  });
+});
+
+describe('HA on: everything but `ray start --head` is still the real ray', () => {
+  it.each([
+    [['start', '--address=10.0.0.1:6379', '--block']],
+    [['start', '--address', '10.0.0.1:6379']],
+    [['status']],
+    [['stop', '--force']],
+    [['--version']],
+    [['start', '--head', '--help']],
+    [['start', '--node-name', '--head']],
+  ])('%j', (args) => {
+    const r = runRay(args, { RAY_ENABLE_HEAD_HA: 'true', FAKE_RAY_EXIT: '4' });
+    expect(r.status).toBe(4);
+    expect(fakeOutput(r).argv).toEqual(args);
+  });
+});
+
+describe('HA on: `ray start --head --block` execs the orchestrator', () => {
+  it.each(['true', 'TRUE', 'True', '1', 'yes', 'YES'])('RAY_ENABLE_HEAD_HA=%s', (value) => {
+    const record = path.join(work, `orch-${value}.json`);
+    const args = ['--logging-level', 'info', 'start', '--head', '--port', '6380', '--block', '--temp-dir=/x y'];
+    const r = runRay(args, { RAY_ENABLE_HEAD_HA: value, FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'exit:9' });
+    expect(r.status).toBe(9);
+    const rec = JSON.parse(readFileSync(record, 'utf8'));
+    expect(rec.argv).toEqual(['run', '--', path.join(fakeRayDir, 'ray'), ...args]);
+    expect(rec.pid).toBe(r.pid); // exec, not a child: KubeRay's signals reach the orchestrator
+    expect(rec.env.RAY_ENABLE_HEAD_HA).toBe(value);
+  });
+});
+
+describe('HA on: `ray start --head` without --block starts the orchestrator detached', () => {
+  function runDetached(mode: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
+    const tempDir = mkdtempSync(path.join(work, 'tmp-'));
+    const record = path.join(tempDir, 'orch.json');
+    const args = ['start', '--head', ...extra, `--temp-dir=${tempDir}`];
+    const r = runRay(args, { RAY_ENABLE_HEAD_HA: 'yes', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: mode, ...env });
+    const rec = existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')) : null;
+    if (rec) detached.push(rec.pid);
+    return { r, rec, tempDir, args };
+  }
+
+  it('leader: waits for the GCS port, prints it, returns 0; the orchestrator runs on in its own session', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const { r, rec, tempDir, args } = runDetached('leader', [`--port=${port}`]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(800); // the fake GCS listens after 800 ms
+    expect(r.stdout).toMatch(new RegExp(`leads \\(epoch 3\\); Ray head GCS at 127.0.0.1:${port}`));
+    expect(rec.argv).toEqual(['run', '--', path.join(fakeRayDir, 'ray'), ...args, '--block']);
+    expect(rec.env.RAY_HA_STATE_FILE).toBe(path.join(tempDir, 'ray-head-ha.state.json'));
+    expect(existsSync(path.join(tempDir, 'ray-head-ha.log'))).toBe(true);
+    // alive, and the leader of its own session (setsid), so the terminal's hangup does not reach it
+    process.kill(rec.pid, 0);
+    const sid = readFileSync(`/proc/${rec.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3];
+    expect(Number(sid)).toBe(rec.pid);
+  });
+
+  it('standby: prints so and returns 0 at once', () => {
+    const { r, rec } = runDetached('standby');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/is a standby; the leader is other-candidate/);
+    process.kill(rec.pid, 0);
+  });
+
+  it('ignores a stale state file from an earlier run', () => {
+    const tempDir = mkdtempSync(path.join(work, 'stale-'));
+    writeFileSync(path.join(tempDir, 'ray-head-ha.state.json'), JSON.stringify({ pid: 1, role: 'standby' }));
+    const record = path.join(tempDir, 'orch.json');
+    const r = runRay(['start', '--head', `--temp-dir=${tempDir}`], {
+      RAY_ENABLE_HEAD_HA: '1', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'silent', RAY_HA_SHIM_START_TIMEOUT_S: '1.5',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no leader\/standby report within 2 s/);
+    const pid = JSON.parse(readFileSync(record, 'utf8')).pid as number;
+    detached.push(pid);
+  });
+
+  it('an orchestrator that exits early: its code, and the log tail on stderr', () => {
+    const { r } = runDetached('exit:2');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/the orchestrator exited with code 2 before it was ready; log .*ray-head-ha\.log/);
+  });
+});
+
+describe('with the real ray from .venv, HA off', () => {
+  let realShimDir: string;
+  beforeAll(() => {
+    realShimDir = path.join(work, 'real-shim');
+    installShim({ binDir: realShimDir, searchPath: [realShimDir, VENV_BIN].join(':'), orchestrator: [process.execPath, FAKE_ORCH] });
+  });
+  const viaShim = (args: string[]) => runRay(args, {}, [realShimDir, VENV_BIN]);
+  const stock = (args: string[]) => runRay(args, {}, [VENV_BIN]);
+
+  it('the shim bakes the venv ray and its interpreter', () => {
+    const text = readFileSync(path.join(realShimDir, 'ray'), 'utf8');
+    expect(text.split('\n')[0]).toBe(readFileSync(path.join(VENV_BIN, 'ray'), 'utf8').split('\n')[0]);
+    expect(text).toContain(JSON.stringify(path.join(VENV_BIN, 'ray')));
+  });
+
+  it('`ray --version` and usage errors are stock, exit codes included', () => {
+    for (const args of [['--version'], ['start', '--port=abc'], ['start']]) {
+      const a = viaShim(args);
+      const b = stock(args);
+      expect({ args, status: a.status }).toEqual({ args, status: b.status });
+      if (args[0] === '--version') expect(a.stdout).toBe(b.stdout);
+    }
+  });
+
+  it('`ray start --head`, again, then `ray stop` behave as stock', async () => {
+    const tempDir = mkdtempSync(path.join(tmpdir(), 'rhha-shimray-'));
+    const [port, dash] = [await freePort(), await freePort()];
+    const head = `--port=${port} --dashboard-port=${dash} --temp-dir=${tempDir} --disable-usage-stats`;
+    // In its own PID namespace: `ray stop` kills every Ray process it can see,
+    // and other test files may run Ray at the same time.
+    const script = [
+      `ray start --head ${head} --include-dashboard=false --num-cpus=1; echo "start=$?"`,
+      `ray start --head ${head}; echo "again=$?"`,
+      'ray stop; echo "stop=$?"',
+    ].join('\n');
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', 'sh', '-c', script], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: [realShimDir, VENV_BIN, process.env['PATH']].join(':'), RAY_ENABLE_HEAD_HA: undefined } as NodeJS.ProcessEnv,
+      timeout: 90_000,
+    });
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/Ray runtime started/);
+    expect(out).toMatch(/^start=0$/m);
+    expect(out).toMatch(/^again=1$/m); // stock: "already running" is a ConnectionError, exit 1
+    expect(out).toMatch(/^stop=0$/m);
+    expect(out).toMatch(/Stopped all \d+ Ray processes/);
+    expect(existsSync(path.join(tempDir, 'ray-head-ha.log'))).toBe(false);
+    rmSync(tempDir, { recursive: true, force: true });
+  }, 120_000);
+});
