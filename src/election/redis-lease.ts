@@ -37,8 +37,15 @@ if holder then
 end
 -- 2. A new term: the epoch goes above the stored counter and above every epoch
 --    the candidate has seen, so it never goes backwards when Redis lost its data.
-local epoch = redis.call('INCR', KEYS[2])
+--    A counter that does not exist (first term ever, or lost with Redis's data)
+--    starts at the server's time in ms: above every earlier epoch even when no
+--    candidate remembers one (all were restarted too), as long as terms came
+--    less often than one per millisecond.
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local floor = tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 0 and floor < nowMs then floor = nowMs end
+local epoch = redis.call('INCR', KEYS[2])
 if epoch <= floor then
   epoch = floor + 1
   redis.call('SET', KEYS[2], string.format('%d', epoch))
@@ -50,8 +57,7 @@ redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 local prevId = redis.call('HGET', KEYS[3], 'id') or ''
 local prevGcs = redis.call('HGET', KEYS[3], 'gcsAddress') or ARGV[8]
 -- 4. Publish the new leader, with the server's time.
-local t = redis.call('TIME')
-local since = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local since = string.format('%d', nowMs)
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'id', ARGV[1], 'epoch', string.format('%d', epoch), 'host', ARGV[4],
   'gcsAddress', ARGV[5], 'dashboardUrl', ARGV[6], 'since', since)

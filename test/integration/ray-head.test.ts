@@ -64,10 +64,11 @@ describe('ray start --head as the head command', () => {
     const env = { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30' };
     const a = startCandidate({ id: 'ray-a', redis: redis.address, namespace: 'ray-head-2', args: fast, env: { ...env, RAY_HA_STATE_FILE: fileA }, command });
     await until('a reports', () => existsSync(fileA));
-    expect(JSON.parse(readFileSync(fileA, 'utf8'))).toEqual({ pid: a.proc.pid, id: 'ray-a', role: 'leader', epoch: 1, gcsAddress: '10.1.1.1:6391' });
+    const reportA = JSON.parse(readFileSync(fileA, 'utf8')) as { epoch: number };
+    expect(reportA).toEqual({ pid: a.proc.pid, id: 'ray-a', role: 'leader', epoch: expect.any(Number), gcsAddress: '10.1.1.1:6391' });
     const b = startCandidate({ id: 'ray-b', redis: redis.address, namespace: 'ray-head-2', args: fast, env: { ...env, RAY_HA_STATE_FILE: fileB }, command });
     await until('b reports', () => existsSync(fileB));
-    expect(JSON.parse(readFileSync(fileB, 'utf8'))).toEqual({ pid: b.proc.pid, id: 'ray-b', role: 'standby', epoch: 1, leaderId: 'ray-a' });
+    expect(JSON.parse(readFileSync(fileB, 'utf8'))).toEqual({ pid: b.proc.pid, id: 'ray-b', role: 'standby', epoch: reportA.epoch, leaderId: 'ray-a' });
     a.proc.kill('SIGTERM');
     expect((await a.exited).code).toBe(0);
     expect(JSON.parse(readFileSync(fileA, 'utf8'))).toMatchObject({ pid: a.proc.pid, role: 'stopped' });

@@ -33,6 +33,9 @@ async function lease(id: string, ns: string, ttlMs = 5_000, withEvents = false) 
   });
   open.push(l);
   await l.connect();
+  // Small epochs to assert on: an existing counter counts on from where it is
+  // (a missing one starts at the server's time, tested on its own below).
+  await raw.setnx(leaseKeys(ns).epoch, '0');
   return l;
 }
 const freshNs = () => `lease-test-${++nsCounter}`;
@@ -119,6 +122,22 @@ describe('RedisLease', () => {
     expect(r).toMatchObject({ acquired: true, epoch: 42, previousGcsAddress: '10.9.9.9:6379' });
     expect(await raw.get(k.epoch)).toBe('42');
     expect(await raw.get(k.lease)).toBe('alpha#42');
+  });
+
+  it('a counter that does not exist starts at the server time in ms, so a forgetful candidate still goes up', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await raw.del(k.epoch);
+    const [sec, usec] = (await raw.time()) as [string, string];
+    const serverMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    if (!r.acquired) throw new Error('not acquired');
+    expect(r.epoch).toBeGreaterThan(serverMs);
+    expect(r.epoch).toBeLessThan(serverMs + 5_000);
+    // Then it counts on by one per term.
+    await a.release(r.token, 'released');
+    expect(await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).toMatchObject({ acquired: true, epoch: r.epoch + 1 });
   });
 
   it('scripts still run after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)', async () => {

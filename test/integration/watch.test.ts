@@ -98,6 +98,11 @@ describe('ray-head-ha watch', () => {
     expect(w.err()).toBe('');
   });
 
+  /** The namespace's epoch counter: epochs start at the server's time in ms. */
+  async function currentEpoch(): Promise<number> {
+    return Number(await redis.client().get(`ray-head-ha:{${ns}}:epoch`));
+  }
+
   it('--once prints the leader in one line; with no leader it says so', async () => {
     const none = spawnSync(process.execPath, [CLI, 'watch', '--once', '--redis', redis.address, '--namespace', ns], { encoding: 'utf8' });
     expect(none.status).toBe(0);
@@ -105,27 +110,30 @@ describe('ray-head-ha watch', () => {
 
     const c = candidate('solo');
     await leaderAmong([c]);
+    const epoch = await currentEpoch();
     const one = spawnSync(process.execPath, [CLI, 'watch', '--once', '--redis', redis.address, '--namespace', ns], { encoding: 'utf8' });
     expect(one.status).toBe(0);
-    expect(one.stdout).toMatch(new RegExp(`^\\S+ leader solo epoch 1 ttl 1\\.\\d s gcs 127\\.0\\.0\\.1:${gcsPort} since \\S+Z\\n$`));
+    expect(one.stdout).toMatch(new RegExp(`^\\S+ leader solo epoch ${epoch} ttl 1\\.\\d s gcs 127\\.0\\.0\\.1:${gcsPort} since \\S+Z\\n$`));
   });
 
   it('plain lines in a pipe: events and status changes, one per line', async () => {
     const c = candidate('p');
     await leaderAmong([c]);
+    const epoch = await currentEpoch();
     const w = watchCli(['--duration-ms', '2000']);
     await until('watch printed the leader', () => w.out().includes('leader p '), 5_000);
     c.proc.kill('SIGTERM');
     expect(await w.exited).toBe(0);
     const lines = w.out().trim().split('\n');
-    expect(lines[0]).toMatch(/^\S+ leader p epoch 1 ttl /);
-    expect(lines).toContainEqual(expect.stringMatching(/^\S+ event released p epoch 1$/));
-    expect(lines.at(-1)).toMatch(/^\S+ no leader \(last epoch 1\)$/);
+    expect(lines[0]).toMatch(new RegExp(`^\\S+ leader p epoch ${epoch} ttl `));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^\\S+ event released p epoch ${epoch}$`)));
+    expect(lines.at(-1)).toMatch(new RegExp(`^\\S+ no leader \\(last epoch ${epoch}\\)$`));
   });
 
   it('on a terminal: one frame redrawn in place, the ttl counting down', async () => {
     const c = candidate('t');
     await leaderAmong([c]);
+    const epoch = await currentEpoch();
     const out = Object.assign(new PassThrough(), { isTTY: true });
     let text = '';
     out.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -134,7 +142,7 @@ describe('ray-head-ha watch', () => {
     expect(frames.length).toBeGreaterThan(5);
     const last = frames.at(-1)!.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     expect(last).toMatch(/leader {7}t\n/);
-    expect(last).toMatch(/epoch {8}1\n/);
+    expect(last).toMatch(new RegExp(`epoch {8}${epoch}\n`));
     expect(last).toContain('events\n(none yet)');
     const ttls = frames.map((f) => Number(/ttl left\s+([\d.]+) s/.exec(f)?.[1])).filter((x) => !Number.isNaN(x));
     expect(ttls.length).toBeGreaterThan(5);
