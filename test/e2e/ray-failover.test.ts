@@ -212,7 +212,7 @@ describe.sequential('head HA on real Ray', () => {
     timings['killToGcsUp'] = (Date.now() - t0) / 1000;
     const r = await probing;
     timings['killToActorAnswers'] = (Date.now() - t0) / 1000;
-    expect(r, tail(pods.get('cand-b')!.logFile)).toMatchObject({ value: 3 });
+    expect(r, `probe: ${JSON.stringify(r)}\n${tail(pods.get('cand-b')!.logFile)}`).toMatchObject({ value: 3 });
     await waitFor('the dashboard on cand-b', dashboardAnswers, 60_000, 200);
     timings['killToDashboard'] = (Date.now() - t0) / 1000;
     expect(statusJson().leader?.id).toBe('cand-b');
@@ -241,7 +241,7 @@ describe.sequential('head HA on real Ray', () => {
     timings['termToGcsUp'] = (Date.now() - t0) / 1000;
     const r = await probing;
     timings['termToActorAnswers'] = (Date.now() - t0) / 1000;
-    expect(r, tail(pods.get('cand-a')!.logFile)).toMatchObject({ value: 4 });
+    expect(r, `probe: ${JSON.stringify(r)}\n${tail(pods.get('cand-a')!.logFile)}`).toMatchObject({ value: 4 });
     expect(statusJson().leader?.id).toBe('cand-a');
     pods.delete('cand-b');
   }, 180_000);

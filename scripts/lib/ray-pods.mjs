@@ -1,0 +1,230 @@
+// "Pods" on one machine for scripts/bench-ray.mjs: the minimal logic of
+// test/helpers/pods.ts (TypeScript, so not importable from a plain .mjs).
+// Each pod is a command in its own PID namespace (`unshare --pid --fork
+// --mount-proc`): SIGKILL to the namespace's init kills every process in it
+// at once (the kernel does it), as when a pod dies; and Ray's "already
+// running" check only sees the pod's own processes. The network is shared.
+// Also: a throwaway redis-server, port helpers, a clock shared with the logs.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function pidNamespace(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return null;
+  }
+}
+
+const allPids = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+
+function isZombie(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
+  } catch {
+    return true;
+  }
+}
+
+export function cmdline(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Starts argv in a new PID namespace; output (stdout and stderr) appended to logFile. */
+export async function startPod(name, argv, env, logFile) {
+  const fd = openSync(logFile, 'a');
+  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', ...argv], { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const selfNs = pidNamespace(process.pid);
+  let initPid = 0;
+  const deadline = Date.now() + 10_000;
+  while (!initPid) {
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`pod ${name}: unshare did not start (see ${logFile})`);
+    let children = '';
+    try {
+      children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
+    } catch {
+      /* not there yet */
+    }
+    const child = Number(children.split(' ')[0]);
+    if (child && pidNamespace(child) && pidNamespace(child) !== selfNs) initPid = child;
+    else await sleep(10);
+  }
+  const ns = pidNamespace(initPid);
+  const pod = {
+    name,
+    proc,
+    initPid,
+    logFile,
+    exited,
+    pids: () => allPids().filter((p) => pidNamespace(p) === ns && !isZombie(p)),
+    commands: () => pod.pids().map(cmdline),
+    signalInit(signal) {
+      process.kill(initPid, signal);
+    },
+    /** SIGKILL the init (the kernel kills the rest); resolves when no process of the pod is left. */
+    async kill() {
+      try {
+        process.kill(initPid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      const until = Date.now() + 10_000;
+      while (pod.pids().length > 0) {
+        if (Date.now() > until) throw new Error(`pod ${name}: processes left after SIGKILL: ${pod.commands().join(' | ')}`);
+        await sleep(10);
+      }
+      await exited;
+    },
+  };
+  return pod;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function isListening(port, host = '127.0.0.1', timeoutMs = 300) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host });
+    const done = (ok) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+/** Polls fn every stepMs until it returns something truthy; returns that value. */
+export async function waitFor(what, fn, timeoutMs, stepMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
+
+/** A redis-server on a free loopback port, no persistence. */
+export async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'rhha-bench-redis-'));
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  await waitFor('redis-server', () => isListening(port), 10_000);
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    async close() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const gone = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGKILL');
+        await gone;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The orchestrator's JSON log lines (pino, ISO `time`) in a pod's log, with epoch-ms `at`. */
+export function orchestratorEvents(logFile) {
+  let text = '';
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const rec = JSON.parse(line);
+      if (rec.time && rec.msg) out.push({ ...rec, at: Date.parse(rec.time) });
+    } catch {
+      /* Ray's own output */
+    }
+  }
+  return out;
+}
+
+/**
+ * Watches a file for a text; resolves with the epoch-ms of the line that has it:
+ * the line's own leading timestamp when it has one (Ray's logging format,
+ * `YYYY-MM-DD HH:MM:SS,mmm`, local time), else when it was first seen (polled).
+ */
+export function watchText(file, needle, fromOffset = 0, stepMs = 20) {
+  let stopped = false;
+  const seen = new Promise((resolve) => {
+    const tick = () => {
+      if (stopped) return resolve(null);
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8').slice(fromOffset);
+      } catch {
+        /* not yet */
+      }
+      const i = text.indexOf(needle);
+      if (i >= 0) {
+        const line = text.slice(text.lastIndexOf('\n', i) + 1, i);
+        const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})/.exec(line);
+        return resolve(m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]).getTime() : Date.now());
+      }
+      setTimeout(tick, stepMs);
+    };
+    tick();
+  });
+  return { seen, stop: () => (stopped = true) };
+}
+
+/** The file's length in characters (watchText slices the text, not the bytes). */
+export function fileSize(file) {
+  try {
+    return readFileSync(file, 'utf8').length;
+  } catch {
+    return 0;
+  }
+}
+
+const RAY_TIME = /^\[?(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})/;
+
+/**
+ * The epoch-ms of the first line of a Ray log (C++ `[YYYY-MM-DD HH:MM:SS,mmm ...`
+ * or Python `YYYY-MM-DD HH:MM:SS,mmm ...`, local time) that contains `needle`
+ * and is not older than sinceMs; null when there is none.
+ */
+export function rayLogTime(file, needle, sinceMs) {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes(needle)) continue;
+    const m = RAY_TIME.exec(line);
+    if (!m) continue;
+    const at = new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]).getTime();
+    if (at >= sinceMs) return at;
+  }
+  return null;
+}
