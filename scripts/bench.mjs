@@ -41,10 +41,15 @@ const sampler = new HeadSampler();
 sampler.start(5);
 const keyEvents = [];
 const sub = new Redis({ port: redis.port });
-sub.on('pmessage', (_p, channel, op) => keyEvents.push({ key: channel.slice(channel.indexOf(':') + 1), op, atMs: nowMs() }));
+// Only takeovers (set) and releases (del) matter; renews (expire) would only grow the list.
+sub.on('pmessage', (_p, channel, op) => {
+  if (op === 'set' || op === 'del') keyEvents.push({ key: channel.slice(channel.indexOf(':') + 1), op, atMs: nowMs() });
+});
 await sub.psubscribe('__keyspace@0__:*');
 
 let serial = 0;
+/** Every candidate ever started, so a failed run leaves none behind. */
+const everyCandidate = [];
 async function candidate(kind, ns) {
   const id = `${kind}-${serial++}`;
   const proxy = await startProxy(redis.port);
@@ -57,6 +62,7 @@ async function candidate(kind, ns) {
           '--gcs-address', `127.0.0.1:${gcsPort}`, '--redis', proxy.address, '--', ...head], { env, stdio: 'ignore' })
       : spawn(process.execPath, [BASELINE, id, String(proxy.port), leaseKey(ns), String(TTL), String(RETRY), '--', ...head], { env, stdio: 'ignore' });
   const c = { id, kind, proc, proxy, exited: new Promise((r) => proc.once('exit', r)) };
+  everyCandidate.push(c);
   return c;
 }
 function killGroup(pgid) {
@@ -208,6 +214,11 @@ try {
   }
   results.idle = await idle();
 } finally {
+  for (const c of everyCandidate) {
+    c.proc.kill('SIGCONT');
+    c.proc.kill('SIGKILL');
+    c.proxy.close();
+  }
   sub.disconnect();
   admin.disconnect();
   sampler.close();
