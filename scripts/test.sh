@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --ray
 echo "[test] building (tsc + cmake-js)"
 npm run --silent build
+echo "[test] typechecking src and tests"
+npm run --silent typecheck
 echo "[test] running vitest"
 exec npx vitest run "$@"

@@ -68,7 +68,7 @@ export const won = (epoch: number, id = 'me', previousGcsAddress: string | null 
   previousId: null,
 });
 
-export const taken = (holderEpoch: number, pttlMs: number, holderId = 'other'): AcquireResult => ({
+export const taken = (holderEpoch: number, pttlMs: number, holderId = 'other'): Extract<AcquireResult, { acquired: false }> => ({
   acquired: false,
   holderId,
   holderEpoch,

@@ -3,78 +3,20 @@
  * stand-in head. A sampler at 5 ms runs through every test and fails it on two
  * heads alive at once.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { freePort, isListening } from '../helpers/ports.js';
-import {
-  HeadSampler,
-  STAND_IN,
-  headStarted,
-  isAlive,
-  killAllCandidates,
-  startCandidate,
-  until,
-  type Candidate,
-} from '../helpers/candidates.js';
+import { describe, expect, it } from 'vitest';
+import { startRedis } from '../helpers/redis.js';
+import { freePort } from '../helpers/ports.js';
+import { STAND_IN, headStarted, isAlive, killAllCandidates, startCandidate, until } from '../helpers/candidates.js';
+import { FAST_TIMING, useStandInCluster } from '../helpers/cluster.js';
 import { readStatus } from '../../src/status.js';
 
-// ttl 1.5 s: renewDeadline 1 s, killGrace 150 ms, retry 200 ms.
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
-
-let redis: RedisServer;
-let sampler: HeadSampler;
-let gcsPort: number;
-let ns: string;
-let n = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.close();
-});
-beforeEach(async () => {
-  ns = `failover-${++n}`;
-  gcsPort = await freePort();
-  sampler = new HeadSampler();
-  sampler.start(5);
-});
-afterEach(async () => {
-  await killAllCandidates();
-  sampler.close();
-});
-
-function candidate(id: string, extra: { args?: string[]; env?: NodeJS.ProcessEnv } = {}): Candidate {
-  // Every candidate serves its "GCS" on the same port, as Ray heads on one machine would.
-  return startCandidate({
-    id,
-    redis: redis.address,
-    namespace: ns,
-    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`, ...(extra.args ?? [])],
-    env: extra.env,
-    command: ['node', STAND_IN, String(gcsPort), sampler.dir],
-  });
-}
-
-async function status() {
-  return readStatus(redis.client(), ns);
-}
-
-/** Waits for exactly one candidate among `cs` to have a live head, and returns it. */
-async function leaderAmong(cs: Candidate[], timeoutMs = 10_000): Promise<Candidate> {
-  let leader: Candidate | undefined;
-  await until('one leader with a live head', async () => {
-    const alive = sampler.alive();
-    if (alive.length !== 1) return false;
-    leader = cs.find((c) => c.id === alive[0]!.candidate);
-    return leader !== undefined && (await isListening(gcsPort));
-  }, timeoutMs);
-  return leader!;
-}
+const cluster = useStandInCluster('failover');
+const { candidate, leaderAmong } = cluster;
+const status = () => readStatus(cluster.redis.client(), cluster.ns);
 
 function assertNoOverlap() {
-  expect(sampler.samples).toBeGreaterThan(10);
-  expect(sampler.overlaps).toEqual([]);
+  expect(cluster.sampler.samples).toBeGreaterThan(10);
+  expect(cluster.sampler.overlaps).toEqual([]);
 }
 
 describe('failover between real candidates', () => {
@@ -89,7 +31,7 @@ describe('failover between real candidates', () => {
     const s = await status();
     expect(s.leader!.id).toBe(second.id);
     expect(s.leader!.epoch).toBe(epoch1 + 1);
-    expect(s.leader!.gcsAddress).toBe(`127.0.0.1:${gcsPort}`);
+    expect(s.leader!.gcsAddress).toBe(`127.0.0.1:${cluster.gcsPort}`);
     // The other standby is still a standby.
     expect(rest.filter((c) => c.logs.some(headStarted))).toEqual([second]);
     assertNoOverlap();
@@ -98,7 +40,7 @@ describe('failover between real candidates', () => {
   it('head crash: the leader releases, exits with the head code, one standby takes over', async () => {
     const cs = ['a', 'b'].map((id) => candidate(id));
     const first = await leaderAmong(cs);
-    const head = sampler.alive()[0]!;
+    const head = cluster.sampler.alive()[0]!;
     process.kill(head.pid, 'SIGKILL');
     expect(await first.exited).toEqual({ code: 128 + 9, signal: null });
     const second = await leaderAmong(cs.filter((c) => c !== first));
@@ -112,7 +54,7 @@ describe('failover between real candidates', () => {
     const c = candidate('solo', { env: { STAND_IN_EXIT_AFTER_MS: '300', STAND_IN_EXIT_CODE: '7' } });
     expect(await c.exited).toEqual({ code: 7, signal: null });
     expect((await status()).leader).toBeNull();
-    expect(sampler.leftovers()).toEqual([]);
+    expect(cluster.sampler.leftovers()).toEqual([]);
   });
 
   it('20 failovers in a row have strictly increasing epochs and never two heads', async () => {
@@ -133,7 +75,7 @@ describe('failover between real candidates', () => {
     const cs = ['a', 'b'].map((id) => candidate(id));
     const first = await leaderAmong(cs);
     const epochBefore = (await status()).leader!.epoch;
-    await redis.restartEmpty();
+    await cluster.redis.restartEmpty();
     expect((await first.exited).code).toBe(3);
     const second = await leaderAmong(cs.filter((c) => c !== first));
     const s = await status();
@@ -148,7 +90,7 @@ describe('--on-loss standby', () => {
     const cs = ['a', 'b'].map((id) => candidate(id, { args: ['--on-loss', 'standby'] }));
     const first = await leaderAmong(cs);
     const epochBefore = (await status()).leader!.epoch;
-    await redis.restartEmpty();
+    await cluster.redis.restartEmpty();
     await first.waitForLog((l) => l.msg === 're-entering as a standby (--on-loss standby)');
     // Either candidate may win the new term (the old leader is a standby like any other now).
     const second = await leaderAmong(cs);
@@ -170,14 +112,14 @@ describe('Redis not there yet', () => {
       startCandidate({
         id,
         redis: `127.0.0.1:${port}`,
-        namespace: ns,
-        args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
-        command: ['node', STAND_IN, String(gcsPort), sampler.dir],
+        namespace: cluster.ns,
+        args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${cluster.gcsPort}`],
+        command: ['node', STAND_IN, String(cluster.gcsPort), cluster.sampler.dir],
       }),
     );
     await cs[0]!.waitForLog((l) => l.msg === 'cannot reach Redis; still trying as a standby');
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(sampler.alive()).toEqual([]);
+    expect(cluster.sampler.alive()).toEqual([]);
     const late = await startRedis({ port });
     try {
       await leaderAmong(cs);

@@ -3,64 +3,15 @@
  * loop blocked. Its keeper must kill the whole head tree by itself, before
  * the lease can expire in Redis, so the sampler never sees two heads.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { freePort, isListening } from '../helpers/ports.js';
-import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, procState, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { describe, expect, it } from 'vitest';
+import { headStarted, isAlive, killAllCandidates, procState, until, type Candidate } from '../helpers/candidates.js';
+import { useStandInCluster } from '../helpers/cluster.js';
 
-// ttl 1.5 s: renew deadline 1 s, kill grace 150 ms, retry 200 ms.
+/** The ttl of FAST_TIMING. */
 const TTL_MS = 1_500;
-const TIMING = ['--ttl-ms', String(TTL_MS), '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
-
-let redis: RedisServer;
-let sampler: HeadSampler;
-let gcsPort: number;
-let ns: string;
-let n = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.close();
-});
-beforeEach(async () => {
-  ns = `faults-${++n}`;
-  gcsPort = await freePort();
-  sampler = new HeadSampler();
-  sampler.start(5);
-});
-afterEach(async () => {
-  for (const c of started) c.proc.kill('SIGCONT');
-  started.length = 0;
-  await killAllCandidates();
-  sampler.close();
-});
-
-const started: Candidate[] = [];
-function candidate(id: string, env: NodeJS.ProcessEnv = {}): Candidate {
-  const c = startCandidate({
-    id,
-    redis: redis.address,
-    namespace: ns,
-    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
-    env,
-    command: ['node', STAND_IN, String(gcsPort), sampler.dir],
-  });
-  started.push(c);
-  return c;
-}
-
-async function leaderAmong(cs: Candidate[]): Promise<Candidate> {
-  let leader: Candidate | undefined;
-  await until('one leader with a live head', async () => {
-    const alive = sampler.alive();
-    if (alive.length !== 1) return false;
-    leader = cs.find((c) => c.id === alive[0]!.candidate);
-    return leader !== undefined && (await isListening(gcsPort));
-  });
-  return leader!;
-}
+const cluster = useStandInCluster('faults');
+const { leaderAmong } = cluster;
+const candidate = (id: string, env: NodeJS.ProcessEnv = {}): Candidate => cluster.candidate(id, { env });
 
 /** Polls every 2 ms until every pid is gone (not even a zombie); returns the ms it took. */
 async function msUntilGone(pids: number[], timeoutMs: number): Promise<number> {
@@ -70,7 +21,7 @@ async function msUntilGone(pids: number[], timeoutMs: number): Promise<number> {
 }
 
 function headOf(c: Candidate) {
-  const r = sampler.alive().find((h) => h.candidate === c.id);
+  const r = cluster.sampler.alive().find((h) => h.candidate === c.id);
   if (!r) throw new Error(`${c.id} has no live head`);
   return r;
 }
@@ -85,7 +36,7 @@ describe('a leader that cannot act', () => {
     expect(killMs).toBeLessThan(1_000);
     const next = await leaderAmong(cs.filter((c) => c !== leader));
     expect(next).not.toBe(leader);
-    expect(sampler.overlaps).toEqual([]);
+    expect(cluster.sampler.overlaps).toEqual([]);
   });
 
   it('SIGSTOP of the leader: its head dies before the lease can expire, a standby takes over, and after SIGCONT it exits 3', async () => {
@@ -103,8 +54,8 @@ describe('a leader that cannot act', () => {
     expect((await leader.exited).code).toBe(3);
     // It never started a second head.
     expect(leader.logs.filter(headStarted)).toHaveLength(1);
-    expect(sampler.records().filter((r) => r.candidate === leader.id)).toHaveLength(1);
-    expect(sampler.overlaps).toEqual([]);
+    expect(cluster.sampler.records().filter((r) => r.candidate === leader.id)).toHaveLength(1);
+    expect(cluster.sampler.overlaps).toEqual([]);
   });
 
   it('a blocked event loop: the keeper fences the head, a standby takes over, the old leader exits 3', async () => {
@@ -119,7 +70,7 @@ describe('a leader that cannot act', () => {
     await leaderAmong(cs.filter((c) => c !== leader));
     expect((await leader.exited).code).toBe(3);
     expect(leader.logs.filter(headStarted)).toHaveLength(1);
-    expect(sampler.overlaps).toEqual([]);
+    expect(cluster.sampler.overlaps).toEqual([]);
   });
 
   it('every exit path leaves no orphan and no zombie of any head', async () => {
@@ -134,8 +85,8 @@ describe('a leader that cannot act', () => {
     await leaderAmong(cs.filter((c) => c.proc.exitCode === null && c !== leader));
     await killAllCandidates();
     // SIGKILLed candidates: their keepers clean up on their own.
-    await until('no head process left', () => sampler.leftovers().length === 0, 3_000);
-    expect(sampler.records().length).toBe(4);
-    expect(sampler.overlaps).toEqual([]);
+    await until('no head process left', () => cluster.sampler.leftovers().length === 0, 3_000);
+    expect(cluster.sampler.records().length).toBe(4);
+    expect(cluster.sampler.overlaps).toEqual([]);
   });
 });

@@ -3,48 +3,21 @@
  * standby, through graceful and hard failovers: /readyz must route to the
  * leader only and flip within a second; /metrics must follow the transitions.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { freePort, isListening } from '../helpers/ports.js';
-import { HeadSampler, STAND_IN, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
+import { STAND_IN, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { FAST_TIMING, useStandInCluster } from '../helpers/cluster.js';
 import { readStatus } from '../../src/status.js';
 
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
-
-let redis: RedisServer;
-let sampler: HeadSampler;
-let gcsPort: number;
-let ns: string;
-let n = 0;
+const cluster = useStandInCluster('http');
+const { leaderAmong } = cluster;
 const httpPorts = new Map<Candidate, number>();
+afterEach(() => httpPorts.clear());
 
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.close();
-});
-beforeEach(async () => {
-  ns = `http-${++n}`;
-  gcsPort = await freePort();
-  sampler = new HeadSampler();
-  sampler.start(5);
-});
-afterEach(async () => {
-  await killAllCandidates();
-  sampler.close();
-  httpPorts.clear();
-});
-
+/** A candidate with its HTTP endpoints on a free port, once they listen. */
 async function candidate(id: string, args: string[] = []): Promise<Candidate> {
   const port = await freePort();
-  const c = startCandidate({
-    id,
-    redis: redis.address,
-    namespace: ns,
-    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`, '--http', `127.0.0.1:${port}`, ...args],
-    command: ['node', STAND_IN, String(gcsPort), sampler.dir],
-  });
+  const c = cluster.candidate(id, { args: ['--http', `127.0.0.1:${port}`, ...args] });
   httpPorts.set(c, port);
   await c.waitForLog((l) => l.msg === 'http endpoints listening');
   return c;
@@ -80,16 +53,6 @@ function metric(text: string, name: string, labels = ''): number {
 const selfFences = (text: string) =>
   ['lost-lease', 'deadline', 'fenced', 'previous-gcs'].reduce((sum, r) => sum + metric(text, 'ray_head_ha_self_fence_total', `{reason="${r}"}`), 0);
 
-async function leaderAmong(cs: Candidate[], timeoutMs = 10_000): Promise<Candidate> {
-  let leader: Candidate | undefined;
-  await until('one leader with a live head', async () => {
-    const alive = sampler.alive();
-    if (alive.length !== 1) return false;
-    leader = cs.find((c) => c.id === alive[0]!.candidate);
-    return leader !== undefined && (await isListening(gcsPort));
-  }, timeoutMs);
-  return leader!;
-}
 
 const logTimeMs = (l: Record<string, unknown>) => Date.parse(String(l.time));
 
@@ -98,7 +61,7 @@ describe('http endpoints', () => {
     const cs = [await candidate('a'), await candidate('b')];
     const leader = await leaderAmong(cs);
     const standby = cs.find((c) => c !== leader)!;
-    const epoch = (await readStatus(redis.client(), ns)).leader!.epoch;
+    const epoch = (await readStatus(cluster.redis.client(), cluster.ns)).leader!.epoch;
     await until('leader ready', async () => (await get(leader, '/readyz')).status === 200, 3_000);
     await until('leader renewed once', async () => metric((await get(leader, '/metrics')).body, 'ray_head_ha_renew_duration_seconds_count') > 0, 3_000);
     await until('standby saw the leader', async () => (await getJson(standby, '/leader')).json.leader?.id === leader.id, 3_000);
@@ -111,7 +74,7 @@ describe('http endpoints', () => {
     const ready = await getJson(leader, '/readyz');
     expect(ready.status).toBe(200);
     expect(ready.json).toMatchObject({ ready: true, leading: true, gcsAnswers: true });
-    expect(ready.json.headPid).toBe(sampler.alive()[0]!.pid);
+    expect(ready.json.headPid).toBe(cluster.sampler.alive()[0]!.pid);
     const notReady = await getJson(standby, '/readyz');
     expect(notReady.status).toBe(503);
     expect(notReady.json).toMatchObject({ ready: false, leading: false, headPid: null });
@@ -120,7 +83,7 @@ describe('http endpoints', () => {
     // /leader: both name the same leader; each its own role.
     const seenByLeader = (await getJson(leader, '/leader')).json;
     const seenByStandby = (await getJson(standby, '/leader')).json;
-    const gcsAddress = `127.0.0.1:${gcsPort}`;
+    const gcsAddress = `127.0.0.1:${cluster.gcsPort}`;
     expect(seenByLeader.leader).toMatchObject({ id: leader.id, epoch, gcsAddress });
     expect(seenByStandby.leader).toMatchObject({ id: leader.id, epoch, gcsAddress });
     for (const v of [seenByLeader, seenByStandby]) expect(Date.parse(v.leader.since)).toBeGreaterThan(Date.now() - 30_000);
@@ -177,7 +140,7 @@ describe('http endpoints', () => {
     expect(metric(m, 'ray_head_ha_is_leader')).toBe(1);
     expect(metric(m, 'ray_head_ha_epoch')).toBe(epochBefore + 1);
     expect(metric(m, 'ray_head_ha_transitions_total', '{to="leading"}')).toBe(1);
-    expect(sampler.overlaps).toEqual([]);
+    expect(cluster.sampler.overlaps).toEqual([]);
   });
 
   it('a frozen leader: the standby becomes ready within 1 s of taking over; the old one self-fences, says so in its metrics, and is not ready', async () => {
@@ -211,7 +174,7 @@ describe('http endpoints', () => {
     expect(selfFences(after)).toBe(1);
     expect(metric(after, 'ray_head_ha_epoch')).toBe(metric((await get(next, '/metrics')).body, 'ray_head_ha_epoch'));
     expect((await getJson(old, '/leader')).json.self).toMatchObject({ role: 'standby', headPid: null, lastTransition: { to: 'standby' } });
-    expect(sampler.overlaps).toEqual([]);
+    expect(cluster.sampler.overlaps).toEqual([]);
   });
 });
 
@@ -221,10 +184,10 @@ describe('--http', () => {
     const port = httpPorts.get(blocker)!;
     const c = startCandidate({
       id: 'second',
-      redis: redis.address,
-      namespace: ns,
-      args: [...TIMING, '--http', `127.0.0.1:${port}`],
-      command: ['node', STAND_IN, '0', sampler.dir],
+      redis: cluster.redis.address,
+      namespace: cluster.ns,
+      args: [...FAST_TIMING, '--http', `127.0.0.1:${port}`],
+      command: ['node', STAND_IN, '0', cluster.sampler.dir],
     });
     expect((await c.exited).code).toBe(2);
     expect(c.stderr.join('\n')).toMatch(/cannot serve HTTP on 127\.0\.0\.1:\d+ .*EADDRINUSE/);

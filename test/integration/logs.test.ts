@@ -5,60 +5,25 @@
  * way it was given.
  */
 import { spawnSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { freePort, isListening } from '../helpers/ports.js';
-import { CLI, HeadSampler, STAND_IN, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, STAND_IN, until, type Candidate } from '../helpers/candidates.js';
+import { FAST_TIMING, useStandInCluster } from '../helpers/cluster.js';
 
 const PASSWORD = 'pw-Zq7-never-log-me';
 const WRONG = 'pw-wrong-also-secret';
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
 const STATES = ['standby', 'leading', 'stepping-down', 'stopped'];
 
-let redis: RedisServer;
-let sampler: HeadSampler;
-let gcsPort: number;
-let ns: string;
-let n = 0;
+const cluster = useStandInCluster('logs', { sample: false, redisArgs: ['--requirepass', PASSWORD] });
+const { leaderAmong } = cluster;
+const urlWith = (password: string) => `redis://:${encodeURIComponent(password)}@127.0.0.1:${cluster.redis.port}`;
 
-beforeAll(async () => {
-  redis = await startRedis({ args: ['--requirepass', PASSWORD] });
-});
-afterAll(async () => {
-  await redis.close();
-});
-beforeEach(async () => {
-  ns = `logs-${++n}`;
-  gcsPort = await freePort();
-  sampler = new HeadSampler();
-});
-afterEach(async () => {
-  await killAllCandidates();
-  sampler.close();
-});
-
-const urlWith = (password: string) => `redis://:${encodeURIComponent(password)}@127.0.0.1:${redis.port}`;
-
+/** A candidate given the password in its Redis URL or in REDIS_PASSWORD. */
 function candidate(id: string, how: 'url' | 'env', extra: string[] = [], password = PASSWORD): Candidate {
-  return startCandidate({
-    id,
-    redis: how === 'url' ? urlWith(password) : redis.address,
-    namespace: ns,
+  return cluster.candidate(id, {
+    redis: how === 'url' ? urlWith(password) : cluster.redis.address,
     env: how === 'env' ? { REDIS_PASSWORD: password } : {},
-    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`, ...extra],
-    command: ['node', STAND_IN, String(gcsPort), sampler.dir],
+    args: extra,
   });
-}
-
-async function leaderAmong(cs: Candidate[]): Promise<Candidate> {
-  let leader: Candidate | undefined;
-  await until('one leader with a live head', async () => {
-    const alive = sampler.alive();
-    if (alive.length !== 1) return false;
-    leader = cs.find((c) => c.id === alive[0]!.candidate);
-    return leader !== undefined && (await isListening(gcsPort));
-  });
-  return leader!;
 }
 
 function expectNoSecret(text: string): void {
@@ -104,7 +69,7 @@ describe('logs', () => {
       const led = transitions.find((t) => t.to === 'leading')!;
       expect(transitions.filter((t) => t.from === 'leading' || t.from === 'stepping-down').every((t) => t.epoch === led.epoch)).toBe(true);
       // The Redis target is logged, without its password.
-      expect(c.logs.find((l) => l.msg === 'candidate starting')).toMatchObject({ redis: `redis://127.0.0.1:${redis.port}` });
+      expect(c.logs.find((l) => l.msg === 'candidate starting')).toMatchObject({ redis: `redis://127.0.0.1:${cluster.redis.port}` });
     }
     // The second term's epoch is above the first's.
     const epochOf = (c: Candidate) => c.logs.find((l) => l.to === 'leading')!.epoch as number;
@@ -114,7 +79,7 @@ describe('logs', () => {
   it('a fenced leader logs why (lost-lease or deadline), with its epoch, and still no password', async () => {
     const c = candidate('fenced', 'url');
     await leaderAmong([c]);
-    await redis.restartEmpty();
+    await cluster.redis.restartEmpty();
     expect((await c.exited).code).toBe(3);
     const down = c.logs.find((l) => l.to === 'stepping-down')!;
     expect(['lost-lease', 'deadline', 'fenced']).toContain(down.reason);
@@ -136,10 +101,10 @@ describe('logs', () => {
 
   it('a wrong password: one error line, exit 2, neither password in it', () => {
     for (const [how, r] of [
-      ['url', cli(['run', '--redis', urlWith(WRONG), '--namespace', ns, ...TIMING, '--', 'node', STAND_IN, '0'])],
-      ['env', cli(['run', '--redis', redis.address, '--namespace', ns, ...TIMING, '--', 'node', STAND_IN, '0'], { REDIS_PASSWORD: WRONG })],
-      ['status', cli(['status', '--redis', urlWith(WRONG), '--namespace', ns])],
-      ['watch', cli(['watch', '--once', '--redis', urlWith(WRONG), '--namespace', ns])],
+      ['url', cli(['run', '--redis', urlWith(WRONG), '--namespace', cluster.ns, ...FAST_TIMING, '--', 'node', STAND_IN, '0'])],
+      ['env', cli(['run', '--redis', cluster.redis.address, '--namespace', cluster.ns, ...FAST_TIMING, '--', 'node', STAND_IN, '0'], { REDIS_PASSWORD: WRONG })],
+      ['status', cli(['status', '--redis', urlWith(WRONG), '--namespace', cluster.ns])],
+      ['watch', cli(['watch', '--once', '--redis', urlWith(WRONG), '--namespace', cluster.ns])],
     ] as const) {
       expect({ how, code: r.status }).toEqual({ how, code: 2 });
       expect(r.stderr).toMatch(/ray-head-ha: .*(WRONGPASS|credentials)/);
@@ -151,9 +116,9 @@ describe('logs', () => {
     const c = candidate('shown', 'url');
     await leaderAmong([c]);
     for (const r of [
-      cli(['status', '--redis', urlWith(PASSWORD), '--namespace', ns]),
-      cli(['status', '--json', '--redis', urlWith(PASSWORD), '--namespace', ns]),
-      cli(['watch', '--json', '--duration-ms', '300', '--redis', urlWith(PASSWORD), '--namespace', ns]),
+      cli(['status', '--redis', urlWith(PASSWORD), '--namespace', cluster.ns]),
+      cli(['status', '--json', '--redis', urlWith(PASSWORD), '--namespace', cluster.ns]),
+      cli(['watch', '--json', '--duration-ms', '300', '--redis', urlWith(PASSWORD), '--namespace', cluster.ns]),
     ]) {
       expect(r.status).toBe(0);
       expect(r.stdout).toContain('shown');

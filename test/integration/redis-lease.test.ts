@@ -129,8 +129,8 @@ describe('RedisLease', () => {
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
     await raw.del(k.epoch);
-    const [sec, usec] = (await raw.time()) as [string, string];
-    const serverMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const [sec = 0, usec = 0] = (await raw.time()).map(Number);
+    const serverMs = sec * 1000 + Math.floor(usec / 1000);
     const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
     if (!r.acquired) throw new Error('not acquired');
     expect(r.epoch).toBeGreaterThan(serverMs);

@@ -4,61 +4,20 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { freePort, isListening } from '../helpers/ports.js';
-import { CLI, HeadSampler, STAND_IN, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, until } from '../helpers/candidates.js';
+import { freePort } from '../helpers/ports.js';
+import { useStandInCluster } from '../helpers/cluster.js';
 import { parseRedisAddress } from '../../src/redis-address.js';
 import { watch } from '../../src/watch.js';
 
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
-
-let redis: RedisServer;
-let sampler: HeadSampler;
-let gcsPort: number;
-let ns: string;
-let n = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.close();
-});
-beforeEach(async () => {
-  ns = `watch-${++n}`;
-  gcsPort = await freePort();
-  sampler = new HeadSampler();
-});
-afterEach(async () => {
-  await killAllCandidates();
-  sampler.close();
-});
-
-function candidate(id: string): Candidate {
-  return startCandidate({
-    id,
-    redis: redis.address,
-    namespace: ns,
-    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
-    command: ['node', STAND_IN, String(gcsPort), sampler.dir],
-  });
-}
-
-async function leaderAmong(cs: Candidate[]): Promise<Candidate> {
-  let leader: Candidate | undefined;
-  await until('one leader with a live head', async () => {
-    const alive = sampler.alive();
-    if (alive.length !== 1) return false;
-    leader = cs.find((c) => c.id === alive[0]!.candidate);
-    return leader !== undefined && (await isListening(gcsPort));
-  });
-  return leader!;
-}
+const cluster = useStandInCluster('watch', { sample: false });
+const { leaderAmong } = cluster;
+const candidate = (id: string) => cluster.candidate(id);
 
 /** `ray-head-ha watch ...` as a child; resolves with its output when it exits. */
 function watchCli(args: string[]) {
-  const proc = spawn(process.execPath, [CLI, 'watch', '--redis', redis.address, '--namespace', ns, ...args], {
+  const proc = spawn(process.execPath, [CLI, 'watch', '--redis', cluster.redis.address, '--namespace', cluster.ns, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -83,7 +42,7 @@ describe('ray-head-ha watch', () => {
     const statuses = lines.filter((l) => l.type === 'status');
     const events = lines.filter((l) => l.type === 'event').map((e) => `${e.event} ${e.id} ${e.epoch}`);
     const epoch1 = statuses[0]!.leader.epoch as number;
-    expect(statuses[0]!.leader).toMatchObject({ id: first.id, gcsAddress: `127.0.0.1:${gcsPort}` });
+    expect(statuses[0]!.leader).toMatchObject({ id: first.id, gcsAddress: `127.0.0.1:${cluster.gcsPort}` });
     expect(events).toEqual([`released ${first.id} ${epoch1}`, `acquired ${second.id} ${epoch1 + 1}`]);
     // The status follows the lease to the new leader, and says how long the lease has left.
     const last = statuses.at(-1)!;
@@ -100,20 +59,20 @@ describe('ray-head-ha watch', () => {
 
   /** The namespace's epoch counter: epochs start at the server's time in ms. */
   async function currentEpoch(): Promise<number> {
-    return Number(await redis.client().get(`ray-head-ha:{${ns}}:epoch`));
+    return Number(await cluster.redis.client().get(`ray-head-ha:{${cluster.ns}}:epoch`));
   }
 
   it('--once prints the leader in one line; with no leader it says so', async () => {
-    const none = spawnSync(process.execPath, [CLI, 'watch', '--once', '--redis', redis.address, '--namespace', ns], { encoding: 'utf8' });
+    const none = spawnSync(process.execPath, [CLI, 'watch', '--once', '--redis', cluster.redis.address, '--namespace', cluster.ns], { encoding: 'utf8' });
     expect(none.status).toBe(0);
     expect(none.stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} no leader \(last epoch 0\)\n$/);
 
     const c = candidate('solo');
     await leaderAmong([c]);
     const epoch = await currentEpoch();
-    const one = spawnSync(process.execPath, [CLI, 'watch', '--once', '--redis', redis.address, '--namespace', ns], { encoding: 'utf8' });
+    const one = spawnSync(process.execPath, [CLI, 'watch', '--once', '--redis', cluster.redis.address, '--namespace', cluster.ns], { encoding: 'utf8' });
     expect(one.status).toBe(0);
-    expect(one.stdout).toMatch(new RegExp(`^\\S+ leader solo epoch ${epoch} ttl 1\\.\\d s gcs 127\\.0\\.0\\.1:${gcsPort} since \\S+Z\\n$`));
+    expect(one.stdout).toMatch(new RegExp(`^\\S+ leader solo epoch ${epoch} ttl 1\\.\\d s gcs 127\\.0\\.0\\.1:${cluster.gcsPort} since \\S+Z\\n$`));
   });
 
   it('plain lines in a pipe: events and status changes, one per line', async () => {
@@ -137,7 +96,7 @@ describe('ray-head-ha watch', () => {
     const out = Object.assign(new PassThrough(), { isTTY: true });
     let text = '';
     out.setEncoding('utf8').on('data', (d: string) => (text += d));
-    await watch({ redis: parseRedisAddress(redis.address, 'test'), namespace: ns, out, connectTimeoutMs: 1_000, durationMs: 600, intervalMs: 50 });
+    await watch({ redis: parseRedisAddress(cluster.redis.address, 'test'), namespace: cluster.ns, out, connectTimeoutMs: 1_000, durationMs: 600, intervalMs: 50 });
     const frames = text.split('\x1b[H').slice(1);
     expect(frames.length).toBeGreaterThan(5);
     const last = frames.at(-1)!.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
