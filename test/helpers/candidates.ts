@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDead, procState } from './process-tree.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'bin/ray-head-ha.js');
@@ -107,19 +108,11 @@ export async function killAllCandidates(): Promise<void> {
 export const isLeading = (l: Record<string, unknown>) => l.to === 'leading';
 export const headStarted = (l: Record<string, unknown>) => l.msg === 'head started';
 
-/** State letter of /proc/<pid>/stat ('Z' zombie), or null when the pid is gone. */
-export function procState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return null;
-  }
-}
+export { procState };
 
+/** Running code: present and not a zombie. */
 export function isAlive(pid: number): boolean {
-  const s = procState(pid);
-  return s !== null && s !== 'Z';
+  return !isDead(pid);
 }
 
 export interface HeadRecord {
