@@ -6,7 +6,7 @@
 import { loadConfig, parseFlags, RUN_FLAGS, OPTIONS, type Flags } from './config.js';
 import { ConfigError, ExitCode, HeadHaError, RedisAuthError, RedisRefusedError } from './errors.js';
 import { createLogger } from './log.js';
-import { describeRedis } from './redis-address.js';
+import { describeRedis, type RedisTarget } from './redis-address.js';
 import { isAuthError, oneShotConnection } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
 import { prepareHead } from './ray/ray-head.js';
@@ -76,12 +76,10 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const http = config.httpAddress ? await attachHttp({ config, log }) : null;
 
   const shutdown = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
+  const offSignals = onShutdownSignals((signal) => {
     log.info({ signal }, 'shutting down');
     shutdown.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  });
   installFaultSwitch(env, log);
   let reportStopped: (() => void) | undefined;
   try {
@@ -99,13 +97,9 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(http && { onHead: http.onHead }),
     });
   } catch (err) {
-    if (err instanceof RedisRefusedError) {
-      throw new RedisRefusedError(`${describeRedis(config.redis)}: ${err.message}`);
-    }
-    throw err;
+    throw namingRedis(err, config.redis);
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    offSignals();
     reportStopped?.();
     await http?.close();
   }
@@ -140,9 +134,7 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
   }
   const config = loadConfig(pick(flags, [OPTIONS.redis.flag, OPTIONS.namespace.flag]), env);
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const offSignals = onShutdownSignals(() => stop.abort());
   try {
     await watch({
       redis: config.redis,
@@ -156,11 +148,9 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     });
     return ExitCode.ok;
   } catch (err) {
-    if (err instanceof RedisAuthError) throw new RedisAuthError(`${describeRedis(config.redis)}: ${err.message}`);
-    throw err;
+    throw namingRedis(err, config.redis);
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    offSignals();
   }
 }
 
@@ -181,6 +171,23 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   } finally {
     redis.disconnect();
   }
+}
+
+/** SIGTERM and SIGINT both mean "stop cleanly"; returns the undo. */
+function onShutdownSignals(handler: (signal: NodeJS.Signals) => void): () => void {
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}
+
+/** A refusal by Redis (credentials, EVAL, read-only) gets the address it came from, without the password. */
+function namingRedis(err: unknown, target: RedisTarget): unknown {
+  if (!(err instanceof RedisRefusedError)) return err;
+  const Refusal = err.constructor as new (message: string) => RedisRefusedError;
+  return new Refusal(`${describeRedis(target)}: ${err.message}`);
 }
 
 function pick(flags: Flags, names: string[]): Flags {

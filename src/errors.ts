@@ -30,10 +30,6 @@ export class RedisRefusedError extends ConfigError {}
 /** Redis refused our credentials (WRONGPASS, NOAUTH) or permissions (NOPERM). */
 export class RedisAuthError extends RedisRefusedError {}
 
-/** This candidate lost (or could not safely take) leadership. */
-export class LeaseLostError extends HeadHaError {
-  override readonly exitCode: number = ExitCode.fenced;
-}
 
 /** The head command could not be started at all (not found, not executable). */
 export class HeadStartError extends HeadHaError {

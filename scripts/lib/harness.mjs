@@ -27,9 +27,9 @@ export function freePort() {
   });
 }
 
-export function isListening(port, timeoutMs = 300) {
+export function isListening(port, host = '127.0.0.1', timeoutMs = 300) {
   return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
+    const sock = net.connect({ port, host });
     const done = (ok) => {
       clearTimeout(timer);
       sock.destroy();

@@ -4,14 +4,12 @@
 // --mount-proc`): SIGKILL to the namespace's init kills every process in it
 // at once (the kernel does it), as when a pod dies; and Ray's "already
 // running" check only sees the pod's own processes. The network is shared.
-// Also: a throwaway redis-server, port helpers, a clock shared with the logs.
+// Redis, ports and sleep come from harness.mjs, re-exported for bench-ray.mjs.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { freePort, isListening, sleep, startRedis } from './harness.mjs';
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { freePort, isListening, sleep, startRedis };
 
 function pidNamespace(pid) {
   try {
@@ -90,30 +88,7 @@ export async function startPod(name, argv, env, logFile) {
   return pod;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-export function isListening(port, host = '127.0.0.1', timeoutMs = 300) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host });
-    const done = (ok) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
 /** Polls fn every stepMs until it returns something truthy; returns that value. */
 export async function waitFor(what, fn, timeoutMs, stepMs = 20) {
@@ -126,25 +101,6 @@ export async function waitFor(what, fn, timeoutMs, stepMs = 20) {
   }
 }
 
-/** A redis-server on a free loopback port, no persistence. */
-export async function startRedis() {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'rhha-bench-redis-'));
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  await waitFor('redis-server', () => isListening(port), 10_000);
-  return {
-    port,
-    address: `127.0.0.1:${port}`,
-    async close() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const gone = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGKILL');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** The orchestrator's JSON log lines (pino, ISO `time`) in a pod's log, with epoch-ms `at`. */
 export function orchestratorEvents(logFile) {

@@ -2,7 +2,7 @@
  * Real `ray-head-ha run` processes with the stand-in head, their parsed JSON
  * logs, and a sampler that watches which heads are alive.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -192,4 +192,15 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** `ray-head-ha ARGS` to completion (warn-level logs unless env says otherwise), with its `ray-head-ha: ...` error lines. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, RAY_HA_LOG_LEVEL: 'warn', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, errorLines };
 }

@@ -2,9 +2,8 @@
  * Every bad input gets one clear line on stderr, a distinct exit code, and
  * leaves nothing running (DESIGN.md invariant 6).
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, HeadSampler, STAND_IN } from '../helpers/candidates.js';
+import { HeadSampler, STAND_IN, runCli } from '../helpers/candidates.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 let redis: RedisServer;
@@ -21,15 +20,7 @@ afterAll(async () => {
   await secured.close();
 });
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, RAY_HA_LOG_LEVEL: 'warn', ...env },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, errorLines };
-}
+const cli = runCli;
 
 const head = () => ['--', 'node', STAND_IN, '0', sampler.dir];
 const fast = ['--ttl-ms', '1500', '--retry-ms', '200'];

@@ -78,7 +78,10 @@ describe('a leader that cannot act', () => {
     let leader = await leaderAmong(cs);
     leader.proc.kill('SIGTERM');
     leader = await leaderAmong(cs.filter((c) => c !== leader));
-    process.kill(headOf(leader).pid, 'SIGKILL');
+    const crashed = headOf(leader).pid;
+    process.kill(crashed, 'SIGKILL');
+    // Signal delivery is not instant: let the old head be gone before asking who leads.
+    await until('crashed head gone', () => !isAlive(crashed), 3_000, 2);
     leader = await leaderAmong(cs.filter((c) => c.proc.exitCode === null));
     cs.push(candidate('d'));
     leader.proc.kill('SIGKILL');

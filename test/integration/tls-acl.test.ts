@@ -6,11 +6,10 @@
  * nowhere: not in logs, errors, status/watch output or any process's argv.
  * Bad TLS or ACL input: one line, exit 2, no head started.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, HeadSampler, ROOT, STAND_IN, headStarted, killAllCandidates, startCandidate, until } from '../helpers/candidates.js';
+import { HeadSampler, ROOT, STAND_IN, headStarted, killAllCandidates, runCli, startCandidate, until } from '../helpers/candidates.js';
 import { freePort, isListening } from '../helpers/ports.js';
 import { makeTlsFiles, startRedis, type RedisServer, type TlsFiles } from '../helpers/redis.js';
 
@@ -77,15 +76,7 @@ function secureEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 const address = () => `rediss://127.0.0.1:${redis.port}`;
 
-function cli(args: string[], env: NodeJS.ProcessEnv) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, RAY_HA_LOG_LEVEL: 'warn', ...env },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, errorLines };
-}
+const cli = runCli;
 
 /** argv of every process below `root` (and root itself), from /proc. */
 function treeArgv(root: number): string[] {
