@@ -189,7 +189,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
     deadline: () => number,
     renewed: (deadlineMs: number) => void,
   ): Promise<void> {
-    const { lease, clock, log, retryMs, renewDeadlineMs, maxFailures } = this.o;
+    const { clock, log, retryMs, renewDeadlineMs, maxFailures } = this.o;
     let failures = 0;
     const stepDown = (reason: StopReason, detail: Record<string, unknown>) => {
       log.warn({ ...detail, reason }, 'stepping down');

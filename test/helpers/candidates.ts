@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDead, procState } from './process-tree.js';
+import { isListening } from './ports.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'bin/ray-head-ha.js');
@@ -186,10 +187,17 @@ export class HeadSampler {
   }
 }
 
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000, stepMs = 20): Promise<void> {
+/** Polls `check` until it holds; on timeout the error names `what` and, when given, the state `detail` describes. */
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+  stepMs = 20,
+  detail?: () => string,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `\n${detail()}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
@@ -203,4 +211,36 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
   const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, errorLines };
+}
+
+/** Each candidate's exit status and last log lines: what a timed-out wait prints to say where the election stood. */
+export function describeCandidates(cs: Candidate[], lastLines = 6): string {
+  return cs
+    .map((c) => {
+      const status = c.proc.exitCode !== null || c.proc.signalCode !== null ? `exited ${String(c.proc.exitCode ?? c.proc.signalCode)}` : 'running';
+      const lines = c.logs.slice(-lastLines).map((l) => {
+        const { time, msg, level, pid: _pid, hostname: _h, ...rest } = l;
+        return `    ${String(time)} ${String(level)} ${String(msg)} ${JSON.stringify(rest)}`;
+      });
+      return `  ${c.id} (${status}):\n${lines.join('\n')}\n    stderr (not JSON): ${c.stderr.filter((x) => !x.startsWith('{')).slice(-3).join(' | ')}`;
+    })
+    .join('\n');
+}
+
+/** The one candidate whose head is alive and serving on `gcsPort`; waits for there to be exactly one. */
+export async function leaderWithLiveHead(sampler: HeadSampler, gcsPort: number, cs: Candidate[], timeoutMs: number): Promise<Candidate> {
+  let leader: Candidate | undefined;
+  await until(
+    'one leader with a live head',
+    async () => {
+      const alive = sampler.alive();
+      if (alive.length !== 1) return false;
+      leader = cs.find((c) => c.id === alive[0]!.candidate);
+      return leader !== undefined && (await isListening(gcsPort));
+    },
+    timeoutMs,
+    20,
+    () => `heads alive: ${JSON.stringify(sampler.alive().map((h) => h.candidate))}\n${describeCandidates(cs)}`,
+  );
+  return leader!;
 }

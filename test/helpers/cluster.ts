@@ -5,8 +5,8 @@
  * candidate a test started is SIGKILLed after it.
  */
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { HeadSampler, STAND_IN, killAllCandidates, startCandidate, until, type Candidate } from './candidates.js';
-import { freePort, isListening } from './ports.js';
+import { HeadSampler, STAND_IN, killAllCandidates, leaderWithLiveHead, startCandidate, type Candidate } from './candidates.js';
+import { freePort } from './ports.js';
 import { startRedis, type RedisServer } from './redis.js';
 
 /** ttl 1.5 s: renew deadline 1 s, kill grace 150 ms, retry 200 ms. */
@@ -68,15 +68,8 @@ export function useStandInCluster(prefix: string, o: { sample?: boolean; redisAr
         command: ['node', STAND_IN, String(gcsPort), sampler.dir],
       });
     },
-    async leaderAmong(cs, timeoutMs = 15_000) {
-      let leader: Candidate | undefined;
-      await until('one leader with a live head', async () => {
-        const alive = sampler.alive();
-        if (alive.length !== 1) return false;
-        leader = cs.find((c) => c.id === alive[0]!.candidate);
-        return leader !== undefined && (await isListening(gcsPort));
-      }, timeoutMs);
-      return leader!;
+    leaderAmong(cs, timeoutMs = 15_000) {
+      return leaderWithLiveHead(sampler, gcsPort, cs, timeoutMs);
     },
   };
 }

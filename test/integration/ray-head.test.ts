@@ -41,17 +41,21 @@ describe('ray start --head as the head command', () => {
   });
 
   it('runs the head with --block, publishes the derived GCS address and dashboard URL', async () => {
+    // The fake ray records its argv itself: /proc/PID/cmdline is empty for a moment while the head execs.
+    const record = path.join(mkdtempSync(path.join(tmpdir(), 'rhha-argv-')), 'ray.json');
     const c = startCandidate({
       id: 'ray-a',
       redis: redis.address,
       namespace: 'ray-head-1',
       args: fast,
-      env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30' },
+      env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30', FAKE_RAY_RECORD: record },
       command: [fakeRay, 'start', '--head', '--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299'],
     });
     const started = await c.waitForLog((l) => l.msg === 'head started');
-    const argv = readFileSync(`/proc/${String(started.pid)}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    expect(argv.slice(-2)).toEqual(['--dashboard-port=8299', '--block']);
+    await until('the fake ray recorded its argv', () => existsSync(record));
+    const ran = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number };
+    expect(ran.pid).toBe(started.pid);
+    expect(ran.argv).toEqual(['start', '--head', '--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299', '--block']);
     const s = await readStatus(redis.client(), 'ray-head-1');
     expect(s.leader).toMatchObject({ id: 'ray-a', gcsAddress: '10.11.12.13:6390', dashboardUrl: 'http://10.11.12.13:8299' });
   });

@@ -8,8 +8,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
-import { freePort, isListening } from '../helpers/ports.js';
+import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, leaderWithLiveHead, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { freePort } from '../helpers/ports.js';
 import { sentinelView, startRedis, startSentinel, waitForReplicas, type RedisServer, type SentinelServer } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
 
@@ -73,15 +73,8 @@ function candidate(id: string): Candidate {
   });
 }
 
-async function leaderAmong(cs: Candidate[], timeoutMs = 20_000): Promise<Candidate> {
-  let leader: Candidate | undefined;
-  await until('one leader with a live head', async () => {
-    const alive = sampler.alive();
-    if (alive.length !== 1) return false;
-    leader = cs.find((c) => c.id === alive[0]!.candidate);
-    return leader !== undefined && (await isListening(gcsPort));
-  }, timeoutMs);
-  return leader!;
+function leaderAmong(cs: Candidate[], timeoutMs = 20_000): Promise<Candidate> {
+  return leaderWithLiveHead(sampler, gcsPort, cs, timeoutMs);
 }
 
 /** Kills the primary and waits until the sentinels name the replica as the primary. */
