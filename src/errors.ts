@@ -30,10 +30,17 @@ export class RedisRefusedError extends ConfigError {}
 /** Redis refused our credentials (WRONGPASS, NOAUTH) or permissions (NOPERM). */
 export class RedisAuthError extends RedisRefusedError {}
 
-
 /** The head command could not be started at all (not found, not executable). */
 export class HeadStartError extends HeadHaError {
   override readonly exitCode: number = ExitCode.cannotStart;
+}
+
+/**
+ * The fencing deadline passed before the head could start (the keeper refuses
+ * to start it): the term is over, as if the lease had been lost, so exit 3.
+ */
+export class FencedBeforeStartError extends HeadHaError {
+  override readonly exitCode: number = ExitCode.fenced;
 }
 
 /** A reply from Redis that does not have the shape a script promises. */

@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { monotonicClock, type Clock } from '../election/clock.js';
-import { HeadStartError } from '../errors.js';
+import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
 import { deadlineLine, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
 import { killAdoptedOrphans } from './orphans.js';
@@ -124,13 +124,15 @@ export class KeeperHandle implements HeadHandle {
       this.closed = true;
       const exit = await this.toHeadExit(end.code, end.signal);
       if (this.pid === 0) {
-        const why =
-          this.execFailure ??
-          (this.spawnError && `cannot run the keeper ${this.spawnError.message}`) ??
-          (this.exitStatus?.end === 'fenced'
-            ? 'the fencing deadline passed before the head could start'
-            : `the keeper ended before the head started (exit ${end.code ?? end.signal})`);
-        rejectStart(new HeadStartError(why));
+        if (!this.execFailure && this.exitStatus?.end === 'fenced') {
+          rejectStart(new FencedBeforeStartError('the fencing deadline passed before the head could start'));
+        } else {
+          const why =
+            this.execFailure ??
+            (this.spawnError && `cannot run the keeper ${this.spawnError.message}`) ??
+            `the keeper ended before the head started (exit ${end.code ?? end.signal})`;
+          rejectStart(new HeadStartError(why));
+        }
       }
       return exit;
     });

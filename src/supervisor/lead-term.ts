@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../election/clock.js';
 import type { Term } from '../election/elector.js';
-import { HeadStartError } from '../errors.js';
+import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { waitUntilGcsStops } from './previous-gcs.js';
 import type { HeadExit, HeadSupervisor, StopReason } from './types.js';
@@ -55,6 +55,10 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
     const env = { ...o.env, RAY_HA_CANDIDATE_ID: o.candidateId, RAY_HA_EPOCH: String(term.epoch) };
     handle = await o.supervisor.start({ command: o.command, env, killGraceMs: o.killGraceMs, deadlineMs: term.deadlineMs() });
   } catch (err) {
+    if (err instanceof FencedBeforeStartError) {
+      o.log.warn({ epoch: term.epoch }, err.message);
+      return ended('fenced');
+    }
     if (err instanceof HeadStartError) {
       o.log.error({ command: o.command[0], err: err.message }, 'cannot start the head');
       return ended('start-failed', err.message);

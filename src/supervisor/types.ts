@@ -52,6 +52,6 @@ export interface HeadHandle {
 }
 
 export interface HeadSupervisor {
-  /** Rejects with HeadStartError when the command cannot be started at all. */
+  /** Rejects with HeadStartError when the command cannot be started at all, and with FencedBeforeStartError when the deadline in `spec` has already passed. */
   start(spec: HeadSpec): Promise<HeadHandle>;
 }

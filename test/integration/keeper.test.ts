@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HeadStartError } from '../../src/errors.js';
+import { FencedBeforeStartError, HeadStartError } from '../../src/errors.js';
+import { monotonicClock } from '../../src/election/clock.js';
+import type { Term } from '../../src/election/elector.js';
+import { silentLogger } from '../../src/log.js';
+import { exitCodeOf } from '../../src/run.js';
+import { leadTerm } from '../../src/supervisor/lead-term.js';
 import { keeperExecutablePath, loadNative } from '../../src/native/binding.js';
 import { KeeperSupervisor, type KeeperHandle } from '../../src/supervisor/keeper.js';
 import type { HeadSpec } from '../../src/supervisor/types.js';
@@ -183,13 +188,29 @@ describe('KeeperSupervisor', () => {
     expect((err as Error).message).toMatch(/cannot run the keeper/);
   });
 
-  it('refuses to start a head whose deadline has already passed', async () => {
+  it('refuses to start a head whose deadline has already passed; the term ends as fenced (exit 3), not as a start failure', async () => {
     const marker = file('marker');
-    const err = await sup
-      .start(spec(['sh', '-c', 'touch "$0"; exec sleep 100', marker], { deadlineMs: nowMs() - 1 }))
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(HeadStartError);
-    expect((err as Error).message).toMatch(/deadline passed/);
+    const headSpec = spec(['sh', '-c', 'touch "$0"; exec sleep 100', marker], { deadlineMs: nowMs() - 1 });
+    const err = await sup.start(headSpec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FencedBeforeStartError);
+    expect((err as FencedBeforeStartError).exitCode).toBe(3);
+    expect((err as Error).message).toMatch(/deadline passed before the head could start/);
+    expect(existsSync(marker)).toBe(false);
+
+    // The same through leadTerm, as `run` drives it: the term ends 'fenced', which exits 3.
+    const term: Term = {
+      epoch: 7,
+      token: 't',
+      previousId: null,
+      previousGcsAddress: null,
+      signal: new AbortController().signal,
+      deadlineMs: () => nowMs() - 1,
+      onRenewed: () => {},
+    };
+    const opts = { supervisor: sup, clock: monotonicClock, log: silentLogger, candidateId: 'c', command: headSpec.command, env: process.env };
+    const exit = await leadTerm(term, { ...opts, killGraceMs: 1000, waitAfterElectedMs: 0, waitPreviousMaxMs: 0 });
+    expect(exit.reason).toBe('fenced');
+    expect(exitCodeOf({ epoch: 7, reason: exit.reason, exit, released: false })).toBe(3);
     expect(existsSync(marker)).toBe(false);
   });
 
