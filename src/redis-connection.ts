@@ -52,8 +52,37 @@ function sentinelReconnectOnError(t: RedisTarget): RedisOptions['reconnectOnErro
   return t.sentinel ? (err: Error) => (READONLY.test(err.message) ? 1 : false) : null;
 }
 
+/**
+ * A connection that does not stay ended unless we closed it. ioredis 6 can end
+ * a Sentinel connection for good: when its failover detector hears
+ * +switch-master while the connection is asking the sentinels where the
+ * primary is (a reconnect after the old primary died), that reconnect is
+ * aborted with "Connection is closed." and the client goes to 'end' and never
+ * tries again. A standby would then never take over. Whatever ends it, this
+ * connects again after `retryMs` until disconnect() is called.
+ */
+export class PersistentRedis extends Redis {
+  private closing = false;
+
+  constructor(options: RedisOptions, retryMs: number) {
+    // We never set replyMapping: the default (legacy) replies are what our code reads.
+    super(options as RedisOptions & { replyMapping?: 'legacy' });
+    this.on('end', () => {
+      if (this.closing) return;
+      setTimeout(() => {
+        if (!this.closing && this.status === 'end') this.connect().catch(() => {});
+      }, retryMs).unref();
+    });
+  }
+
+  override disconnect(reconnect = false): void {
+    if (!reconnect) this.closing = true;
+    super.disconnect(reconnect);
+  }
+}
+
 export function electionConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
-  return new Redis({
+  return new PersistentRedis({
     ...baseOptions(t, o.connectTimeoutMs),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -64,19 +93,19 @@ export function electionConnection(t: RedisTarget, o: ElectionConnectionOptions)
     reconnectOnError: sentinelReconnectOnError(t),
     // Sentinel only: hear +switch-master at once instead of at the next failed command.
     ...(t.sentinel && { failoverDetector: true, sentinelRetryStrategy: (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt) }),
-  });
+  }, o.reconnectMaxMs);
 }
 
 /** For pub/sub: reconnects on its own (RedisLease resubscribes on ready); events are a hint, never needed for safety. */
 export function subscriberConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
-  return new Redis({
+  return new PersistentRedis({
     ...baseOptions(t, o.connectTimeoutMs),
     enableReadyCheck: false,
     autoResubscribe: false,
     maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(o.reconnectMaxMs, 50 * attempt),
     ...(t.sentinel && { sentinelRetryStrategy: (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt) }),
-  });
+  }, o.reconnectMaxMs);
 }
 
 /** For one-shot commands (`status`): one try, a bounded wait, no reconnect loop. */

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { freePort, isListening } from './ports.js';
+import { freePort, isListening, slowProxy } from './ports.js';
 
 export interface RedisServer {
   port: number;
@@ -162,15 +162,22 @@ export async function waitForReplicas(primary: RedisServer, count: number, timeo
 
 export interface SentinelServer {
   port: number;
+  /** The port clients and the other sentinels are told to use: `port`, or its slow proxy's. */
+  announcedPort: number;
   proc: ChildProcess;
   client(): Redis;
   stop(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** A real redis-sentinel on a free loopback port, monitoring `name` at 127.0.0.1:primaryPort with fast failover. */
-export async function startSentinel(o: { primaryPort: number; name: string; quorum?: number; downAfterMs?: number }): Promise<SentinelServer> {
+/**
+ * A real redis-sentinel on a free loopback port, monitoring `name` at 127.0.0.1:primaryPort with fast failover.
+ * With `slowMs` it sits behind a proxy that delays each reply by that much, and announces the proxy's port,
+ * so every path to it (from clients, and from the other sentinels) is slow.
+ */
+export async function startSentinel(o: { primaryPort: number; name: string; quorum?: number; downAfterMs?: number; slowMs?: number }): Promise<SentinelServer> {
   const port = await freePort();
+  const proxy = o.slowMs ? await slowProxy(port, o.slowMs) : null;
   const dir = mkdtempSync(path.join(tmpdir(), 'rhha-sentinel-'));
   const conf = path.join(dir, 'sentinel.conf');
   // Sentinel rewrites its config file as it learns: it must be writable, and its own.
@@ -183,6 +190,7 @@ export async function startSentinel(o: { primaryPort: number; name: string; quor
     `sentinel down-after-milliseconds ${o.name} ${o.downAfterMs ?? 500}`,
     `sentinel failover-timeout ${o.name} 2000`,
     `sentinel parallel-syncs ${o.name} 1`,
+    ...(proxy ? ['sentinel announce-ip 127.0.0.1', `sentinel announce-port ${proxy.port}`] : []),
     '',
   ].join('\n'));
   const proc = spawn('redis-sentinel', [conf], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -195,6 +203,7 @@ export async function startSentinel(o: { primaryPort: number; name: string; quor
   const clients: Redis[] = [];
   const s: SentinelServer = {
     port,
+    announcedPort: proxy?.port ?? port,
     proc,
     client() {
       const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
@@ -210,6 +219,7 @@ export async function startSentinel(o: { primaryPort: number; name: string; quor
     },
     async close() {
       for (const c of clients) c.disconnect();
+      proxy?.close();
       await s.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -4,7 +4,9 @@
  * `redis+sentinel://`. The primary is SIGKILLed; Sentinel promotes the
  * replica; the candidates follow it. Checked: never two heads (5 ms sampler),
  * exactly one leader afterwards, epochs never go backwards, also when the
- * promoted replica had lost the lease, the epoch and the leader hash.
+ * promoted replica had lost the lease, the epoch and the leader hash. And
+ * with slow sentinels, our connections come back after ioredis ends them
+ * (docs/design-notes.md, note 14).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -12,6 +14,8 @@ import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, leaderW
 import { freePort } from '../helpers/ports.js';
 import { sentinelView, startRedis, startSentinel, waitForReplicas, type RedisServer, type SentinelServer } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
+import { parseRedisAddress } from '../../src/redis-address.js';
+import { electionConnection } from '../../src/redis-connection.js';
 
 const NAME = 'rhha-primary';
 // ttl 6 s: renewDeadline 4 s, longer than a Sentinel failover here (~1-3 s), so a
@@ -28,11 +32,11 @@ let n = 0;
 const clients: Redis[] = [];
 
 /** Primary + replica + 3 sentinels that all know each other and the replica. */
-async function startTopology(replicaArgs: string[] = []): Promise<void> {
+async function startTopology(replicaArgs: string[] = [], sentinelSlowMs?: number): Promise<void> {
   primary = await startRedis();
   replica = await startRedis({ replicaOf: primary.port, args: replicaArgs });
   await waitForReplicas(primary, 1);
-  for (let i = 0; i < 3; i++) sentinels.push(await startSentinel({ primaryPort: primary.port, name: NAME }));
+  for (let i = 0; i < 3; i++) sentinels.push(await startSentinel({ primaryPort: primary.port, name: NAME, slowMs: sentinelSlowMs }));
   await until('sentinels see each other and the replica', async () => {
     const views = await Promise.all(sentinels.map((s) => sentinelView(s, NAME).catch(() => null)));
     return views.every((v) => v !== null && v['num-other-sentinels'] === '2' && v['num-slaves'] === '1');
@@ -150,6 +154,35 @@ describe('Redis Sentinel failover', () => {
         `new leader ${second.id} serving ${newLeaderAfterMs} ms after the kill; epoch ${before.leader!.epoch} -> ${after.leader!.epoch}`,
     );
     expect(sampler.overlaps).toEqual([]);
+  }, 90_000);
+
+  it('election connections survive a +switch-master heard while they ask the sentinels for the primary (ioredis alone ends them for good)', async () => {
+    // Slow sentinels: each reconnect spends most of its time asking them, so the failover
+    // detector's +switch-master lands mid-question for many of the connections.
+    await startTopology([], 150);
+    {
+      const target = parseRedisAddress(`redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.announcedPort}`).join(',')}/${NAME}`, 'test');
+      const conns = Array.from({ length: 20 }, () => electionConnection(target, { commandTimeoutMs: 1_000, connectTimeoutMs: 2_000, reconnectMaxMs: 200 }));
+      const ended = new Set<Redis>();
+      for (const c of conns) {
+        c.on('error', () => {});
+        c.on('end', () => ended.add(c));
+      }
+      await Promise.all(conns.map((c) => c.connect()));
+      await failOver();
+      const answering = async () => (await Promise.all(conns.map((c) => c.ping().then(() => true, () => false)))).filter(Boolean).length;
+      await until('every connection answers from the new primary', async () => (await answering()) === conns.length, 20_000, 200);
+      const roles = await Promise.all(conns.map(async (c) => ((await c.role()) as unknown[])[0]));
+      expect(new Set(roles)).toEqual(new Set(['master']));
+      console.log(`sentinel +switch-master race: ${ended.size} of ${conns.length} connections ended and were connected again`);
+
+      // Closed on purpose, a connection stays closed.
+      const closed = conns[0]!;
+      closed.disconnect();
+      await new Promise((r) => setTimeout(r, 600));
+      expect(closed.status).toBe('end');
+      for (const c of conns) c.disconnect();
+    }
   }, 90_000);
 
   it('a switchover (SENTINEL FAILOVER) with the old primary alive: the candidates follow it, no one exits 2, one leader after', async () => {
