@@ -7,7 +7,7 @@ import { loadConfig, parseFlags, RUN_FLAGS, OPTIONS, type Flags } from './config
 import { ConfigError, ExitCode, HeadHaError, RedisAuthError, RedisRefusedError } from './errors.js';
 import { createLogger } from './log.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';
-import { isAuthError, oneShotConnection } from './redis-connection.js';
+import { isAuthError, oneShotConnection, plainRedisBehindTls } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
 import { prepareHead } from './ray/ray-head.js';
 import { reportRoles } from './ray/state-file.js';
@@ -97,7 +97,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(http && { onHead: http.onHead }),
     });
   } catch (err) {
-    throw namingRedis(err, config.redis);
+    throw namingRedis((err instanceof RedisRefusedError ? null : await plainRedisBehindTls(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
   } finally {
     offSignals();
     reportStopped?.();
@@ -148,7 +148,7 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     });
     return ExitCode.ok;
   } catch (err) {
-    throw namingRedis(err, config.redis);
+    throw namingRedis((err instanceof RedisRefusedError ? null : await plainRedisBehindTls(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
   } finally {
     offSignals();
   }
@@ -159,7 +159,9 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   if (rest.length > 0) throw new ConfigError(`status takes no arguments, got ${JSON.stringify(rest[0])}`);
   const config = loadConfig(pick(flags, [OPTIONS.redis.flag, OPTIONS.namespace.flag]), env);
   const redis = oneShotConnection(config.redis, config.connectTimeoutMs);
-  redis.on('error', () => {});
+  // The command fails with "Connection is closed."; the transport error before it says why.
+  let transportError: string | null = null;
+  redis.on('error', (err: Error) => (transportError = err.message));
   try {
     const status = await readStatus(redis, config.namespace);
     process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
@@ -167,7 +169,9 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   } catch (err) {
     const where = describeRedis(config.redis);
     if (isAuthError(err)) throw new RedisAuthError(`${where}: Redis refused our credentials: ${(err as Error).message}`);
-    throw new HeadHaError(`cannot read status from ${where}: ${(err as Error).message}`);
+    const plain = await plainRedisBehindTls(config.redis, config.connectTimeoutMs);
+    if (plain) throw namingRedis(plain, config.redis);
+    throw new HeadHaError(`cannot read status from ${where}: ${transportError ?? (err as Error).message}`);
   } finally {
     redis.disconnect();
   }

@@ -6,6 +6,7 @@
  * applied long after it was sent (DESIGN.md). Also here: which Redis errors
  * are refusals that no retry can fix (refusalOf), and which are transient.
  */
+import net from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisAuthError, RedisRefusedError } from './errors.js';
 import type { RedisTarget } from './redis-address.js';
@@ -157,4 +158,31 @@ export function refusalOf(err: unknown, viaSentinel: boolean): RedisRefusedError
   }
   if (code && TLS_REFUSAL.test(code)) return new RedisRefusedError(`TLS handshake refused (${code}): ${text}`);
   return null;
+}
+
+/**
+ * rediss:// pointed at a plain (non-TLS) Redis does not fail: the server reads
+ * the TLS hello as the start of a command and waits, so the handshake only
+ * times out, like a slow network. After a failed TLS connect, ask the port in
+ * plain RESP: an answer to PING (+PONG, or -NOAUTH and the like) means no TLS
+ * there, a misconfiguration no retry fixes. Null when it does not answer so.
+ */
+export async function plainRedisBehindTls(t: RedisTarget, timeoutMs: number): Promise<RedisRefusedError | null> {
+  if (!t.tls || t.sentinel) return null;
+  const reply = await new Promise<string | null>((resolve) => {
+    const sock = net.connect({ host: t.host, port: t.port });
+    const timer = setTimeout(() => done(null), timeoutMs);
+    function done(text: string | null) {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(text);
+    }
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once('data', (d: Buffer) => done(d.toString('latin1')));
+    sock.once('error', () => done(null));
+    sock.once('close', () => done(null));
+  });
+  if (reply === null || !/^[+-][A-Za-z]/.test(reply)) return null;
+  const said = reply.split('\r\n')[0]!.slice(0, 80);
+  return new RedisRefusedError(`no TLS on port ${t.port}: it answered a plain PING (${said}); use redis://, or point rediss:// at the server's tls-port`);
 }

@@ -108,6 +108,8 @@ export interface RedisLeaseOptions {
   replicaWaitMs?: number;
   /** Redis is reached through Sentinel: READONLY is a failover in progress, not a misconfiguration. */
   viaSentinel?: boolean;
+  /** After a first connect that failed without a refusal: a refusal the failure hides (plainRedisBehindTls), or null. */
+  explainConnectFailure?: () => Promise<RedisRefusedError | null>;
 }
 
 export class RedisLease implements Lease {
@@ -272,7 +274,7 @@ export class RedisLease implements Lease {
     try {
       await redis.connect();
     } catch (err) {
-      const refusal = refusalOf(err, this.viaSentinel);
+      const refusal = refusalOf(err, this.viaSentinel) ?? (await this.opts.explainConnectFailure?.());
       if (refusal) throw refusal;
     }
   }

@@ -156,6 +156,8 @@ describe('bad TLS and ACL input: one line, exit 2, nothing started', () => {
     ['the wrong password in the URL', () => ({ address: `rediss://ray-head-ha:wrong-${PASSWORD}@127.0.0.1:${redis.port}`, env: secureEnv() }), /refused our credentials: WRONGPASS/],
     ['an ACL user without EVAL and EVALSHA', () => ({ address: address(), env: secureEnv({ RAY_HA_REDIS_USERNAME: 'no-eval' }) }), /the lease needs EVAL and EVALSHA .*NOPERM/],
     ['a server with EVAL renamed away', () => ({ address: noScripts.address, env: {} }), /the lease needs EVAL and EVALSHA .*unknown command/],
+    // The handshake just hangs (the server waits for the rest of a "command"): the port is asked in plain RESP.
+    ['rediss:// to a Redis without TLS', () => ({ address: `rediss://127.0.0.1:${noScripts.port}`, env: { RAY_HA_CONNECT_TIMEOUT_MS: '1000' } }), /^ray-head-ha: rediss:\/\/127\.0\.0\.1:\d+: no TLS on port \d+: it answered a plain PING \(\+PONG\); use redis:\/\//],
   ];
   it.each(cases)('%s', (_name, input, message) => {
     const { address: addr, env } = input();
@@ -165,5 +167,26 @@ describe('bad TLS and ACL input: one line, exit 2, nothing started', () => {
     expect(r.errorLines[0]).toMatch(message);
     expect(r.stderr).not.toContain(PASSWORD);
     expect(sampler.records()).toEqual([]);
+  });
+
+  it('status and watch --once say the same of rediss:// to a Redis without TLS, also one that wants a password', async () => {
+    const locked = await startRedis({ args: ['--requirepass', PASSWORD] });
+    try {
+      for (const [server, reply] of [[noScripts, '+PONG'], [locked, '-NOAUTH Authentication required.']] as const) {
+        for (const cmd of [['status'], ['watch', '--once']]) {
+          const r = cli([...cmd, '--namespace', ns], { RAY_REDIS_ADDRESS: `rediss://127.0.0.1:${server.port}`, RAY_HA_CONNECT_TIMEOUT_MS: '1000' });
+          expect(r.code).toBe(2);
+          expect(r.errorLines).toEqual([
+            `ray-head-ha: rediss://127.0.0.1:${server.port}: no TLS on port ${server.port}: it answered a plain PING (${reply}); use redis://, or point rediss:// at the server's tls-port`,
+          ]);
+        }
+      }
+      // Nothing listening is not mistaken for a plain Redis: it stays a transport error (exit 1).
+      const r = cli(['status'], { RAY_REDIS_ADDRESS: `rediss://127.0.0.1:${await freePort()}`, RAY_HA_CONNECT_TIMEOUT_MS: '1000' });
+      expect(r.code).toBe(1);
+      expect(r.errorLines[0]).toMatch(/cannot read status from rediss:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    } finally {
+      await locked.close();
+    }
   });
 });
