@@ -18,10 +18,23 @@ import { createSupervisor } from './supervisor/select.js';
 import { installFaultSwitch } from './test-faults.js';
 import { watch } from './watch.js';
 
+/** The flags of run that say how to reach Redis and which cluster: status and watch take them too. */
+const REDIS_FLAGS = [
+  OPTIONS.redis,
+  OPTIONS.namespace,
+  OPTIONS.connectTimeoutMs,
+  OPTIONS.redisPasswordFile,
+  OPTIONS.redisCaFile,
+  OPTIONS.redisCaPath,
+  OPTIONS.redisCertFile,
+  OPTIONS.redisKeyFile,
+  OPTIONS.redisServerName,
+].map((o) => o.flag);
+
 const USAGE = `Usage:
   ray-head-ha run [flags] -- <head command> [args...]
-  ray-head-ha status [--json] [--redis ADDR] [--namespace NS]
-  ray-head-ha watch [--json] [--once] [--duration-ms N] [--redis ADDR] [--namespace NS]
+  ray-head-ha status [--json] [--redis ADDR] [--namespace NS] [Redis flags]
+  ray-head-ha watch [--json] [--once] [--duration-ms N] [--redis ADDR] [--namespace NS] [Redis flags]
   ray-head-ha install-shim --bin-dir DIR [--ray PATH]
   ray-head-ha --help
 
@@ -29,6 +42,8 @@ Flags of run (each also read from the environment variable in brackets; a flag w
 ${Object.values(OPTIONS)
   .map((o) => `  --${o.flag.padEnd(24)} [${o.env.join(', ')}]`)
   .join('\n')}
+
+Redis flags (status and watch take these flags of run): ${REDIS_FLAGS.map((f) => `--${f}`).join(' ')}
 
 Exit codes: 0 clean shutdown, 2 bad configuration or credentials, 3 lost leadership,
 127 head command cannot be started, otherwise the head's own exit code.`;
@@ -120,7 +135,7 @@ function cmdInstallShim(args: string[]): number {
 }
 
 async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const known = [OPTIONS.redis.flag, OPTIONS.namespace.flag, 'json', 'once', 'duration-ms', 'help'];
+  const known = [...REDIS_FLAGS, 'json', 'once', 'duration-ms', 'help'];
   const { flags, rest } = parseFlags(args, known);
   if (flags.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -132,7 +147,7 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
   if (durationMs !== null && !(Number.isSafeInteger(durationMs) && durationMs > 0)) {
     throw new ConfigError(`--duration-ms=${JSON.stringify(durationText)}: must be a positive integer`);
   }
-  const config = loadConfig(pick(flags, [OPTIONS.redis.flag, OPTIONS.namespace.flag]), env);
+  const config = loadConfig(pick(flags, REDIS_FLAGS), env);
   const stop = new AbortController();
   const offSignals = onShutdownSignals(() => stop.abort());
   try {
@@ -155,9 +170,9 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
 }
 
 async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { flags, rest } = parseFlags(args, [OPTIONS.redis.flag, OPTIONS.namespace.flag, 'json', 'help']);
+  const { flags, rest } = parseFlags(args, [...REDIS_FLAGS, 'json', 'help']);
   if (rest.length > 0) throw new ConfigError(`status takes no arguments, got ${JSON.stringify(rest[0])}`);
-  const config = loadConfig(pick(flags, [OPTIONS.redis.flag, OPTIONS.namespace.flag]), env);
+  const config = loadConfig(pick(flags, REDIS_FLAGS), env);
   const redis = oneShotConnection(config.redis, config.connectTimeoutMs);
   // The command fails with "Connection is closed."; the transport error before it says why.
   let transportError: string | null = null;

@@ -104,7 +104,7 @@ function treeArgv(root: number): string[] {
 }
 
 describe('TLS with client certificates and a minimal ACL user', () => {
-  it('candidates lead and hand over; status and watch read it; the password is nowhere', async () => {
+  it('candidates lead and hand over; status and watch read it (settings from the environment or flags); the password is nowhere', async () => {
     const gcsPort = await freePort();
     const start = (id: string) =>
       startCandidate({
@@ -129,7 +129,9 @@ describe('TLS with client certificates and a minimal ACL user', () => {
     expect(status.code).toBe(0);
     const before = JSON.parse(status.stdout) as { epoch: number };
     expect(before).toMatchObject({ namespace: ns, leader: { id: 'a', epoch: before.epoch } });
-    const watched = cli(['watch', '--once', '--json', '--namespace', ns, '--redis', address()], secureEnv());
+    // watch with the same settings as flags instead of the environment.
+    const tlsFlags = ['--redis-ca-file', tls.caCert, '--redis-cert-file', tls.clientCert, '--redis-key-file', tls.clientKey, '--redis-password-file', passwordFile];
+    const watched = cli(['watch', '--once', '--json', '--namespace', ns, '--redis', `rediss://ray-head-ha@127.0.0.1:${redis.port}`, ...tlsFlags]);
     expect(watched.code).toBe(0);
     expect(watched.stdout).toContain('"id":"a"');
 
