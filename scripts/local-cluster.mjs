@@ -251,7 +251,7 @@ function tailLog(slot) {
         t.last = { text: `${e.msg} (${e.reason})`, at: Date.parse(e.time) };
       } else if (e.msg === 'head started') Object.assign(t, { headPid: e.pid, headEpoch: e.epoch });
       else if (e.msg === 'head stopped') t.headPid = null;
-      else if (['renew failed', 'stepping down', 'cannot reach Redis; still trying as a standby'].includes(e.msg)) {
+      else if (['renew failed', 'stepping down', 'cannot reach Redis; still trying as a standby', 'Redis refused the acquire attempt; still trying as a standby'].includes(e.msg)) {
         t.last = { text: `${e.msg}${e.reason ? ` (${e.reason})` : e.err ? ` (${e.err})` : ''}`, at: Date.parse(e.time) };
       }
     }

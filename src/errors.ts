@@ -36,6 +36,13 @@ export class HeadStartError extends HeadHaError {
 }
 
 /**
+ * Redis answered, but the attempt did not count (too few replicas acknowledged
+ * it, OOM, LOADING, a failover in progress): unlike an unreachable Redis, it is
+ * there; unlike a RedisRefusedError, the next attempt may succeed.
+ */
+export class AttemptRefusedError extends HeadHaError {}
+
+/**
  * The fencing deadline passed before the head could start (the keeper refuses
  * to start it): the term is over, as if the lease had been lost, so exit 3.
  */

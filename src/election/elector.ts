@@ -14,7 +14,7 @@
  * is the `lead` callback's job (the keeper holds the same deadline natively).
  */
 import { EventEmitter } from 'node:events';
-import { RedisRefusedError } from '../errors.js';
+import { AttemptRefusedError, RedisRefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HeadExit, StopReason } from '../supervisor/types.js';
 import type { Clock } from './clock.js';
@@ -138,7 +138,9 @@ export class Elector extends EventEmitter<ElectorEvents> {
 
   private async acquire(signal: AbortSignal) {
     const { lease, clock, log, retryMs } = this.o;
-    let unreachableSince: number | null = null;
+    // Since when attempts fail, and how: Redis not reached, or reached and refusing (AttemptRefusedError).
+    let troubleSinceMs: number | null = null;
+    let troubleRefused = false;
     this.setState('standby', 'waiting for the lease', this.highestEpoch);
     while (!signal.aborted) {
       this.emit('tick');
@@ -153,9 +155,9 @@ export class Elector extends EventEmitter<ElectorEvents> {
         let waitMs = retryMs;
         try {
           const res = await lease.tryAcquire({ minEpoch: this.highestEpoch, knownGcsAddress: this.knownGcsAddress });
-          if (unreachableSince !== null) {
-            log.info({ downMs: Math.round(clock.nowMs() - unreachableSince) }, 'Redis is reachable again');
-            unreachableSince = null;
+          if (troubleSinceMs !== null) {
+            log.info({ downMs: Math.round(clock.nowMs() - troubleSinceMs) }, troubleRefused ? 'Redis takes acquire attempts again' : 'Redis is reachable again');
+            troubleSinceMs = null;
           }
           if (res.acquired) {
             this.highestEpoch = Math.max(this.highestEpoch, res.epoch);
@@ -168,9 +170,12 @@ export class Elector extends EventEmitter<ElectorEvents> {
           if (res.pttlMs >= 0 && res.pttlMs < retryMs) waitMs = res.pttlMs + 1;
         } catch (err) {
           if (err instanceof RedisRefusedError) throw err;
-          if (unreachableSince === null) {
-            unreachableSince = clock.nowMs();
-            log.warn({ err: errorText(err) }, 'cannot reach Redis; still trying as a standby');
+          const refused = err instanceof AttemptRefusedError;
+          // Once per kind of trouble, not once per attempt.
+          if (troubleSinceMs === null || troubleRefused !== refused) {
+            troubleSinceMs ??= clock.nowMs();
+            troubleRefused = refused;
+            log.warn({ err: errorText(err) }, refused ? 'Redis refused the acquire attempt; still trying as a standby' : 'cannot reach Redis; still trying as a standby');
           }
         }
         await Promise.race([clock.sleep(waitMs, iteration.signal), vacancy]).catch(() => {});

@@ -13,8 +13,8 @@
  * acknowledged it (WAIT), which narrows the failover case to a replica that
  * acknowledged and still was not promoted.
  */
-import type { Redis } from 'ioredis';
-import { RedisRefusedError, UnexpectedReplyError } from '../errors.js';
+import { ReplyError, type Redis } from 'ioredis';
+import { AttemptRefusedError, RedisRefusedError, UnexpectedReplyError } from '../errors.js';
 import { refusalOf } from '../redis-connection.js';
 import { parseToken, type AcquireRequest, type AcquireResult, type Lease, type LeaseEvent, type ReleaseKind } from './lease.js';
 
@@ -186,7 +186,7 @@ export class RedisLease implements Lease {
         // so the others do not wait a ttl for a lease that never led.
         await this.redis.rhhaRelease(keys.lease, a, keys.events, '', opts.candidateId, b).catch(() => {});
         if (shortfall instanceof Error) throw shortfall;
-        throw new Error(`acquired epoch ${b} but ${shortfall}; gave it back`);
+        throw new AttemptRefusedError(`acquired epoch ${b} but ${shortfall}; gave it back`);
       }
       return { acquired: true, token: a, epoch: b, previousId: c || null, previousGcsAddress: d || null };
     }
@@ -212,7 +212,7 @@ export class RedisLease implements Lease {
     // Renewed on the primary but not on enough replicas: a failed renew, not a lost
     // lease, so the leader keeps trying and steps down at its deadline.
     const shortfall = await this.replicated();
-    if (shortfall) throw new Error(`renewed, but ${shortfall}`);
+    if (shortfall) throw new AttemptRefusedError(`renewed, but ${shortfall}`);
     return true;
   }
 
@@ -264,9 +264,12 @@ export class RedisLease implements Lease {
     return this.opts.viaSentinel === true;
   }
 
-  /** A refusal no retry can fix becomes a RedisRefusedError (exit 2); anything else stays transient. */
+  /**
+   * A refusal no retry can fix becomes a RedisRefusedError (exit 2); any other error reply an
+   * AttemptRefusedError (Redis is there, the next try may work); transport errors stay as they are.
+   */
   private rethrow(err: unknown): never {
-    throw refusalOf(err, this.viaSentinel) ?? err;
+    throw refusalOf(err, this.viaSentinel) ?? (err instanceof ReplyError ? new AttemptRefusedError((err as Error).message) : err);
   }
 
   /** connect() that leaves transport errors to the reconnect loop, but not refusals. */

@@ -79,7 +79,7 @@ describe('RAY_HA_MIN_REPLICAS', () => {
 
     // With the replica still frozen, a standby cannot get a lease that counts.
     const b = candidate('b', ['--min-replicas', '1']);
-    const refused = await b.waitForLog((l) => l.msg === 'cannot reach Redis; still trying as a standby');
+    const refused = await b.waitForLog((l) => l.msg === 'Redis refused the acquire attempt; still trying as a standby');
     expect(String(refused.err)).toMatch(/acquired epoch \d+ but only 0 of 1 replicas acknowledged it .*; gave it back/);
     // Each refused acquire gives the lease back at once (a new epoch needs a free lease),
     // so nobody waits out a ttl for a term that never started.

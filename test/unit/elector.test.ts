@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Elector, type Term } from '../../src/election/elector.js';
-import { RedisAuthError } from '../../src/errors.js';
+import { pino } from 'pino';
+import { AttemptRefusedError, RedisAuthError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { HeadExit, StopReason } from '../../src/supervisor/types.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
@@ -199,6 +200,31 @@ describe('Elector (standby)', () => {
     const { clock, elector } = setup([new RedisAuthError('WRONGPASS invalid username-password pair')]);
     const { lead } = fakeHead(clock, 10);
     await expect(elector.runTerm(new AbortController().signal, lead)).rejects.toBeInstanceOf(RedisAuthError);
+  });
+
+  it('says once per kind of trouble whether Redis was unreachable or refused the attempt, and when it works again', async () => {
+    const clock = new FakeClock();
+    const lease = new FakeLease([
+      new Error('connect ECONNREFUSED 127.0.0.1:6379'),
+      new Error('connect ECONNREFUSED 127.0.0.1:6379'),
+      new AttemptRefusedError('acquired epoch 5 but only 0 of 1 replicas acknowledged it within 50 ms; gave it back'),
+      new AttemptRefusedError('acquired epoch 6 but only 0 of 1 replicas acknowledged it within 50 ms; gave it back'),
+      won(7),
+    ]);
+    const lines: { msg: string; err?: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, log });
+    const { lead } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(5 * RETRY);
+    expect((await run)?.epoch).toBe(7);
+    const said = lines.map((l) => l.msg).filter((m) => /Redis/.test(m));
+    expect(said).toEqual([
+      'cannot reach Redis; still trying as a standby',
+      'Redis refused the acquire attempt; still trying as a standby',
+      'Redis takes acquire attempts again',
+    ]);
+    expect(lines.find((l) => l.msg.startsWith('Redis refused'))?.err).toMatch(/only 0 of 1 replicas/);
   });
 
   it('returns null when shut down as a standby, without leading', async () => {
