@@ -3,7 +3,8 @@
  * 0 clean shutdown, 2 bad configuration/usage or refused credentials,
  * 3 lost leadership, 127 head command cannot start, else the head's own code.
  */
-import { loadConfig, parseFlags, RUN_FLAGS, OPTIONS, type Flags } from './config.js';
+import { loadConfig } from './config.js';
+import { OPTIONS, parseFlags, RUN_FLAGS, type Flags } from './options.js';
 import { ConfigError, ExitCode, HeadHaError, RedisAuthError, RedisRefusedError } from './errors.js';
 import { createLogger } from './log.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';

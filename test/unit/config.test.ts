@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseFlags, RUN_FLAGS } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { parseFlags, RUN_FLAGS } from '../../src/options.js';
 import { ConfigError } from '../../src/errors.js';
 import { describeRedis, parseRedisAddress } from '../../src/redis-address.js';
 
