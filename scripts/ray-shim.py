@@ -14,6 +14,8 @@ the lease:
   named by RAY_HA_STATE_FILE, that it leads with its GCS answering or that it
   is a standby; it prints which and returns 0, as stock `ray start` returns.
 
+`ray stop` (HA on or off: it is machine-wide) first ends the head candidates
+this orchestrator runs here, each as SIGTERM does, then runs Ray's `ray stop`.
 Every other use execs the real `ray` with argv and environment untouched, so
 exit codes and signals are Ray's own. Standard library only: this runs before
 anything is known about the Python environment.
@@ -65,12 +67,18 @@ def real_ray():
     sys.exit(127)
 
 
-def parse_start(args):
-    """(is `start`, {option: last value or None}) for argv after the program name."""
+def subcommand(args):
+    """(index, word) of the `ray` subcommand in argv after the program name, or (len, None)."""
     i = 0
     while i < len(args) and args[i].startswith("-"):
         i += 1 if (args[i] in GROUP_FLAGS or "=" in args[i]) else 2
-    if i >= len(args) or args[i] != "start":
+    return (i, args[i]) if i < len(args) else (i, None)
+
+
+def parse_start(args):
+    """(is `start`, {option: last value or None}) for argv after the program name."""
+    i, word = subcommand(args)
+    if word != "start":
         return False, {}
     opts = {}
     i += 1
@@ -165,10 +173,65 @@ def start_detached(ray, args, opts):
     return 1
 
 
+def running_candidates():
+    """Pids of this orchestrator's `run` processes visible here (the same PID namespace)."""
+    script = ORCHESTRATOR[-1]
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0")]
+        except OSError:
+            continue
+        if script in argv and argv[argv.index(script) + 1:argv.index(script) + 2] == ["run"]:
+            pids.append(int(name))
+    return pids
+
+
+def is_gone(pid):
+    """Exited (no such process, or a zombie waiting for its parent)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def stop_candidates():
+    """`ray stop` is machine-wide, so it ends the head candidates here too, each as
+    SIGTERM does: head stopped, lease released (a standby elsewhere takes over).
+    Otherwise a standby left behind would start a head again after `ray stop`."""
+    pids = running_candidates()
+    if not pids:
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+    timeout_s = float(os.environ.get("RAY_HA_SHIM_STOP_TIMEOUT_S", "30"))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not all(is_gone(p) for p in pids):
+        time.sleep(0.05)
+    stuck = [p for p in pids if not is_gone(p)]
+    for pid in stuck:
+        try:
+            os.kill(pid, 9)  # its keeper still ends the head (parent death)
+        except ProcessLookupError:
+            pass
+    log("stopped %d head candidate(s) (pid %s)%s" % (
+        len(pids), ", ".join(map(str, pids)),
+        "; SIGKILLed %s after %.0f s (RAY_HA_SHIM_STOP_TIMEOUT_S)" % (", ".join(map(str, stuck)), timeout_s) if stuck else ""))
+
+
 def main():
     args = sys.argv[1:]
     ray = real_ray()
     ha = os.environ.get("RAY_ENABLE_HEAD_HA", "").strip().lower() in TRUTHY
+    if subcommand(args)[1] == "stop" and "--help" not in args:
+        stop_candidates()
     is_start, opts = parse_start(args) if ha else (False, {})
     if not (ha and is_start and "--head" in opts and "--help" not in opts):
         exec_or_die(ray, [sys.argv[0]] + args)

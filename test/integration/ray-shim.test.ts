@@ -12,6 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { findRealRay, installShim, isShim, SHIM_MARKER } from '../../src/ray/install-shim.js';
 import { freePort } from '../helpers/ports.js';
+import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/candidates.js';
+import { isDead } from '../helpers/process-tree.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const FAKE_RAY = path.join(ROOT, 'test', 'fixtures', 'fake-ray.py');
@@ -208,6 +211,28 @@ describe('HA on: `ray start --head` without --block starts the orchestrator deta
     detached.push(pid);
   });
 
+  it('`ray stop` (HA off too) ends the candidates first, as SIGTERM does, then runs Ray\'s stop with its argv and exit code', async () => {
+    const { rec, tempDir } = runDetached('standby');
+    const stubborn = runDetached('stubborn').rec;
+    // Not a candidate: the same program, but not `run`.
+    const bystander = spawn(process.execPath, [FAKE_ORCH, 'status'], { env: { ...process.env, FAKE_ORCH_MODE: 'silent' }, stdio: 'ignore', detached: true });
+    detached.push(bystander.pid!);
+
+    const r = runRay(['stop', '--force'], { FAKE_RAY_EXIT: '5', RAY_HA_SHIM_STOP_TIMEOUT_S: '1' });
+    expect(r.status).toBe(5);
+    expect(fakeOutput(r).argv).toEqual(['stop', '--force']);
+    expect(r.stderr).toMatch(new RegExp(`stopped 2 head candidate\\(s\\) \\(pid (${rec.pid}, ${stubborn.pid}|${stubborn.pid}, ${rec.pid})\\); SIGKILLed ${stubborn.pid} after 1 s`));
+    await until('both candidates gone', () => isDead(rec.pid) && isDead(stubborn.pid));
+    // The polite one ended through its SIGTERM path (the real orchestrator releases the lease there).
+    expect(JSON.parse(readFileSync(path.join(tempDir, 'ray-head-ha.state.json'), 'utf8'))).toMatchObject({ pid: rec.pid, role: 'stopped' });
+    expect(isDead(bystander.pid!)).toBe(false);
+
+    // Nothing left to stop: `ray stop` is Ray's alone, and quiet.
+    const again = runRay(['stop'], { FAKE_RAY_EXIT: '0' });
+    expect(again.status).toBe(0);
+    expect(again.stderr).toBe('');
+  });
+
   it('an orchestrator that exits early: its code, and the log tail on stderr', () => {
     const { r } = runDetached('exit:2');
     expect(r.status).toBe(2);
@@ -238,6 +263,54 @@ describe('with the real ray from .venv, HA off', () => {
       if (args[0] === '--version') expect(a.stdout).toBe(b.stdout);
     }
   });
+
+  it('HA on, real orchestrator and real Ray: `ray start --head` returns once it leads, `ray stop` hands the lease back and leaves nothing running', async () => {
+    const redis = await startRedis();
+    const haShimDir = path.join(work, 'real-ha-shim');
+    installShim({ binDir: haShimDir, searchPath: [haShimDir, VENV_BIN].join(':') }); // default orchestrator: this checkout
+    const tempDir = mkdtempSync(path.join(tmpdir(), 'rhha-shimha-'));
+    const port = await freePort();
+    const status = `${process.execPath} ${path.join(ROOT, 'bin', 'ray-head-ha.js')} status --json`;
+    const script = [
+      `ray start --head --port=${port} --temp-dir=${tempDir} --include-dashboard=false --num-cpus=1 --disable-usage-stats; echo "start=$?"`,
+      `${status}; echo "status=$?"`,
+      'ray stop; echo "stop=$?"',
+      `${status}`,
+      'ps -eo args= | grep -E "ray-head-ha|gcs_server|raylet" | grep -v grep; echo "left=$?"',
+    ].join('\n');
+    try {
+      const r = await new Promise<{ out: string; code: number | null }>((resolve) => {
+        // Its own PID namespace: `ray stop` sees only this test's Ray and candidate.
+        const p = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', 'sh', '-c', script], {
+          env: {
+            ...process.env,
+            PATH: [haShimDir, VENV_BIN, process.env['PATH']].join(':'),
+            RAY_ENABLE_HEAD_HA: 'true',
+            RAY_REDIS_ADDRESS: redis.address,
+            RAY_external_storage_namespace: 'shim-ha',
+            RAY_HA_LOG_LEVEL: 'warn',
+          },
+        });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('close', (code) => resolve({ out, code }));
+      });
+      const out = r.out;
+      expect(out).toMatch(/^start=0$/m);
+      expect(out).toMatch(new RegExp(`this candidate \\(\\S+\\) leads \\(epoch \\d+\\); Ray head GCS at \\S+:${port}`));
+      const [before, after] = [...out.matchAll(/^\{"namespace".*$/gm)].map((m) => JSON.parse(m[0]) as { leader: { gcsAddress: string } | null });
+      expect(before!.leader?.gcsAddress).toMatch(new RegExp(`:${port}$`));
+      expect(out).toMatch(/^status=0$/m);
+      expect(out).toMatch(/ray-head-ha shim: stopped 1 head candidate\(s\)/);
+      expect(out).toMatch(/^stop=0$/m);
+      expect(after!.leader).toBeNull(); // released, not left to expire
+      expect(out).toMatch(/^left=1$/m); // grep found nothing
+    } finally {
+      await redis.close();
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+  }, 150_000);
 
   it('`ray start --head`, again, then `ray stop` behave as stock', async () => {
     const tempDir = mkdtempSync(path.join(tmpdir(), 'rhha-shimray-'));
