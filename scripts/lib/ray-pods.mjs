@@ -1,6 +1,5 @@
-// "Pods" on one machine for scripts/bench-ray.mjs: the minimal logic of
-// test/helpers/pods.ts (TypeScript, so not importable from a plain .mjs).
-// Each pod is a command in its own PID namespace (`unshare --pid --fork
+// "Pods" on one machine, for scripts/bench-ray.mjs and (typed by
+// test/helpers/pods.ts) the real-Ray e2e test. Each pod is a command in its own PID namespace (`unshare --pid --fork
 // --mount-proc`): SIGKILL to the namespace's init kills every process in it
 // at once (the kernel does it), as when a pod dies; and Ray's "already
 // running" check only sees the pod's own processes. The network is shared.

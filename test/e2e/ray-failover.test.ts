@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installShim } from '../../src/ray/install-shim.js';
 import { nodeIpRayWouldPick } from '../../src/ray/node-ip.js';
-import { startPod, type Pod } from '../helpers/pods.js';
+import { startPod, waitFor, type Pod } from '../helpers/pods.js';
 import { freePort, isListening } from '../helpers/ports.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -43,16 +43,6 @@ const timings: Record<string, number> = {};
 let failed = false;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
 
 function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -106,7 +96,8 @@ async function probeAsync(mode: 'create' | 'incr', deadlineS: number) {
       env: baseEnv(),
       timeout: (deadlineS + 30) * 1000,
     }, (_err, stdout, stderr) => {
-      const line = stdout.trim().split('\n').pop() ?? '';
+      // The probe's one JSON line; Ray may print after it (the raylet's "node marked dead" notices reach every driver).
+      const line = stdout.split('\n').reverse().find((l) => l.startsWith('{"')) ?? '';
       try {
         resolve(JSON.parse(line));
       } catch {

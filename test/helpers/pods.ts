@@ -7,8 +7,9 @@
  *   /proc) only sees the pod's own processes, as in Kubernetes.
  * The network is shared: pods must use distinct ports where they run at once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readdirSync, readFileSync, readlinkSync, closeSync } from 'node:fs';
+// One implementation, shared with scripts/bench-ray.mjs (a plain .mjs, so it lives there); typed here.
+import type { ChildProcess } from 'node:child_process';
+import * as impl from '../../scripts/lib/ray-pods.mjs';
 
 export interface Pod {
   name: string;
@@ -27,80 +28,16 @@ export interface Pod {
   kill(): Promise<void>;
 }
 
-function pidNamespace(pid: number): string | null {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/pid`);
-  } catch {
-    return null;
-  }
-}
+/** Command line of a process, or '' when it is gone. */
+export const cmdline: (pid: number) => string = impl.cmdline;
 
-function allPids(): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
-}
+/** Starts argv in a new PID namespace; its output (stdout and stderr) is appended to logFile. */
+export const startPod = impl.startPod as (name: string, argv: string[], env: NodeJS.ProcessEnv, logFile: string) => Promise<Pod>;
 
-function isZombie(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
-  } catch {
-    return true;
-  }
-}
-
-export function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
-}
-
-export async function startPod(name: string, argv: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<Pod> {
-  const fd = openSync(logFile, 'a');
-  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', ...argv], {
-    env,
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const selfNs = pidNamespace(process.pid);
-  // The init is unshare's only child, in a new pid namespace.
-  let initPid = 0;
-  const deadline = Date.now() + 10_000;
-  while (!initPid) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`pod ${name}: unshare did not start (see ${logFile})`);
-    const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
-    const child = Number(children.split(' ')[0]);
-    if (child && pidNamespace(child) && pidNamespace(child) !== selfNs) initPid = child;
-    else await new Promise((r) => setTimeout(r, 10));
-  }
-  const ns = pidNamespace(initPid);
-  const pod: Pod = {
-    name,
-    proc,
-    initPid,
-    logFile,
-    exited,
-    pids: () => allPids().filter((p) => pidNamespace(p) === ns && !isZombie(p)),
-    commands: () => pod.pids().map(cmdline),
-    signalInit(signal) {
-      process.kill(initPid, signal);
-    },
-    async kill() {
-      try {
-        process.kill(initPid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      const until = Date.now() + 10_000;
-      while (pod.pids().length > 0) {
-        if (Date.now() > until) throw new Error(`pod ${name}: processes left after SIGKILL: ${pod.commands().join(' | ')}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await exited;
-    },
-  };
-  return pod;
-}
+/** Polls fn every stepMs until it returns something truthy; returns that value. */
+export const waitFor = impl.waitFor as <T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+  stepMs?: number,
+) => Promise<T>;
