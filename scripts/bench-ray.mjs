@@ -2,7 +2,7 @@
 // `npm run bench:ray`: head failover on real Ray (the .venv's `ray`), timed.
 //
 // One Redis; "pods" in their own PID namespaces (scripts/lib/ray-pods.mjs,
-// the logic of test/helpers/pods.ts). A detached actor lives on a worker pod;
+// shared with the e2e test). A detached actor lives on a worker pod;
 // a Ray driver (scripts/lib/ray-bench-probe.py, Ray already imported) starts
 // calling it at the fault and retries until it answers. Per run:
 //   ha-kill   two HA heads through the shim (RAY_ENABLE_HEAD_HA=true): SIGKILL
@@ -271,26 +271,37 @@ async function restartAsStandby(cluster, id) {
   await sleep(RETRY_MS);
 }
 
-async function haKill(cluster) {
+/** The leader, the candidate that will take over, a ready probe and a watch on the next head's start. */
+async function handover(cluster) {
   const oldId = await leaseHolder(cluster);
-  const old = cluster.candidates.get(oldId);
   const newId = [...cluster.candidates.keys()].find((k) => k !== oldId);
   const next = cluster.candidates.get(newId);
   const probe = await readyProbe(cluster, 'incr');
-  const offset = fileSize(next.logFile);
-  const runtime = watchText(next.logFile, 'Ray runtime started', offset);
+  const runtime = watchText(next.logFile, 'Ray runtime started', fileSize(next.logFile));
+  return { oldId, old: cluster.candidates.get(oldId), newId, next, probe, runtime };
+}
+
+/** After the driver answered: when the GCS came back and Ray said it started (null if not within 5 s); the old pod forgotten. */
+async function settle(cluster, h, gcs) {
+  pods.delete(h.old);
+  cluster.candidates.delete(h.oldId);
+  const back = await Promise.race([gcs.up, sleep(5000).then(() => null)]);
+  gcs.stop();
+  const runtimeAt = await Promise.race([h.runtime.seen, sleep(5000).then(() => null)]);
+  h.runtime.stop();
+  return { back, runtimeAt };
+}
+
+async function haKill(cluster) {
+  const h = await handover(cluster);
+  const { oldId, old, newId, next, probe } = h;
   const t0 = Date.now();
   await old.kill();
   const deadAt = Date.now();
-  pods.delete(old);
-  cluster.candidates.delete(oldId);
   const answered = probe.go();
   const gcs = watchGcsBack(cluster, deadAt);
   const r = await answered;
-  const back = await Promise.race([gcs.up, sleep(5000).then(() => null)]);
-  gcs.stop();
-  const runtimeAt = await Promise.race([runtime.seen, sleep(5000).then(() => null)]);
-  runtime.stop();
+  const { back, runtimeAt } = await settle(cluster, h, gcs);
   const acquired = eventAt(next.logFile, t0, /-> leading$/);
   const prevDown = eventAt(next.logFile, t0, 'previous GCS is down');
   const headStarted = eventAt(next.logFile, t0, 'head started');
@@ -315,26 +326,16 @@ async function haKill(cluster) {
 }
 
 async function haTerm(cluster) {
-  const oldId = await leaseHolder(cluster);
-  const old = cluster.candidates.get(oldId);
-  const newId = [...cluster.candidates.keys()].find((k) => k !== oldId);
-  const next = cluster.candidates.get(newId);
-  const probe = await readyProbe(cluster, 'incr');
-  const offset = fileSize(next.logFile);
-  const runtime = watchText(next.logFile, 'Ray runtime started', offset);
+  const h = await handover(cluster);
+  const { oldId, old, newId, next, probe } = h;
   const gcs = watchGcsBack(cluster, null);
   const t0 = Date.now();
   old.signalInit('SIGTERM');
   const answered = probe.go();
   const exit = await old.exited;
   const oldExitAt = Date.now();
-  pods.delete(old);
-  cluster.candidates.delete(oldId);
   const r = await answered;
-  const back = await Promise.race([gcs.up, sleep(5000).then(() => null)]);
-  gcs.stop();
-  const runtimeAt = await Promise.race([runtime.seen, sleep(5000).then(() => null)]);
-  runtime.stop();
+  const { back, runtimeAt } = await settle(cluster, h, gcs);
   const headStopped = eventAt(old.logFile, t0, 'head stopped');
   const acquired = eventAt(next.logFile, t0, /-> leading$/);
   const prevDown = eventAt(next.logFile, t0, 'previous GCS is down');
