@@ -8,7 +8,7 @@ import { OPTIONS, parseFlags, RUN_FLAGS, type Flags } from './options.js';
 import { ConfigError, ExitCode, HeadHaError, RedisAuthError, RedisRefusedError } from './errors.js';
 import { createLogger } from './log.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';
-import { isAuthError, oneShotConnection, plainRedisBehindTls } from './redis-connection.js';
+import { isAuthError, oneShotConnection, explainTlsFailure } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
 import { prepareHead } from './ray/ray-head.js';
 import { reportRoles } from './ray/state-file.js';
@@ -113,7 +113,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(http && { onHead: http.onHead }),
     });
   } catch (err) {
-    throw namingRedis((err instanceof RedisRefusedError ? null : await plainRedisBehindTls(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
+    throw namingRedis(err, config.redis);
   } finally {
     offSignals();
     reportStopped?.();
@@ -164,7 +164,7 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     });
     return ExitCode.ok;
   } catch (err) {
-    throw namingRedis((err instanceof RedisRefusedError ? null : await plainRedisBehindTls(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
+    throw namingRedis((err instanceof RedisRefusedError ? null : await explainTlsFailure(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
   } finally {
     offSignals();
   }
@@ -185,7 +185,7 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   } catch (err) {
     const where = describeRedis(config.redis);
     if (isAuthError(err)) throw new RedisAuthError(`${where}: Redis refused our credentials: ${(err as Error).message}`);
-    const plain = await plainRedisBehindTls(config.redis, config.connectTimeoutMs);
+    const plain = await explainTlsFailure(config.redis, config.connectTimeoutMs);
     if (plain) throw namingRedis(plain, config.redis);
     throw new HeadHaError(`cannot read status from ${where}: ${transportError ?? (err as Error).message}`);
   } finally {

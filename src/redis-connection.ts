@@ -7,9 +7,10 @@
  * are refusals that no retry can fix (refusalOf), and which are transient.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisAuthError, RedisRefusedError } from './errors.js';
-import type { RedisTarget } from './redis-address.js';
+import type { RedisTarget, RedisTlsOptions } from './redis-address.js';
 
 export interface ElectionConnectionOptions {
   commandTimeoutMs: number;
@@ -161,16 +162,50 @@ export function refusalOf(err: unknown, viaSentinel: boolean): RedisRefusedError
 }
 
 /**
- * rediss:// pointed at a plain (non-TLS) Redis does not fail: the server reads
- * the TLS hello as the start of a command and waits, so the handshake only
- * times out, like a slow network. After a failed TLS connect, ask the port in
- * plain RESP: an answer to PING (+PONG, or -NOAUTH and the like) means no TLS
- * there, a misconfiguration no retry fixes. Null when it does not answer so.
+ * A TLS misconfiguration that a failed connect hides, as the refusal to exit
+ * with, or null. Two cases look like an unreachable Redis otherwise:
+ * - rediss:// at a plain Redis: the server reads the TLS hello as the start of
+ *   a command and waits, so the handshake only times out. Asked a plain PING,
+ *   the port answers (+PONG, or -NOAUTH and the like): no TLS there.
+ * - rediss+sentinel:// with a certificate that does not verify: ioredis drops
+ *   the sentinel connection's TLS error and reports "Connection is closed.".
+ *   A handshake of our own with each sentinel names the reason.
  */
-export async function plainRedisBehindTls(t: RedisTarget, timeoutMs: number): Promise<RedisRefusedError | null> {
-  if (!t.tls || t.sentinel) return null;
-  const reply = await new Promise<string | null>((resolve) => {
-    const sock = net.connect({ host: t.host, port: t.port });
+export async function explainTlsFailure(t: RedisTarget, timeoutMs: number): Promise<RedisRefusedError | null> {
+  if (!t.tls) return null;
+  if (t.sentinel) {
+    for (const node of t.sentinel.nodes) {
+      const code = await tlsHandshake(node.host, node.port, t.tlsOptions ?? {}, timeoutMs);
+      if (code === null) return null; // one sentinel verifies: the trouble is elsewhere
+      if (TLS_REFUSAL.test(code)) return new RedisRefusedError(`TLS handshake with sentinel ${node.host}:${node.port} refused (${code})`);
+    }
+    return null;
+  }
+  const reply = await plainPing(t.host, t.port, timeoutMs);
+  if (reply === null || !/^[+-][A-Za-z]/.test(reply)) return null;
+  const said = reply.split('\r\n')[0]!.slice(0, 80);
+  return new RedisRefusedError(`no TLS on port ${t.port}: it answered a plain PING (${said}); use redis://, or point rediss:// at the server's tls-port`);
+}
+
+/** null when the handshake verified, else the error code ('TIMEOUT' when there was no answer in time). */
+function tlsHandshake(host: string, port: number, o: RedisTlsOptions, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = tls.connect({ host, port, ca: o.ca, cert: o.cert, key: o.key, servername: o.servername ?? (net.isIP(host) ? undefined : host) });
+    const timer = setTimeout(() => done('TIMEOUT'), timeoutMs);
+    function done(code: string | null) {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(code);
+    }
+    sock.once('secureConnect', () => done(null));
+    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'ERROR'));
+  });
+}
+
+/** The first bytes a port answers to a plain `PING`, or null. */
+function plainPing(host: string, port: number, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
     const timer = setTimeout(() => done(null), timeoutMs);
     function done(text: string | null) {
       clearTimeout(timer);
@@ -182,7 +217,4 @@ export async function plainRedisBehindTls(t: RedisTarget, timeoutMs: number): Pr
     sock.once('error', () => done(null));
     sock.once('close', () => done(null));
   });
-  if (reply === null || !/^[+-][A-Za-z]/.test(reply)) return null;
-  const said = reply.split('\r\n')[0]!.slice(0, 80);
-  return new RedisRefusedError(`no TLS on port ${t.port}: it answered a plain PING (${said}); use redis://, or point rediss:// at the server's tls-port`);
 }

@@ -10,7 +10,7 @@ import { RedisLease } from './election/redis-lease.js';
 import { ExitCode } from './errors.js';
 import type { Logger } from './log.js';
 import { describeRedis } from './redis-address.js';
-import { electionConnection, plainRedisBehindTls, subscriberConnection } from './redis-connection.js';
+import { electionConnection, explainTlsFailure, subscriberConnection } from './redis-connection.js';
 import { leadTerm } from './supervisor/lead-term.js';
 import type { HeadExit, HeadSupervisor } from './supervisor/types.js';
 
@@ -48,7 +48,7 @@ export async function runCandidate(d: RunDeps): Promise<number> {
     // WAIT must answer before the command timeout cuts it off: half of it.
     replicaWaitMs: Math.max(1, Math.floor(connOpts.commandTimeoutMs / 2)),
     viaSentinel: c.redis.sentinel !== undefined,
-    explainConnectFailure: () => plainRedisBehindTls(c.redis, c.connectTimeoutMs),
+    explainConnectFailure: () => explainTlsFailure(c.redis, c.connectTimeoutMs),
   });
   const elector = new Elector({
     lease,

@@ -43,7 +43,7 @@ export interface RedisLeaseOptions {
   replicaWaitMs?: number;
   /** Redis is reached through Sentinel: READONLY is a failover in progress, not a misconfiguration. */
   viaSentinel?: boolean;
-  /** After a first connect that failed without a refusal: a refusal the failure hides (plainRedisBehindTls), or null. */
+  /** After a first connect that failed without a refusal: a refusal the failure hides (explainTlsFailure), or null. */
   explainConnectFailure?: () => Promise<RedisRefusedError | null>;
 }
 
@@ -207,14 +207,17 @@ export class RedisLease implements Lease {
     throw refusalOf(err, this.viaSentinel) ?? (err instanceof ReplyError ? new AttemptRefusedError((err as Error).message) : err);
   }
 
-  /** connect() that leaves transport errors to the reconnect loop, but not refusals. */
+  /**
+   * connect() that leaves transport errors to the reconnect loop, but not refusals. Returns at
+   * the first error too: through Sentinel, connect() does not settle while no sentinel answers,
+   * and the standby should say so (and a refusal end it) rather than wait here in silence.
+   */
   private async connectQuietly(redis: Redis): Promise<void> {
-    try {
-      await redis.connect();
-    } catch (err) {
-      const refusal = refusalOf(err, this.viaSentinel) ?? (await this.opts.explainConnectFailure?.());
-      if (refusal) throw refusal;
-    }
+    const firstError = new Promise<unknown>((resolve) => redis.once('error', resolve));
+    const err = await Promise.race([redis.connect().then(() => null, (e: unknown) => e), firstError]);
+    if (err === null) return;
+    const refusal = refusalOf(err, this.viaSentinel) ?? (await this.opts.explainConnectFailure?.());
+    if (refusal) throw refusal;
   }
 
   async close(): Promise<void> {

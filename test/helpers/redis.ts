@@ -175,14 +175,25 @@ export interface SentinelServer {
  * With `slowMs` it sits behind a proxy that delays each reply by that much, and announces the proxy's port,
  * so every path to it (from clients, and from the other sentinels) is slow.
  */
-export async function startSentinel(o: { primaryPort: number; name: string; quorum?: number; downAfterMs?: number; slowMs?: number }): Promise<SentinelServer> {
+export async function startSentinel(o: {
+  primaryPort: number;
+  name: string;
+  quorum?: number;
+  downAfterMs?: number;
+  slowMs?: number;
+  /** Serve TLS only, and reach the (TLS) data nodes and the other sentinels over TLS. */
+  tls?: TlsFiles;
+}): Promise<SentinelServer> {
   const port = await freePort();
   const proxy = o.slowMs ? await slowProxy(port, o.slowMs) : null;
   const dir = mkdtempSync(path.join(tmpdir(), 'rhha-sentinel-'));
   const conf = path.join(dir, 'sentinel.conf');
   // Sentinel rewrites its config file as it learns: it must be writable, and its own.
   writeFileSync(conf, [
-    `port ${port}`,
+    ...(o.tls
+      ? ['port 0', `tls-port ${port}`, `tls-cert-file ${o.tls.serverCert}`, `tls-key-file ${o.tls.serverKey}`,
+         `tls-ca-cert-file ${o.tls.caCert}`, 'tls-auth-clients optional', 'tls-replication yes']
+      : [`port ${port}`]),
     'bind 127.0.0.1',
     `dir ${dir}`,
     'loglevel warning',
@@ -206,7 +217,7 @@ export async function startSentinel(o: { primaryPort: number; name: string; quor
     announcedPort: proxy?.port ?? port,
     proc,
     client() {
-      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, tls: o.tls ? { ca: readFileSync(o.tls.caCert, 'utf8') } : undefined });
       c.on('error', () => {});
       clients.push(c);
       return c;

@@ -8,11 +8,12 @@
  * with slow sentinels, our connections come back after ioredis ends them
  * (docs/design-notes.md, note 14).
  */
+import { readFileSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, leaderWithLiveHead, startCandidate, until, type Candidate } from '../helpers/candidates.js';
 import { freePort } from '../helpers/ports.js';
-import { sentinelView, startRedis, startSentinel, waitForReplicas, type RedisServer, type SentinelServer } from '../helpers/redis.js';
+import { makeTlsFiles, sentinelView, startRedis, startSentinel, waitForReplicas, type RedisServer, type SentinelServer, type TlsFiles } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
 import { parseRedisAddress } from '../../src/redis-address.js';
 import { electionConnection } from '../../src/redis-connection.js';
@@ -32,22 +33,29 @@ let n = 0;
 const clients: Redis[] = [];
 
 /** Primary + replica + 3 sentinels that all know each other and the replica. */
-async function startTopology(replicaArgs: string[] = [], sentinelSlowMs?: number): Promise<void> {
-  primary = await startRedis();
-  replica = await startRedis({ replicaOf: primary.port, args: replicaArgs });
+async function startTopology(replicaArgs: string[] = [], sentinelSlowMs?: number, tls?: TlsFiles): Promise<void> {
+  primary = await startRedis({ tls });
+  replica = await startRedis({ replicaOf: primary.port, args: replicaArgs, tls });
   await waitForReplicas(primary, 1);
-  for (let i = 0; i < 3; i++) sentinels.push(await startSentinel({ primaryPort: primary.port, name: NAME, slowMs: sentinelSlowMs }));
+  for (let i = 0; i < 3; i++) sentinels.push(await startSentinel({ primaryPort: primary.port, name: NAME, slowMs: sentinelSlowMs, tls }));
   await until('sentinels see each other and the replica', async () => {
     const views = await Promise.all(sentinels.map((s) => sentinelView(s, NAME).catch(() => null)));
     return views.every((v) => v !== null && v['num-other-sentinels'] === '2' && v['num-slaves'] === '1');
   }, 20_000, 100);
 }
 
-const address = () => `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${NAME}`;
+let scheme = 'redis+sentinel';
+let clientTls: { ca: string } | undefined;
+const address = () => `${scheme}://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${NAME}`;
 
 /** A client that follows the primary through the sentinels, as the candidates do. */
 function primaryClient(): Redis {
-  const c = new Redis({ sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })), name: NAME, maxRetriesPerRequest: 1 });
+  const c = new Redis({
+    sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    name: NAME,
+    maxRetriesPerRequest: 1,
+    ...(clientTls && { tls: clientTls, sentinelTLS: clientTls, enableTLSForSentinelMode: true }),
+  });
   c.on('error', () => {});
   clients.push(c);
   return c;
@@ -59,6 +67,8 @@ beforeEach(async () => {
   sampler = new HeadSampler();
 });
 afterEach(async () => {
+  scheme = 'redis+sentinel';
+  clientTls = undefined;
   await killAllCandidates();
   sampler.close();
   for (const c of clients.splice(0)) c.disconnect();
@@ -67,11 +77,12 @@ afterEach(async () => {
   await primary?.close();
 });
 
-function candidate(id: string): Candidate {
+function candidate(id: string, env: NodeJS.ProcessEnv = {}): Candidate {
   return startCandidate({
     id,
     redis: address(),
     namespace: ns,
+    env,
     args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
     command: ['node', STAND_IN, String(gcsPort), sampler.dir],
   });
@@ -96,7 +107,7 @@ describe('Redis Sentinel failover', () => {
   it('the lease survives the failover: afterwards exactly one leader, the epoch never goes back', async () => {
     await startTopology();
     sampler.start(5);
-    const cs = ['a', 'b', 'c'].map(candidate);
+    const cs = ['a', 'b', 'c'].map((id) => candidate(id));
     const first = await leaderAmong(cs);
     const before = await readStatus(primaryClient(), ns);
     const promotedAfterMs = await failOver();
@@ -122,7 +133,7 @@ describe('Redis Sentinel failover', () => {
     // A writable replica lets the test make it diverge: as if it had missed every write of this namespace.
     await startTopology(['--replica-read-only', 'no']);
     sampler.start(5);
-    const cs = ['a', 'b', 'c'].map(candidate);
+    const cs = ['a', 'b', 'c'].map((id) => candidate(id));
     const first = await leaderAmong(cs);
     const oldHead = sampler.alive()[0]!;
     const before = await readStatus(primaryClient(), ns);
@@ -185,10 +196,41 @@ describe('Redis Sentinel failover', () => {
     }
   }, 90_000);
 
+  it('rediss+sentinel://: TLS to the sentinels and the data nodes; the candidates follow a failover, one leader after, the epoch never goes back', async () => {
+    const tls = makeTlsFiles();
+    try {
+      await startTopology([], undefined, tls);
+      scheme = 'rediss+sentinel';
+      clientTls = { ca: readFileSync(tls.caCert, 'utf8') };
+      sampler.start(5);
+      const cs = ['a', 'b'].map((id) => candidate(id, { RAY_REDIS_CA_CERT: tls.caCert }));
+      await leaderAmong(cs);
+      const before = await readStatus(primaryClient(), ns);
+      await failOver();
+      await until('the new primary holds a lease', async () => (await readStatus(primaryClient(), ns)).leader !== null, 20_000, 100);
+      const leader = await leaderAmong(cs);
+      const after = await readStatus(primaryClient(), ns);
+      expect(after.leader!.id).toBe(leader.id);
+      expect(after.leader!.epoch).toBeGreaterThanOrEqual(before.leader!.epoch);
+      // The servers have no plain port (port 0): all of this went over TLS.
+      expect(cs.flatMap((c) => c.stderr).filter((l) => l.startsWith('ray-head-ha: '))).toEqual([]);
+      expect(sampler.overlaps).toEqual([]);
+      // Without the CA, the handshake is refused: exit 2, one line, nothing started.
+      const refused = candidate('c');
+      expect(await Promise.race([refused.exited.then((e) => e.code), new Promise((r) => setTimeout(() => r('still running after 15 s'), 15_000))])).toBe(2);
+      expect(refused.stderr.filter((l) => l.startsWith('ray-head-ha: '))).toEqual([
+        expect.stringMatching(/^ray-head-ha: rediss\+sentinel:\/\/\S+: TLS handshake with sentinel 127\.0\.0\.1:\d+ refused \(SELF_SIGNED_CERT_IN_CHAIN\)$/),
+      ]);
+      expect(sampler.records().filter((r) => r.candidate === 'c')).toEqual([]);
+    } finally {
+      rmSync(tls.dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('a switchover (SENTINEL FAILOVER) with the old primary alive: the candidates follow it, no one exits 2, one leader after', async () => {
     await startTopology();
     sampler.start(5);
-    const cs = ['a', 'b'].map(candidate);
+    const cs = ['a', 'b'].map((id) => candidate(id));
     await leaderAmong(cs);
     const before = await readStatus(primaryClient(), ns);
     await sentinels[0]!.client().call('SENTINEL', 'FAILOVER', NAME);
