@@ -11,7 +11,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, leaderWithLiveHead, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { HeadSampler, STAND_IN, describeCandidates, headStarted, isAlive, killAllCandidates, leaderWithLiveHead, startCandidate, until, type Candidate } from '../helpers/candidates.js';
 import { freePort } from '../helpers/ports.js';
 import { makeTlsFiles, sentinelView, startRedis, startSentinel, waitForReplicas, type RedisServer, type SentinelServer, type TlsFiles } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
@@ -213,7 +213,7 @@ describe('Redis Sentinel failover', () => {
       expect(after.leader!.id).toBe(leader.id);
       expect(after.leader!.epoch).toBeGreaterThanOrEqual(before.leader!.epoch);
       // The servers have no plain port (port 0): all of this went over TLS.
-      expect(cs.flatMap((c) => c.stderr).filter((l) => l.startsWith('ray-head-ha: '))).toEqual([]);
+      expect(cs.flatMap((c) => c.stderr).filter((l) => l.startsWith('ray-head-ha: ')), describeCandidates(cs, 12)).toEqual([]);
       expect(sampler.overlaps).toEqual([]);
       // Without the CA, the handshake is refused: exit 2, one line, nothing started.
       const refused = candidate('c');
@@ -247,7 +247,7 @@ describe('Redis Sentinel failover', () => {
     for (const c of cs) expect(c.proc.exitCode === null || c.proc.exitCode === 3).toBe(true);
     const seen = cs.flatMap((c) => c.logs.filter((l) => l.err || l.msg === 'stepping down').map((l) => `${c.id}: ${String(l.msg)} ${String(l.err ?? l.reason)}`));
     console.log(`switchover: ${before.leader!.id}#${before.leader!.epoch} -> ${after.leader!.id}#${after.leader!.epoch}\n  ${seen.join('\n  ')}`);
-    expect(cs.flatMap((c) => c.stderr).filter((l) => l.startsWith('ray-head-ha: '))).toEqual([]);
+    expect(cs.flatMap((c) => c.stderr).filter((l) => l.startsWith('ray-head-ha: ')), describeCandidates(cs, 12)).toEqual([]);
     expect(sampler.overlaps).toEqual([]);
   }, 90_000);
 });
