@@ -292,26 +292,15 @@ async function settle(cluster, h, gcs) {
   return { back, runtimeAt };
 }
 
-async function haKill(cluster) {
-  const h = await handover(cluster);
-  const { oldId, old, newId, next, probe } = h;
-  const t0 = Date.now();
-  await old.kill();
-  const deadAt = Date.now();
-  const answered = probe.go();
-  const gcs = watchGcsBack(cluster, deadAt);
-  const r = await answered;
-  const { back, runtimeAt } = await settle(cluster, h, gcs);
-  const acquired = eventAt(next.logFile, t0, /-> leading$/);
-  const prevDown = eventAt(next.logFile, t0, 'previous GCS is down');
-  const headStarted = eventAt(next.logFile, t0, 'head started');
-  const row = {
-    scenario: 'ha-kill', from: oldId, to: newId, value: r.value ?? null, error: r.error ?? (r.value ? undefined : r.lastError),
-    attempts: r.attempts,
-    total: d(r.answerAt, t0),
-    phases: {
-      podDead: d(deadAt, t0),
-      leaseWait: d(acquired?.at, t0),
+/** The row's common part: who handed over to whom, what the driver got, and the new head's phases from `-> leading` on. */
+async function handoverRow(cluster, h, t0, r, back, runtimeAt) {
+  const acquired = eventAt(h.next.logFile, t0, /-> leading$/);
+  const prevDown = eventAt(h.next.logFile, t0, 'previous GCS is down');
+  const headStarted = eventAt(h.next.logFile, t0, 'head started');
+  return {
+    acquiredAt: acquired?.at,
+    outcome: { from: h.oldId, to: h.newId, value: r.value ?? null, error: r.error ?? (r.value ? undefined : r.lastError), attempts: r.attempts },
+    newHead: {
       oldGcsWait: prevDown ? d(prevDown.at, acquired?.at) : 0,
       spawnHead: d(headStarted?.at, prevDown?.at ?? acquired?.at),
       rayStartToGcs: d(back?.upAt, headStarted?.at),
@@ -319,6 +308,24 @@ async function haKill(cluster) {
       workerResyncAfterGcs: d(await workerResynced(cluster, t0), back?.upAt),
       driverAfterGcs: d(r.answerAt, back?.upAt),
     },
+  };
+}
+
+async function haKill(cluster) {
+  const h = await handover(cluster);
+  const { oldId, old, probe } = h;
+  const t0 = Date.now();
+  await old.kill();
+  const deadAt = Date.now();
+  const answered = probe.go();
+  const gcs = watchGcsBack(cluster, deadAt);
+  const r = await answered;
+  const { back, runtimeAt } = await settle(cluster, h, gcs);
+  const common = await handoverRow(cluster, h, t0, r, back, runtimeAt);
+  const row = {
+    scenario: 'ha-kill', ...common.outcome,
+    total: d(r.answerAt, t0),
+    phases: { podDead: d(deadAt, t0), leaseWait: d(common.acquiredAt, t0), ...common.newHead },
     driver: driverTimes(r, t0),
   };
   await restartAsStandby(cluster, oldId);
@@ -327,7 +334,7 @@ async function haKill(cluster) {
 
 async function haTerm(cluster) {
   const h = await handover(cluster);
-  const { oldId, old, newId, next, probe } = h;
+  const { oldId, old, probe } = h;
   const gcs = watchGcsBack(cluster, null);
   const t0 = Date.now();
   old.signalInit('SIGTERM');
@@ -337,23 +344,15 @@ async function haTerm(cluster) {
   const r = await answered;
   const { back, runtimeAt } = await settle(cluster, h, gcs);
   const headStopped = eventAt(old.logFile, t0, 'head stopped');
-  const acquired = eventAt(next.logFile, t0, /-> leading$/);
-  const prevDown = eventAt(next.logFile, t0, 'previous GCS is down');
-  const headStarted = eventAt(next.logFile, t0, 'head started');
+  const common = await handoverRow(cluster, h, t0, r, back, runtimeAt);
   const row = {
-    scenario: 'ha-term', from: oldId, to: newId, value: r.value ?? null, error: r.error ?? (r.value ? undefined : r.lastError),
-    attempts: r.attempts, oldExit: exit,
+    scenario: 'ha-term', ...common.outcome, oldExit: exit,
     total: d(r.answerAt, t0),
     phases: {
       oldHeadStop: d(headStopped?.at, t0),
       oldGcsDown: d(back?.downAt, t0),
-      leaseHandover: d(acquired?.at, headStopped?.at),
-      oldGcsWait: prevDown ? d(prevDown.at, acquired?.at) : 0,
-      spawnHead: d(headStarted?.at, prevDown?.at ?? acquired?.at),
-      rayStartToGcs: d(back?.upAt, headStarted?.at),
-      rayStartToRuntimeStarted: d(runtimeAt, headStarted?.at),
-      workerResyncAfterGcs: d(await workerResynced(cluster, t0), back?.upAt),
-      driverAfterGcs: d(r.answerAt, back?.upAt),
+      leaseHandover: d(common.acquiredAt, headStopped?.at),
+      ...common.newHead,
     },
     oldCandidateExit: d(oldExitAt, t0),
     driver: driverTimes(r, t0),

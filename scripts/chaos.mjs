@@ -27,6 +27,8 @@ import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cmdline, procState } from './lib/harness.mjs';
+import { parseLogText } from './lib/timeline.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ACTIONS = ['leader', 'kill', 'stop', 'cont', 'head-kill', 'cut', 'blackhole', 'heal', 'redis-restart'];
@@ -86,13 +88,7 @@ function candidate(id) {
   const c = cluster.candidates.find((x) => x.id === id);
   if (!c) fail(`no candidate ${id} in ${clusterFile}`);
   if (!c.pid) fail(`${id} is not running (${c.exit ?? 'no pid'})`);
-  let cmd = '';
-  try {
-    cmd = readFileSync(`/proc/${c.pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    /* gone */
-  }
-  if (!cmd.includes(`--id ${id} `)) fail(`pid ${c.pid} is no longer ${id}'s orchestrator`);
+  if (!cmdline(c.pid).includes(`--id ${id} `)) fail(`pid ${c.pid} is no longer ${id}'s orchestrator`);
   return c;
 }
 /** The current leader, waiting up to 3 ttl for one (a takeover may be under way). */
@@ -123,16 +119,10 @@ async function askCluster(fault, target) {
 /** The pid of the head a candidate's log says is running in this epoch. */
 function headPid(c, epoch) {
   let pid = null;
-  for (const line of readFileSync(c.log, 'utf8').split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const e = JSON.parse(line);
-      if (e.msg === 'head started' && e.epoch === epoch) pid = e.pid;
-      if (e.msg === 'head stopped' && e.epoch === epoch) pid = null;
-      if (e.msg === 'candidate starting') pid = null;
-    } catch {
-      /* partial line */
-    }
+  for (const e of parseLogText(readFileSync(c.log, 'utf8'))) {
+    if (e.msg === 'head started' && e.epoch === epoch) pid = e.pid;
+    if (e.msg === 'head stopped' && e.epoch === epoch) pid = null;
+    if (e.msg === 'candidate starting') pid = null;
   }
   return pid;
 }
@@ -165,7 +155,7 @@ switch (action) {
   }
   case 'cont': {
     cluster = readCluster();
-    const stopped = cluster.candidates.filter((c) => c.pid && (argv.target ? c.id === argv.target : readFileSync(`/proc/${c.pid}/stat`, 'utf8').split(') ')[1]?.[0] === 'T'));
+    const stopped = cluster.candidates.filter((c) => c.pid && (argv.target ? c.id === argv.target : procState(c.pid) === 'T'));
     if (stopped.length === 0) say('no stopped candidate');
     for (const { id } of stopped) {
       const c = candidate(id);

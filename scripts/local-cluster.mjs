@@ -35,7 +35,7 @@ import path from 'node:path';
 import {
   CLI, HeadSampler, ROOT, freePort, isAlive, isListening, procState, startCandidate as startStandInCandidate, startProxy, startRedis,
 } from './lib/harness.mjs';
-import { buildTimeline, readLogs, termsTable, timelineSvg } from './lib/timeline.mjs';
+import { buildTimeline, parseLogText, readLogs, termsTable, timelineSvg } from './lib/timeline.mjs';
 
 const argv = minimist(process.argv.slice(2), {
   boolean: ['demo', 'quiet', 'keep', 'http', 'ray', 'restart', 'help'],
@@ -235,24 +235,17 @@ function tailLog(slot) {
     slot.tail.off = size;
     const lines = (slot.tail.rest + buf.toString('utf8')).split('\n');
     slot.tail.rest = lines.pop();
-    for (const line of lines) {
-      if (!line.startsWith('{')) continue;
-      let e;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
+    for (const e of parseLogText(lines.join('\n'))) {
       const t = slot.tail;
       if (e.msg === 'candidate starting') Object.assign(t, { state: 'stopped', headPid: null });
       else if (typeof e.from === 'string' && typeof e.to === 'string') {
         t.state = e.to;
         if (e.epoch) t.epoch = e.epoch;
-        t.last = { text: `${e.msg} (${e.reason})`, at: Date.parse(e.time) };
+        t.last = { text: `${e.msg} (${e.reason})`, at: e.t };
       } else if (e.msg === 'head started') Object.assign(t, { headPid: e.pid, headEpoch: e.epoch });
       else if (e.msg === 'head stopped') t.headPid = null;
       else if (['renew failed', 'stepping down', 'cannot reach Redis; still trying as a standby', 'Redis refused the acquire attempt; still trying as a standby'].includes(e.msg)) {
-        t.last = { text: `${e.msg}${e.reason ? ` (${e.reason})` : e.err ? ` (${e.err})` : ''}`, at: Date.parse(e.time) };
+        t.last = { text: `${e.msg}${e.reason ? ` (${e.reason})` : e.err ? ` (${e.err})` : ''}`, at: e.t };
       }
     }
   } finally {
@@ -344,7 +337,6 @@ async function shutdown(code) {
   await Promise.race([Promise.all(alive.map((s) => s.c.exited)), sleep(grace)]);
   for (const s of slots) if (running(s)) s.c.proc.kill('SIGKILL');
   await Promise.all(alive.map((s) => s.c.exited));
-  sampler.stop?.();
   clearInterval(sampler.timer);
   const overlaps = sampler.overlaps.length;
   for (const s of slots) s.proxy.close();

@@ -34,12 +34,9 @@ ORCHESTRATOR = __RAY_HEAD_HA_ORCHESTRATOR__
 MARKER = b"# ray-head-ha-shim:"
 TRUTHY = ("true", "1", "yes")
 # `ray start` options that take no value; every other option consumes the next word (click).
-START_FLAGS = {
-    "--head", "--block", "--no-redirect-output", "--enable-object-reconstruction",
-    "--no-monitor", "--ray-debugger-external", "--disable-usage-stats",
-    "--enable-resource-isolation", "--help", "-v", "--verbose",
-}
-GROUP_FLAGS = {"--version", "--help"}
+# Substituted too, from src/ray/start-args.ts, so the shim and the orchestrator agree.
+START_FLAGS = set(__RAY_HEAD_HA_START_FLAGS__)
+GROUP_FLAGS = set(__RAY_HEAD_HA_GROUP_FLAGS__)
 
 
 def log(msg):

@@ -58,11 +58,9 @@ console.log(`after ${warmupMs} ms: ${leaders} of ${nsCount} namespaces have a le
 
 for (const w of workers) w.send('measure');
 const cpuBefore = await cpu();
-const statsBefore = await admin.info('stats');
 await sleep(SECONDS * 1000);
 const redisCpuPercent = ((await cpu()) - cpuBefore) / SECONDS * 100;
 const opsPerSec = Number(/instantaneous_ops_per_sec:(\d+)/.exec(await admin.info('stats'))[1]);
-void statsBefore;
 const reports = await Promise.all(workers.map((w) => new Promise((r) => { w.once('message', r); w.send('report'); })));
 for (const w of workers) w.send('stop');
 await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));

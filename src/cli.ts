@@ -5,10 +5,10 @@
  */
 import { loadConfig } from './config.js';
 import { OPTIONS, parseFlags, RUN_FLAGS, type Flags } from './options.js';
-import { ConfigError, ExitCode, HeadHaError, RedisAuthError, RedisRefusedError } from './errors.js';
+import { ConfigError, ExitCode, HeadHaError, RedisRefusedError } from './errors.js';
 import { createLogger } from './log.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';
-import { isAuthError, oneShotConnection, explainTlsFailure } from './redis-connection.js';
+import { credentialRefusal, explainTlsFailure, oneShotConnection } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
 import { prepareHead } from './ray/ray-head.js';
 import { reportRoles } from './ray/state-file.js';
@@ -184,7 +184,8 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
     return ExitCode.ok;
   } catch (err) {
     const where = describeRedis(config.redis);
-    if (isAuthError(err)) throw new RedisAuthError(`${where}: Redis refused our credentials: ${(err as Error).message}`);
+    const refused = credentialRefusal(err);
+    if (refused) throw namingRedis(refused, config.redis);
     const plain = await explainTlsFailure(config.redis, config.connectTimeoutMs);
     if (plain) throw namingRedis(plain, config.redis);
     throw new HeadHaError(`cannot read status from ${where}: ${transportError ?? (err as Error).message}`);

@@ -8,9 +8,10 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
-import { OPTIONS, lookup, oneOf, readInt, readString, type Flags, type Option } from './options.js';
+import { OPTIONS, lookup, oneOf, readInt, type Flags, type Option } from './options.js';
 import { parseRedisAddress, type RedisTarget } from './redis-address.js';
 import { loadRedisSecrets } from './redis-secrets.js';
+import { splitHostPort } from './host-port.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';
@@ -50,8 +51,8 @@ OPTIONS satisfies Record<keyof Config, Option>;
 /** Allowed clock drift between Redis and us, as a fraction of the ttl (DESIGN.md: ttl·maxDrift). */
 export const MAX_DRIFT = 0.01;
 
-const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
-const NAMESPACE_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
+/** A candidate id or a namespace: it goes into Redis keys, tokens and logs. */
+const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 
 export function defaultCandidateId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -59,29 +60,28 @@ export function defaultCandidateId(): string {
 
 /** `host:port` with a port in range; returns it normalised, or throws naming the source. */
 export function parseHostPort(value: string, source: string): string {
-  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(value.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) {
+  const port = splitHostPort(value)?.port ?? NaN;
+  if (!(port >= 1 && port <= 65535)) {
     throw new ConfigError(`${source}=${JSON.stringify(value)}: expected host:port with a port from 1 to 65535`);
   }
   return value.trim();
 }
 
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
-  const redisFound = readString(OPTIONS.redis, flags, env);
+  const redisFound = lookup(OPTIONS.redis, flags, env);
   const redis = redisFound
     ? parseRedisAddress(redisFound.value, redisFound.source)
     : parseRedisAddress('127.0.0.1:6379', 'default');
   const redisFiles = loadRedisSecrets(redis, redisFound?.source ?? 'the default address', flags, env);
 
-  const ns = readString(OPTIONS.namespace, flags, env);
+  const ns = lookup(OPTIONS.namespace, flags, env);
   const namespace = ns?.value ?? 'default';
-  if (!NAMESPACE_PATTERN.test(namespace)) {
+  if (!NAME_PATTERN.test(namespace)) {
     throw new ConfigError(`${ns!.source}=${JSON.stringify(namespace)}: use 1-200 of A-Z a-z 0-9 . _ : @ -`);
   }
-  const idFound = readString(OPTIONS.candidateId, flags, env);
+  const idFound = lookup(OPTIONS.candidateId, flags, env);
   const candidateId = idFound?.value ?? defaultCandidateId();
-  if (!ID_PATTERN.test(candidateId)) {
+  if (!NAME_PATTERN.test(candidateId)) {
     throw new ConfigError(`${idFound!.source}=${JSON.stringify(candidateId)}: use 1-200 of A-Z a-z 0-9 . _ : @ - (no '#')`);
   }
 
@@ -94,10 +94,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   const waitPreviousMaxMs = readInt(OPTIONS.waitPreviousMaxMs, flags, env, 0) ?? 60_000;
   const connectTimeoutMs = readInt(OPTIONS.connectTimeoutMs, flags, env, 1) ?? Math.max(100, Math.floor(renewDeadlineMs / 2));
 
-  const gcs = readString(OPTIONS.gcsAddress, flags, env);
+  const gcs = lookup(OPTIONS.gcsAddress, flags, env);
   const gcsAddress = gcs ? parseHostPort(gcs.value, gcs.source) : null;
-  const dashboardUrl = readString(OPTIONS.dashboardUrl, flags, env)?.value ?? null;
-  const http = readString(OPTIONS.httpAddress, flags, env);
+  const dashboardUrl = lookup(OPTIONS.dashboardUrl, flags, env)?.value ?? null;
+  const http = lookup(OPTIONS.httpAddress, flags, env);
   const httpAddress = http ? parseHostPort(http.value, http.source) : null;
 
   const config: Config = {

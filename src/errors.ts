@@ -56,3 +56,8 @@ export class UnexpectedReplyError extends HeadHaError {
     super(`unexpected reply to ${what}: ${JSON.stringify(reply)}`);
   }
 }
+
+/** An error's message for a log field (anything thrown, not only Errors). */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -9,38 +9,37 @@ import { ConfigError } from './errors.js';
 export interface Option {
   flag: string;
   env: string[];
-  kind: 'int' | 'string';
 }
 
-/** One table: flag, the environment names that feed it (first wins), and its kind. */
+/** One table: flag, and the environment names that feed it (first wins). */
 export const OPTIONS = {
   // RAY_HA_REDIS_ADDRESS is for the election only: Ray's GCS reads RAY_REDIS_ADDRESS and knows no redis+sentinel://.
-  redis: { flag: 'redis', env: ['RAY_HA_REDIS_ADDRESS', 'RAY_REDIS_ADDRESS'], kind: 'string' },
-  namespace: { flag: 'namespace', env: ['RAY_external_storage_namespace'], kind: 'string' },
-  candidateId: { flag: 'id', env: ['RAY_HA_CANDIDATE_ID'], kind: 'string' },
-  ttlMs: { flag: 'ttl-ms', env: ['RAY_HA_KEY_EXPIRE_TIME_MS'], kind: 'int' },
-  retryMs: { flag: 'retry-ms', env: ['RAY_HA_CHECK_INTERVAL_MS'], kind: 'int' },
-  renewDeadlineMs: { flag: 'renew-deadline-ms', env: ['RAY_HA_RENEW_DEADLINE_MS'], kind: 'int' },
-  killGraceMs: { flag: 'kill-grace-ms', env: ['RAY_HA_KILL_GRACE_MS'], kind: 'int' },
-  maxFailures: { flag: 'max-failures', env: ['RAY_HA_CHECK_MAX_FAILURE_COUNT'], kind: 'int' },
-  waitAfterElectedMs: { flag: 'wait-after-elected-ms', env: ['RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS'], kind: 'int' },
-  waitPreviousMaxMs: { flag: 'wait-previous-max-ms', env: ['RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS'], kind: 'int' },
-  connectTimeoutMs: { flag: 'connect-timeout-ms', env: ['RAY_HA_CONNECT_TIMEOUT_MS'], kind: 'int' },
-  gcsAddress: { flag: 'gcs-address', env: ['RAY_HA_GCS_ADDRESS'], kind: 'string' },
-  dashboardUrl: { flag: 'dashboard-url', env: ['RAY_HA_DASHBOARD_URL'], kind: 'string' },
-  onLoss: { flag: 'on-loss', env: ['RAY_HA_ON_LOSS'], kind: 'string' },
-  httpAddress: { flag: 'http', env: ['RAY_HA_HTTP_ADDRESS'], kind: 'string' },
-  logFormat: { flag: 'log-format', env: ['RAY_HA_LOG_FORMAT'], kind: 'string' },
-  logLevel: { flag: 'log-level', env: ['RAY_HA_LOG_LEVEL'], kind: 'string' },
-  minReplicas: { flag: 'min-replicas', env: ['RAY_HA_MIN_REPLICAS'], kind: 'int' },
+  redis: { flag: 'redis', env: ['RAY_HA_REDIS_ADDRESS', 'RAY_REDIS_ADDRESS'] },
+  namespace: { flag: 'namespace', env: ['RAY_external_storage_namespace'] },
+  candidateId: { flag: 'id', env: ['RAY_HA_CANDIDATE_ID'] },
+  ttlMs: { flag: 'ttl-ms', env: ['RAY_HA_KEY_EXPIRE_TIME_MS'] },
+  retryMs: { flag: 'retry-ms', env: ['RAY_HA_CHECK_INTERVAL_MS'] },
+  renewDeadlineMs: { flag: 'renew-deadline-ms', env: ['RAY_HA_RENEW_DEADLINE_MS'] },
+  killGraceMs: { flag: 'kill-grace-ms', env: ['RAY_HA_KILL_GRACE_MS'] },
+  maxFailures: { flag: 'max-failures', env: ['RAY_HA_CHECK_MAX_FAILURE_COUNT'] },
+  waitAfterElectedMs: { flag: 'wait-after-elected-ms', env: ['RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS'] },
+  waitPreviousMaxMs: { flag: 'wait-previous-max-ms', env: ['RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS'] },
+  connectTimeoutMs: { flag: 'connect-timeout-ms', env: ['RAY_HA_CONNECT_TIMEOUT_MS'] },
+  gcsAddress: { flag: 'gcs-address', env: ['RAY_HA_GCS_ADDRESS'] },
+  dashboardUrl: { flag: 'dashboard-url', env: ['RAY_HA_DASHBOARD_URL'] },
+  onLoss: { flag: 'on-loss', env: ['RAY_HA_ON_LOSS'] },
+  httpAddress: { flag: 'http', env: ['RAY_HA_HTTP_ADDRESS'] },
+  logFormat: { flag: 'log-format', env: ['RAY_HA_LOG_FORMAT'] },
+  logLevel: { flag: 'log-level', env: ['RAY_HA_LOG_LEVEL'] },
+  minReplicas: { flag: 'min-replicas', env: ['RAY_HA_MIN_REPLICAS'] },
   // Secrets come from the environment or a file, never from a flag (argv is world-readable in /proc).
-  redisPasswordFile: { flag: 'redis-password-file', env: ['RAY_HA_REDIS_PASSWORD_FILE'], kind: 'string' },
+  redisPasswordFile: { flag: 'redis-password-file', env: ['RAY_HA_REDIS_PASSWORD_FILE'] },
   // TLS: our names first, then Ray's own (what its GCS reads), so one setting serves both.
-  redisCaFile: { flag: 'redis-ca-file', env: ['RAY_HA_REDIS_TLS_CA_FILE', 'RAY_REDIS_CA_CERT'], kind: 'string' },
-  redisCaPath: { flag: 'redis-ca-path', env: ['RAY_HA_REDIS_TLS_CA_PATH', 'RAY_REDIS_CA_PATH'], kind: 'string' },
-  redisCertFile: { flag: 'redis-cert-file', env: ['RAY_HA_REDIS_TLS_CERT_FILE', 'RAY_REDIS_CLIENT_CERT'], kind: 'string' },
-  redisKeyFile: { flag: 'redis-key-file', env: ['RAY_HA_REDIS_TLS_KEY_FILE', 'RAY_REDIS_CLIENT_KEY'], kind: 'string' },
-  redisServerName: { flag: 'redis-server-name', env: ['RAY_HA_REDIS_TLS_SERVER_NAME', 'RAY_REDIS_SERVER_NAME'], kind: 'string' },
+  redisCaFile: { flag: 'redis-ca-file', env: ['RAY_HA_REDIS_TLS_CA_FILE', 'RAY_REDIS_CA_CERT'] },
+  redisCaPath: { flag: 'redis-ca-path', env: ['RAY_HA_REDIS_TLS_CA_PATH', 'RAY_REDIS_CA_PATH'] },
+  redisCertFile: { flag: 'redis-cert-file', env: ['RAY_HA_REDIS_TLS_CERT_FILE', 'RAY_REDIS_CLIENT_CERT'] },
+  redisKeyFile: { flag: 'redis-key-file', env: ['RAY_HA_REDIS_TLS_KEY_FILE', 'RAY_REDIS_CLIENT_KEY'] },
+  redisServerName: { flag: 'redis-server-name', env: ['RAY_HA_REDIS_TLS_SERVER_NAME', 'RAY_REDIS_SERVER_NAME'] },
 } as const satisfies Record<string, Option>;
 
 export type Flags = Partial<Record<string, string>>;
@@ -102,12 +101,8 @@ export function readInt(opt: Option, flags: Flags, env: NodeJS.ProcessEnv, min: 
   return n;
 }
 
-export function readString(opt: Option, flags: Flags, env: NodeJS.ProcessEnv): { value: string; source: string } | null {
-  return lookup(opt, flags, env);
-}
-
 export function oneOf<T extends string>(opt: Option, flags: Flags, env: NodeJS.ProcessEnv, allowed: readonly T[], dflt: T): T {
-  const found = readString(opt, flags, env);
+  const found = lookup(opt, flags, env);
   if (!found) return dflt;
   const v = found.value.trim().toLowerCase();
   if (!(allowed as readonly string[]).includes(v)) {

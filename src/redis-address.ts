@@ -7,6 +7,7 @@
  * `describeRedis()` is the only form that reaches logs and errors.
  */
 import { ConfigError } from './errors.js';
+import { buildAddress } from './host-port.js';
 
 export interface RedisEndpoint {
   host: string;
@@ -140,18 +141,14 @@ function parsePort(text: string): number | null {
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : null;
 }
 
-function hostPort(e: RedisEndpoint): string {
-  return `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
-}
-
 /** The address (and db, tls, user) without any password: safe for logs and errors. */
 export function describeRedis(t: RedisTarget): string {
   const user = t.username ? `${t.username}@` : '';
   const db = t.db ? `/${t.db}` : '';
   if (t.sentinel) {
-    return `${t.tls ? 'rediss' : 'redis'}+sentinel://${user}${t.sentinel.nodes.map(hostPort).join(',')}/${t.sentinel.name}${db}`;
+    return `${t.tls ? 'rediss' : 'redis'}+sentinel://${user}${t.sentinel.nodes.map((n) => buildAddress(n.host, n.port)).join(',')}/${t.sentinel.name}${db}`;
   }
-  return `${t.tls ? 'rediss' : 'redis'}://${user}${hostPort(t)}${db}`;
+  return `${t.tls ? 'rediss' : 'redis'}://${user}${buildAddress(t.host, t.port)}${db}`;
 }
 
 /** Hides the password of `scheme://user:password@...`, even one with unescaped '@' or '/' in it. */

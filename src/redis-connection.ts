@@ -83,31 +83,33 @@ export class PersistentRedis extends Redis {
   }
 }
 
+/** What both long-lived connections share: they reconnect on their own (backoff up to reconnectMaxMs), never ready-check or resubscribe by themselves. */
+function reconnecting(t: RedisTarget, o: ElectionConnectionOptions): RedisOptions {
+  const backoff = (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt);
+  return {
+    ...baseOptions(t, o.connectTimeoutMs),
+    enableReadyCheck: false,
+    autoResubscribe: false,
+    retryStrategy: backoff,
+    ...(t.sentinel && { sentinelRetryStrategy: backoff }),
+  };
+}
+
 export function electionConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
   return new PersistentRedis({
-    ...baseOptions(t, o.connectTimeoutMs),
+    ...reconnecting(t, o),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: o.commandTimeoutMs,
-    enableReadyCheck: false,
-    autoResubscribe: false,
-    retryStrategy: (attempt) => Math.min(o.reconnectMaxMs, 50 * attempt),
     reconnectOnError: sentinelReconnectOnError(t),
     // Sentinel only: hear +switch-master at once instead of at the next failed command.
-    ...(t.sentinel && { failoverDetector: true, sentinelRetryStrategy: (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt) }),
+    ...(t.sentinel && { failoverDetector: true }),
   }, o.reconnectMaxMs);
 }
 
 /** For pub/sub: reconnects on its own (RedisLease resubscribes on ready); events are a hint, never needed for safety. */
 export function subscriberConnection(t: RedisTarget, o: ElectionConnectionOptions): Redis {
-  return new PersistentRedis({
-    ...baseOptions(t, o.connectTimeoutMs),
-    enableReadyCheck: false,
-    autoResubscribe: false,
-    maxRetriesPerRequest: null,
-    retryStrategy: (attempt) => Math.min(o.reconnectMaxMs, 50 * attempt),
-    ...(t.sentinel && { sentinelRetryStrategy: (attempt: number) => Math.min(o.reconnectMaxMs, 50 * attempt) }),
-  }, o.reconnectMaxMs);
+  return new PersistentRedis({ ...reconnecting(t, o), maxRetriesPerRequest: null }, o.reconnectMaxMs);
 }
 
 /** For one-shot commands (`status`): one try, a bounded wait, no reconnect loop. */
@@ -131,7 +133,12 @@ const NO_SCRIPTS = /unknown command .?(evalsha|eval)\b/i;
 /** Node's TLS verification codes, and OpenSSL's handshake failures (ERR_SSL_*: wrong version, alert bad/required certificate). */
 const TLS_REFUSAL = /^(ERR_SSL_|ERR_TLS_CERT_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|UNABLE_TO_)/;
 
-export function isAuthError(err: unknown): boolean {
+/** Our credentials refused (WRONGPASS, NOAUTH, ...), as the error to exit 2 with; else null. */
+export function credentialRefusal(err: unknown): RedisAuthError | null {
+  return isAuthError(err) ? new RedisAuthError(`Redis refused our credentials: ${(err as Error).message}`) : null;
+}
+
+function isAuthError(err: unknown): boolean {
   return err instanceof Error && AUTH_ERROR.test(err.message);
 }
 
@@ -150,7 +157,8 @@ export function refusalOf(err: unknown, viaSentinel: boolean): RedisRefusedError
   if (NO_PERMISSION.test(text)) {
     return new RedisAuthError(`Redis refused a command the election needs (see README "Redis deployments" for the minimal ACL): ${text}`);
   }
-  if (isAuthError(err)) return new RedisAuthError(`Redis refused our credentials: ${text}`);
+  const credentials = credentialRefusal(err);
+  if (credentials) return credentials;
   if (NO_SCRIPTS.test(text)) {
     return new RedisRefusedError(`the lease needs EVAL and EVALSHA (Lua scripts), and this server does not run them (disabled, renamed, or not a Redis data node: a sentinel needs redis+sentinel://): ${text}`);
   }

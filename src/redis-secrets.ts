@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { ConfigError } from './errors.js';
-import { OPTIONS, readString, type Flags } from './options.js';
+import { OPTIONS, lookup, type Flags } from './options.js';
 import type { RedisTarget } from './redis-address.js';
 
 type RedisFileKey = 'redisPasswordFile' | 'redisCaFile' | 'redisCaPath' | 'redisCertFile' | 'redisKeyFile' | 'redisServerName';
@@ -19,7 +19,7 @@ type RedisFileKey = 'redisPasswordFile' | 'redisCaFile' | 'redisCaPath' | 'redis
  * here, once, so a missing or unreadable one is a start-up error.
  */
 export function loadRedisSecrets(redis: RedisTarget, addressSource: string, flags: Flags, env: NodeJS.ProcessEnv): Pick<Config, RedisFileKey> {
-  const passwordFile = readString(OPTIONS.redisPasswordFile, flags, env);
+  const passwordFile = lookup(OPTIONS.redisPasswordFile, flags, env);
   if (redis.password === undefined && passwordFile) redis.password = readSecretFile(passwordFile);
   if (redis.password === undefined && env.REDIS_PASSWORD) redis.password = env.REDIS_PASSWORD;
   if (redis.username === undefined) redis.username = env.RAY_HA_REDIS_USERNAME || env.REDIS_USERNAME || undefined;
@@ -31,11 +31,11 @@ export function loadRedisSecrets(redis: RedisTarget, addressSource: string, flag
       : env.RAY_HA_REDIS_SENTINEL_PASSWORD || undefined;
   }
 
-  const ca = readString(OPTIONS.redisCaFile, flags, env);
-  const caPath = readString(OPTIONS.redisCaPath, flags, env);
-  const cert = readString(OPTIONS.redisCertFile, flags, env);
-  const key = readString(OPTIONS.redisKeyFile, flags, env);
-  const serverName = readString(OPTIONS.redisServerName, flags, env);
+  const ca = lookup(OPTIONS.redisCaFile, flags, env);
+  const caPath = lookup(OPTIONS.redisCaPath, flags, env);
+  const cert = lookup(OPTIONS.redisCertFile, flags, env);
+  const key = lookup(OPTIONS.redisKeyFile, flags, env);
+  const serverName = lookup(OPTIONS.redisServerName, flags, env);
   const tlsInput = [ca, caPath, cert, key, serverName].find((f) => f !== null);
   if (tlsInput && !redis.tls) {
     throw new ConfigError(`${tlsInput.source}=${JSON.stringify(tlsInput.value)}: TLS settings need a rediss:// or rediss+sentinel:// address (${addressSource} is not one)`);

@@ -9,10 +9,11 @@
  * the status lines still show where the leadership went.
  */
 import type { Redis } from 'ioredis';
-import { HeadHaError, RedisAuthError } from './errors.js';
+import { HeadHaError } from './errors.js';
 import { leaseKeys } from './election/redis-lease.js';
+import { monotonicClock } from './election/clock.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';
-import { electionConnection, isAuthError, subscriberConnection } from './redis-connection.js';
+import { credentialRefusal, electionConnection, subscriberConnection } from './redis-connection.js';
 import { readStatus, type Status } from './status.js';
 
 export interface WatchOptions {
@@ -82,7 +83,7 @@ export async function watch(o: WatchOptions): Promise<void> {
       if (o.once && seen.error) throw new HeadHaError(`cannot read status from ${where}: ${seen.error}`);
       render();
       if (o.once) break;
-      await sleep(intervalMs, stop.signal);
+      await monotonicClock.sleep(intervalMs, stop.signal).catch(() => {}); // an abort ends the wait, then the loop
     }
   } finally {
     if (timer) clearTimeout(timer);
@@ -117,8 +118,8 @@ async function poll(redis: Redis, namespace: string, prev: Seen, lastError: () =
     return { status: await readStatus(redis, namespace), error: null, readAtMs: performance.now() };
   } catch (err) {
     // A refused AUTH shows up on the connection's 'error' event, the read then only fails to send.
-    const authError = [err, lastError() && new Error(lastError()!)].find(isAuthError);
-    if (authError) throw new RedisAuthError(`Redis refused our credentials: ${(authError as Error).message}`);
+    const refused = credentialRefusal(err) ?? credentialRefusal(new Error(lastError() ?? ''));
+    if (refused) throw refused;
     // "Stream isn't writeable" says less than the transport error behind it.
     const why = redis.status === 'ready' ? (err as Error).message : `${redis.status}${lastError() ? `: ${lastError()}` : ''}`;
     return { ...prev, error: `Redis unreachable (${why})` };
@@ -170,20 +171,9 @@ async function connect(redis: Redis): Promise<void> {
   try {
     await redis.connect();
   } catch (err) {
-    if (isAuthError(err)) throw new RedisAuthError(`Redis refused our credentials: ${(err as Error).message}`);
+    const refused = credentialRefusal(err);
+    if (refused) throw refused;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 function clock(d: Date): string {

@@ -124,6 +124,15 @@ export async function startProxy(targetPort) {
   };
 }
 
+/** A process's command line, words joined by spaces; '' when it is gone. */
+export function cmdline(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
 /** State letter of /proc/<pid>/stat ('Z' zombie), or null when gone. */
 export function procState(pid) {
   try {

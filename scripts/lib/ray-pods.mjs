@@ -6,9 +6,10 @@
 // Redis, ports and sleep come from harness.mjs, re-exported for bench-ray.mjs.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { freePort, isListening, sleep, startRedis } from './harness.mjs';
+import { cmdline, freePort, isAlive, isListening, sleep, startRedis } from './harness.mjs';
+import { parseLogText } from './timeline.mjs';
 
-export { freePort, isListening, sleep, startRedis };
+export { cmdline, freePort, isListening, sleep, startRedis };
 
 function pidNamespace(pid) {
   try {
@@ -19,22 +20,6 @@ function pidNamespace(pid) {
 }
 
 const allPids = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
-
-function isZombie(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
-  } catch {
-    return true;
-  }
-}
-
-export function cmdline(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
-}
 
 /** Starts argv in a new PID namespace; output (stdout and stderr) appended to logFile. */
 export async function startPod(name, argv, env, logFile) {
@@ -64,7 +49,7 @@ export async function startPod(name, argv, env, logFile) {
     initPid,
     logFile,
     exited,
-    pids: () => allPids().filter((p) => pidNamespace(p) === ns && !isZombie(p)),
+    pids: () => allPids().filter((p) => pidNamespace(p) === ns && isAlive(p)),
     commands: () => pod.pids().map(cmdline),
     signalInit(signal) {
       process.kill(initPid, signal);
@@ -88,7 +73,6 @@ export async function startPod(name, argv, env, logFile) {
 }
 
 
-
 /** Polls fn every stepMs until it returns something truthy; returns that value. */
 export async function waitFor(what, fn, timeoutMs, stepMs = 20) {
   const deadline = Date.now() + timeoutMs;
@@ -109,17 +93,7 @@ export function orchestratorEvents(logFile) {
   } catch {
     return [];
   }
-  const out = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const rec = JSON.parse(line);
-      if (rec.time && rec.msg) out.push({ ...rec, at: Date.parse(rec.time) });
-    } catch {
-      /* Ray's own output */
-    }
-  }
-  return out;
+  return parseLogText(text, logFile).map((e) => ({ ...e, at: e.t }));
 }
 
 /**

@@ -57,7 +57,7 @@ process.on('message', async (m) => {
   if (m === 'measure') measuring = true;
   if (m === 'report') {
     measuring = false;
-    process.send({ ...stats, lagMs: null });
+    process.send(stats);
   }
   if (m === 'stop') {
     shutdown.abort();

@@ -14,7 +14,7 @@
  * is the `lead` callback's job (the keeper holds the same deadline natively).
  */
 import { EventEmitter } from 'node:events';
-import { AttemptRefusedError, RedisRefusedError } from '../errors.js';
+import { AttemptRefusedError, RedisRefusedError, errorText } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HeadExit, StopReason } from '../supervisor/types.js';
 import type { Clock } from './clock.js';
@@ -65,7 +65,7 @@ export interface ElectorEvents {
   state: [{ from: ElectorState; to: ElectorState; reason: string; epoch: number }];
   renewed: [{ durationMs: number; deadlineMs: number }];
   'renew-failed': [{ durationMs: number; error: string }];
-  holder: [HolderView | null];
+  holder: [HolderView];
   /** Each turn of the standby or renew loop: proof that the election makes progress (/healthz). */
   tick: [];
 }
@@ -279,8 +279,4 @@ type RenewOutcome = 'ok' | 'lost' | { error: string };
 
 function releaseKind(reason: StopReason): ReleaseKind {
   return reason === 'shutdown' || reason === 'head-exit' ? 'released' : 'stepped-down';
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -49,6 +49,7 @@ export interface Lease {
   waitForVacancy(signal: AbortSignal): Promise<void>;
 }
 
+/** The token the acquire script builds (Lua), for code that needs one without Redis. */
 export function formatToken(id: string, epoch: number): string {
   return `${id}#${epoch}`;
 }

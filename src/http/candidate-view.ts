@@ -44,7 +44,6 @@ export class CandidateView {
   private unsubscribe: (() => void)[] = [];
   private leader: LeaderSeen | null = null;
   private headPid: number | null = null;
-  private termEpoch: number | null = null;
   private lastTransition: Transition | null = null;
   private lastRenewAt: string | null = null;
   private lastTickMs: number;
@@ -75,7 +74,7 @@ export class CandidateView {
     this.detach();
     this.elector = elector;
     const onState = (e: ElectorEvents['state'][0]) => this.onState(e);
-    const onHolder = (h: HolderView | null) => this.onHolder(h);
+    const onHolder = (h: HolderView) => this.onHolder(h);
     const onRenewed = () => {
       this.lastRenewAt = new Date().toISOString();
       if (this.leader) this.leader.observedAt = this.lastRenewAt;
@@ -112,10 +111,12 @@ export class CandidateView {
     return this.state() === 'leading';
   }
 
-  /** Our own term's epoch while leading, else the highest epoch seen. */
+  /**
+   * Our own term's epoch while leading, else the highest epoch seen. The elector's highestEpoch is
+   * both: it is set to the epoch it won, and no acquire (the only other writer) runs while leading.
+   */
   epoch(): number {
-    if (this.isLeader() && this.termEpoch !== null) return this.termEpoch;
-    return Math.max(this.elector?.highestEpoch ?? 0, this.termEpoch ?? 0, this.leader?.epoch ?? 0);
+    return Math.max(this.elector?.highestEpoch ?? 0, this.leader?.epoch ?? 0);
   }
 
   head(): number | null {
@@ -159,7 +160,6 @@ export class CandidateView {
     const now = new Date().toISOString();
     this.lastTransition = { ...e, at: now };
     if (e.to === 'leading') {
-      this.termEpoch = e.epoch;
       this.leader = { id: this.config.candidateId, epoch: e.epoch, gcsAddress: this.config.gcsAddress, since: now, observedAt: now };
     } else if (e.from === 'leading') {
       // Our term is over; who leads next is unknown until an acquire attempt says.
@@ -167,11 +167,7 @@ export class CandidateView {
     }
   }
 
-  private onHolder(h: HolderView | null): void {
-    if (!h) {
-      this.leader = null;
-      return;
-    }
+  private onHolder(h: HolderView): void {
     const now = new Date().toISOString();
     const same = this.leader && this.leader.id === h.id && this.leader.epoch === h.epoch;
     this.leader = { id: h.id, epoch: h.epoch, gcsAddress: h.gcsAddress, since: same ? this.leader!.since : now, observedAt: now };

@@ -10,7 +10,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorText } from '../errors.js';
+import { buildAddress, splitHostPort } from '../host-port.js';
 import type { Logger } from '../log.js';
 import { gcsAnswers } from '../supervisor/previous-gcs.js';
 import type { CandidateView } from './candidate-view.js';
@@ -42,7 +43,7 @@ export interface Readiness {
 }
 
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
-  const { host, port } = splitHostPort(o.address);
+  const { host, port } = httpHostPort(o.address);
   const view = o.candidate;
   const readiness = readinessCheck(view, o.probe ?? ((a) => gcsAnswers(a, PROBE_TIMEOUT_MS)));
 
@@ -53,7 +54,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (err: unknown) => {
-        o.log.warn({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'http handler failed');
+        o.log.warn({ err: errorText(err), url: req.url }, 'http handler failed');
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('internal error\n');
       },
@@ -96,7 +97,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
   });
   server.on('error', (err) => o.log.warn({ err: err.message }, 'http server error'));
   const bound = (server.address() as AddressInfo).port;
-  o.log.info({ address: `${host.includes(':') ? `[${host}]` : host}:${bound}` }, 'http endpoints listening');
+  o.log.info({ address: buildAddress(host, bound) }, 'http endpoints listening');
   return {
     port: bound,
     close: () =>
@@ -138,10 +139,10 @@ export function readinessCheck(view: CandidateView, probe: (address: string) => 
   };
 }
 
-function splitHostPort(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(address.trim());
-  if (!m) throw new ConfigError(`HTTP address ${JSON.stringify(address)}: expected host:port`);
-  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+function httpHostPort(address: string): { host: string; port: number } {
+  const hp = splitHostPort(address);
+  if (!hp) throw new ConfigError(`HTTP address ${JSON.stringify(address)}: expected host:port`);
+  return hp;
 }
 
 function text(status: number, body: string) {

@@ -7,7 +7,8 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { buildAddress, isLocalhost, nodeIpRayWouldPick } from './node-ip.js';
+import { buildAddress } from '../host-port.js';
+import { isLocalhost, nodeIpRayWouldPick } from './node-ip.js';
 import { hasFlag, optionValue, parseStartArgs } from './start-args.js';
 
 /** Ray's defaults (ray_constants.DEFAULT_PORT, DEFAULT_DASHBOARD_PORT). */

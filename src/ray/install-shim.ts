@@ -8,6 +8,7 @@ import { accessSync, chmodSync, constants, mkdirSync, readFileSync, realpathSync
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import { GROUP_FLAGS, START_FLAGS } from './start-args.js';
 
 /** The line that marks a file as our shim (also searched for by the shim itself). */
 export const SHIM_MARKER = '# ray-head-ha-shim:';
@@ -37,7 +38,10 @@ export function installShim(opts: InstallShimOptions): string {
   // JSON strings and lists of strings are valid Python literals.
   const body = template
     .replace('__RAY_HEAD_HA_REAL_RAY__', JSON.stringify(ray))
-    .replace('__RAY_HEAD_HA_ORCHESTRATOR__', JSON.stringify(orchestrator));
+    .replace('__RAY_HEAD_HA_ORCHESTRATOR__', JSON.stringify(orchestrator))
+    // The shim reads `ray start` argv as the orchestrator does: one list of value-less options.
+    .replace('__RAY_HEAD_HA_START_FLAGS__', JSON.stringify([...START_FLAGS]))
+    .replace('__RAY_HEAD_HA_GROUP_FLAGS__', JSON.stringify([...GROUP_FLAGS]));
   const script = body.replace(/^#!.*\n/, `${shebangFor(ray)}\n`);
 
   mkdirSync(binDir, { recursive: true });

@@ -20,10 +20,6 @@ export function isLocalhost(host: string): boolean {
   return host === 'localhost' || host === '127.0.0.1' || host === '::1';
 }
 
-/** Ray's build_address: brackets around an IPv6 host. */
-export function buildAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 export interface NodeIpSources {
   routes?: string; // contents of /proc/net/route

@@ -12,12 +12,10 @@ import { isRayHeadStart, rayHeadInfo, redisCredentialsFromRayArgs } from './head
 export interface PreparedHead {
   command: string[];
   config: Config;
-  /** Ray's --temp-dir, when the head is Ray and one was given. */
-  tempDir: string | null;
 }
 
 export function prepareHead(command: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
-  if (!isRayHeadStart(command)) return { command, config, tempDir: null };
+  if (!isRayHeadStart(command)) return { command, config };
   // Without external storage a new head would start an empty cluster: that is not a failover.
   if (!env.RAY_REDIS_ADDRESS) {
     throw new ConfigError(
@@ -32,7 +30,6 @@ export function prepareHead(command: string[], config: Config, env: NodeJS.Proce
   if (redis.username === undefined && creds.username !== undefined) redis.username = creds.username;
   return {
     command: info.command,
-    tempDir: info.tempDir,
     config: {
       ...config,
       redis,

@@ -5,8 +5,8 @@
  * listed as a flag here consumes the next word, as click would.
  */
 
-/** `ray start` options that take no value (from `ray start --help`, Ray 2.x). */
-const START_FLAGS = new Set([
+/** `ray start` options that take no value (from `ray start --help`, Ray 2.x). The shim gets the same lists. */
+export const START_FLAGS = new Set([
   '--head',
   '--block',
   '--no-redirect-output',
@@ -21,7 +21,7 @@ const START_FLAGS = new Set([
 ]);
 
 /** Options of the `ray` group itself, before the subcommand. */
-const GROUP_FLAGS = new Set(['--version', '--help']);
+export const GROUP_FLAGS = new Set(['--version', '--help']);
 
 export interface StartArgs {
   /** Index in argv of the `start` word, or -1 when this is not `ray start`. */

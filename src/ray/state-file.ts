@@ -38,7 +38,7 @@ export function reportRoles(file: string, elector: Elector, me: { id: string; gc
     }
   };
   elector.on('holder', (h) => {
-    if (h && elector.state === 'standby') write({ role: 'standby', epoch: h.epoch, leaderId: h.id });
+    if (elector.state === 'standby') write({ role: 'standby', epoch: h.epoch, leaderId: h.id });
   });
   elector.on('state', (e) => {
     if (e.to === 'leading') write({ role: 'leader', epoch: e.epoch, gcsAddress: me.gcsAddress });

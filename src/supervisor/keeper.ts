@@ -19,7 +19,7 @@ import { monotonicClock, type Clock } from '../election/clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
 import { deadlineLine, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
-import { killAdoptedOrphans } from './orphans.js';
+import { killAdoptedOrphans, sigkillQuietly } from './orphans.js';
 import type { HeadExit, HeadHandle, HeadSpec, HeadSupervisor, StopReason } from './types.js';
 
 export interface KeeperSupervisorOptions {
@@ -32,14 +32,6 @@ export interface KeeperSupervisorOptions {
 }
 
 type ExitStatus = Extract<KeeperStatus, { kind: 'exit' }>;
-
-function killGroupQuietly(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
-}
 
 export class KeeperSupervisor implements HeadSupervisor {
   readonly keeperPath: string;
@@ -191,7 +183,7 @@ export class KeeperHandle implements HeadHandle {
       return this.finish({ code: s.code, signal: s.signal, reason, ...(odd ? { error: `keeper ended: ${s.end}` } : {}) });
     }
     // The keeper died without cleaning up (SIGKILL, crash): second line of defence.
-    if (this.pid > 0) killGroupQuietly(this.pid);
+    if (this.pid > 0) sigkillQuietly(-this.pid);
     if (this.native?.isChildSubreaper()) await killAdoptedOrphans(this.native);
     const how = keeperSignal ?? `code ${keeperCode}`;
     return this.finish({ code: null, signal: null, reason: this.requested ?? 'head-exit', error: `the keeper ended by ${how} without a report` });

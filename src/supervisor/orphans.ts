@@ -9,7 +9,8 @@
  */
 import type { NativeBinding } from '../native/binding.js';
 
-function killPid(pid: number): void {
+/** SIGKILL to a pid (or, negative, a process group); one that is already gone is fine. */
+export function sigkillQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
   } catch (err) {
@@ -43,8 +44,8 @@ export async function killAdoptedOrphans(
     if (orphans.length === 0 || performance.now() > endMs) return reaped;
     for (const pid of orphans) {
       // Children first would race with their re-parenting; KILL all of them, any order.
-      for (const d of descendantsOf(native, pid)) killPid(d);
-      killPid(pid);
+      for (const d of descendantsOf(native, pid)) sigkillQuietly(d);
+      sigkillQuietly(pid);
     }
     for (const pid of orphans) {
       try {

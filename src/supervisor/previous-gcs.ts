@@ -6,16 +6,17 @@
  */
 import net from 'node:net';
 import type { Clock } from '../election/clock.js';
+import { splitHostPort } from '../host-port.js';
 
 const PROBE_TIMEOUT_MS = 500;
 const PROBE_PAUSE_MS = 50;
 
 /** True when `host:port` accepts a TCP connection right now. */
 export function gcsAnswers(address: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
-  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(address);
-  if (!m) return Promise.resolve(false);
+  const hp = splitHostPort(address);
+  if (!hp) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const sock = net.connect({ host: (m[1] ?? m[2])!, port: Number(m[3]) });
+    const sock = net.connect(hp);
     const timer = setTimeout(() => done(false), timeoutMs);
     function done(answered: boolean) {
       clearTimeout(timer);

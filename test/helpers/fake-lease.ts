@@ -3,7 +3,7 @@
  * scripted reply (or a function of the clock) and is recorded, so a table
  * case can list the calls it expects.
  */
-import type { AcquireRequest, AcquireResult, Lease, ReleaseKind } from '../../src/election/lease.js';
+import { formatToken, type AcquireRequest, type AcquireResult, type Lease, type ReleaseKind } from '../../src/election/lease.js';
 
 export type Reply<T> = T | Error | 'hang' | (() => Promise<T>);
 
@@ -62,7 +62,7 @@ function play<T>(reply: Reply<T>): Promise<T> {
 
 export const won = (epoch: number, id = 'me', previousGcsAddress: string | null = null): AcquireResult => ({
   acquired: true,
-  token: `${id}#${epoch}`,
+  token: formatToken(id, epoch),
   epoch,
   previousGcsAddress,
   previousId: null,

@@ -39,6 +39,20 @@ describe('a leader that cannot act', () => {
     expect(cluster.sampler.overlaps).toEqual([]);
   });
 
+  it('a lease taken over behind its back (renew finds another token): its whole head tree is dead and reaped when it exits 3, and it does not release the lease', async () => {
+    const leader = candidate('a');
+    await leaderAmong([leader]);
+    const head = headOf(leader);
+    const lease = `ray-head-ha:{${cluster.ns}}:lease`;
+    await cluster.redis.client().set(lease, 'thief#999999', 'PX', 30_000);
+    expect((await leader.exited).code).toBe(3);
+    expect(leader.logs.find((l) => l.msg === 'stepping down')).toMatchObject({ reason: 'lost-lease' });
+    // run exits only once the keeper has ended and reaped the head, its child and its setsid daemon.
+    expect([head.pid, head.grandchild, head.daemon].filter((p) => procState(p) !== null)).toEqual([]);
+    expect(await cluster.redis.client().get(lease)).toBe('thief#999999');
+    expect(cluster.sampler.overlaps).toEqual([]);
+  });
+
   it('SIGSTOP of the leader: its head dies before the lease can expire, a standby takes over, and after SIGCONT it exits 3', async () => {
     const cs = [candidate('a'), candidate('b')];
     const leader = await leaderAmong(cs);

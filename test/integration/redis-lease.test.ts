@@ -106,6 +106,21 @@ describe('RedisLease', () => {
     });
   });
 
+  it('twenty candidates racing for a free lease: exactly one wins each round, each round one epoch higher', async () => {
+    const ns = freshNs();
+    const racers = await Promise.all(Array.from({ length: 20 }, (_, i) => lease(`r${i}`, ns)));
+    for (const round of [1, 2, 3]) {
+      const results = await Promise.all(racers.map((l) => l.tryAcquire({ minEpoch: 0, knownGcsAddress: null })));
+      const winners = results.filter((r) => r.acquired);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]!.epoch).toBe(round);
+      expect(results.filter((r) => !r.acquired).every((r) => r.holderEpoch === round)).toBe(true);
+      expect(await raw.get(leaseKeys(ns).epoch)).toBe(String(round));
+      const winner = racers[results.indexOf(winners[0]!)]!;
+      expect(await winner.release(winners[0]!.token, 'released')).toBe(true);
+    }
+  });
+
   it('renew of an expired lease is refused', async () => {
     const ns = freshNs();
     const a = await lease('alpha', ns, 100);

@@ -5,9 +5,9 @@
  * can take the lease until the replica is back. A read-only replica given as
  * the address is refused at start.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { HeadSampler, STAND_IN, headStarted, isAlive, killAllCandidates, runCli, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { FAST_TIMING } from '../helpers/cluster.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, waitForReplicas, type RedisServer } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
@@ -16,8 +16,7 @@ import { RedisRefusedError } from '../../src/errors.js';
 import { parseRedisAddress } from '../../src/redis-address.js';
 import { electionConnection } from '../../src/redis-connection.js';
 
-// ttl 1.5 s: renewDeadline 1 s, command timeout 500 ms, WAIT 250 ms.
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
+// FAST_TIMING, ttl 1.5 s: renewDeadline 1 s, command timeout 500 ms, WAIT 250 ms.
 
 let primary: RedisServer;
 let replica: RedisServer;
@@ -53,7 +52,7 @@ function candidate(id: string, extra: string[] = []): Candidate {
     id,
     redis: primary.address,
     namespace: ns,
-    args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`, ...extra],
+    args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`, ...extra],
     command: ['node', STAND_IN, String(gcsPort), sampler.dir],
   });
 }
@@ -109,13 +108,9 @@ describe('RAY_HA_MIN_REPLICAS', () => {
 
 describe('a read-only replica as the address', () => {
   it('is refused at start: one line, exit 2, no head', () => {
-    const r = spawnSync(
-      process.execPath,
-      [CLI, 'run', ...TIMING, '--namespace', ns, '--redis', replica.address, '--', 'node', STAND_IN, '0', sampler.dir],
-      { env: { ...process.env, RAY_HA_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 },
-    );
-    expect(r.status).toBe(2);
-    const lines = r.stderr.split('\n').filter((l) => l.startsWith('ray-head-ha: '));
+    const r = runCli(['run', ...FAST_TIMING, '--namespace', ns, '--redis', replica.address, '--', 'node', STAND_IN, '0', sampler.dir]);
+    expect(r.code).toBe(2);
+    const lines = r.errorLines;
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/redis:\/\/127\.0\.0\.1:\d+: this Redis is a read-only replica: point the address at the primary, or use redis\+sentinel:\/\//);
     expect(sampler.records()).toEqual([]);

@@ -13,11 +13,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { freePort } from '../helpers/ports.js';
 import { HeadSampler, ROOT, STAND_IN, isAlive, isLeading, killAllCandidates, startCandidate, until } from '../helpers/candidates.js';
+import { FAST_TIMING } from '../helpers/cluster.js';
 
 const run = promisify(execFile);
 const script = (name: string) => path.join(ROOT, 'scripts', name);
 const node = (name: string, args: string[], timeout = 30_000) => run(process.execPath, [script(name), ...args], { cwd: ROOT, timeout });
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
 
 interface Term { id: string; epoch: number; ended: string; durationMs: number; endKnown: boolean }
 interface Trace { candidates: string[]; terms: Term[]; faults: { fault: string; target: string | null }[] }
@@ -59,7 +59,7 @@ describe('trace.mjs', () => {
     const gcsPort = await freePort();
     const cand = (id: string) =>
       startCandidate({
-        id, redis: redis.address, namespace: 'trace', args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
+        id, redis: redis.address, namespace: 'trace', args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
         command: [process.execPath, STAND_IN, String(gcsPort), sampler.dir],
       });
     const a = cand('alpha');

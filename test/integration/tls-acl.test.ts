@@ -10,11 +10,11 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HeadSampler, ROOT, STAND_IN, headStarted, killAllCandidates, runCli, startCandidate, until } from '../helpers/candidates.js';
+import { FAST_TIMING } from '../helpers/cluster.js';
 import { freePort, isListening } from '../helpers/ports.js';
 import { makeTlsFiles, startRedis, type RedisServer, type TlsFiles } from '../helpers/redis.js';
 
 const PASSWORD = 'acl-pw-Kx9-never-shown';
-const TIMING = ['--ttl-ms', '1500', '--retry-ms', '200', '--wait-previous-max-ms', '5000'];
 
 /** The rules after `ACL SETUSER ray-head-ha` in README.md, with our password. */
 function readmeAclRules(): string[] {
@@ -56,6 +56,7 @@ afterAll(async () => {
 beforeEach(() => {
   ns = `tls-${++n}`;
   sampler = new HeadSampler();
+  sampler.start(5); // without it, `overlaps` stays empty whatever happens
 });
 afterEach(async () => {
   await killAllCandidates();
@@ -111,7 +112,7 @@ describe('TLS with client certificates and a minimal ACL user', () => {
         id,
         redis: address(),
         namespace: ns,
-        args: [...TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
+        args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
         env: secureEnv(),
         command: ['node', STAND_IN, String(gcsPort), sampler.dir],
       });
@@ -163,7 +164,7 @@ describe('bad TLS and ACL input: one line, exit 2, nothing started', () => {
   ];
   it.each(cases)('%s', (_name, input, message) => {
     const { address: addr, env } = input();
-    const r = cli(['run', ...TIMING, '--namespace', ns, ...head()], { RAY_REDIS_ADDRESS: addr, ...env });
+    const r = cli(['run', ...FAST_TIMING, '--namespace', ns, ...head()], { RAY_REDIS_ADDRESS: addr, ...env });
     expect(r.code).toBe(2);
     expect(r.errorLines).toHaveLength(1);
     expect(r.errorLines[0]).toMatch(message);
