@@ -1,0 +1,346 @@
+// Real Ray on the lab, in the shape users run it: one host per head
+// candidate, each running the user's command unchanged through the installed
+// shim (`ray start --head --block --port=6379 --node-ip-address=<its own
+// address> ...`, its own temp dir); Redis on its own host; HAProxy on a
+// balancer host following the leader by /readyz; workers and drivers on worker
+// hosts that reach the GCS, the dashboard and Ray Client only through the
+// balancer. The lab's fault verbs are methods here.
+//
+// Used by test/e2e/lab-*.test.ts (typed by test/helpers/lab.ts),
+// scripts/bench-ray.mjs and scripts/chaos-ray.mjs.
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { createLab } from './lab.mjs';
+import { isListening, startHaproxy, startLabRedis } from './services.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const VENV_BIN = path.join(ROOT, '.venv', 'bin');
+const PYTHON = path.join(VENV_BIN, 'python');
+const PROBE = path.join(ROOT, 'scripts', 'lab', 'actor-probe.py');
+export const PORTS = { gcs: 6379, dashboard: 8265, client: 10001 };
+export const HTTP_PORT = 8088;
+const RAY_PROCESS = /gcs_server|raylet|dashboard\.py|dashboard\/agent\.py|log_monitor\.py|monitor\.py|runtime_env\/agent|\/ray start|default_worker\.py|ray::/;
+// Not Ray: the pod's `unshare`, the orchestrator (`node .../ray-head-ha.js run -- ray start ...`) and its keeper.
+const NOT_RAY = /^(\S*\/)?(unshare|ip|node|ray-head-ha-keeper)( |$)/;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what, fn, timeoutMs, stepMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
+
+/** Ray processes among a list of command lines (head or worker: raylet, GCS, dashboard, agents, monitors, workers). */
+export const rayProcesses = (commands) => commands.filter((c) => RAY_PROCESS.test(c) && !NOT_RAY.test(c));
+
+function checkPrerequisites() {
+  for (const [what, ok] of [
+    ['dist/cli.js (npm run build:ts)', existsSync(path.join(ROOT, 'dist', 'cli.js'))],
+    ['.venv/bin/ray (bash scripts/setup.sh --ray)', existsSync(path.join(VENV_BIN, 'ray'))],
+    ['root (network and PID namespaces)', process.getuid?.() === 0],
+  ]) {
+    if (!ok) throw new Error(`ray lab: needs ${what}`);
+  }
+}
+
+/**
+ * Builds the lab and starts Redis and the balancer. Nothing of Ray runs yet:
+ * startCandidate(), startWorker() and createActor() do that.
+ * opts: candidates (2), workers (1), ttlMs (6000), retryMs (1000), env (extra for candidates), keepWork,
+ * persistentRedis (an append-only file: redisRestart() keeps the data).
+ */
+export async function startRayLab({ candidates = 2, workers = 1, ttlMs = 6000, retryMs = 1000, env: extraEnv = {}, keepWork, persistentRedis = false } = {}) {
+  checkPrerequisites();
+  const { installShim } = await import('../../dist/ray/install-shim.js');
+  const candNames = Array.from({ length: candidates }, (_, i) => `c${i + 1}`);
+  const workerNames = Array.from({ length: workers }, (_, i) => `w${i + 1}`);
+  const lab = createLab({ hosts: ['redis', 'lb', ...candNames, ...workerNames], keepWork });
+  let redisClient = null;
+  try {
+    const shimDir = path.join(lab.workDir, 'bin');
+    installShim({ binDir: shimDir, searchPath: [shimDir, VENV_BIN].join(path.delimiter) });
+    let dataDir = null;
+    if (persistentRedis) mkdirSync((dataDir = path.join(lab.workDir, 'redis-data')));
+    const redis = await startLabRedis(lab.host('redis'), { dataDir });
+    const balancer = await startHaproxy(lab.host('lb'), {
+      ports: PORTS,
+      servers: candNames.map((n) => ({ name: n, address: lab.host(n).address })),
+      checkPort: HTTP_PORT,
+      workDir: lab.workDir,
+    });
+    redisClient = new Redis({ host: redis.host.address, port: redis.port, maxRetriesPerRequest: 1, lazyConnect: true });
+    redisClient.on('error', () => {});
+    return rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerNames, ttlMs, retryMs, extraEnv });
+  } catch (e) {
+    redisClient?.disconnect();
+    lab.close();
+    throw e;
+  }
+}
+
+function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerNames, ttlMs, retryMs, extraEnv }) {
+  const ns = `lab-${lab.id}`;
+  const gcsAddress = `${balancer.address}:${PORTS.gcs}`;
+  const pods = new Map(); // host name -> current pod
+  let serial = 0;
+
+  function baseEnv(extra = {}) {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('RAY_') || k === 'REDIS_PASSWORD') delete env[k];
+    Object.assign(env, { PATH: [shimDir, VENV_BIN, process.env.PATH].join(path.delimiter), RAY_USAGE_STATS_ENABLED: '0', PYTHONUNBUFFERED: '1' }, extra);
+    for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
+    return env;
+  }
+
+  /** A fresh temp dir per pod incarnation, as a restarted pod has; short (Ray's socket paths must fit 107 bytes). */
+  function podTemp(name) {
+    const dir = path.join(lab.workDir, `${name}-${serial++}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  const headArgs = (host, temp) => [
+    'ray', 'start', '--head', '--block', `--port=${PORTS.gcs}`, `--node-ip-address=${host.address}`,
+    '--dashboard-host=0.0.0.0', `--dashboard-port=${PORTS.dashboard}`, `--ray-client-server-port=${PORTS.client}`,
+    '--num-cpus=0', `--temp-dir=${temp}`, '--disable-usage-stats',
+  ];
+
+  const self = {
+    lab,
+    redis,
+    balancer,
+    redisClient,
+    namespace: ns,
+    gcsAddress,
+    candidates: candNames,
+    workers: workerNames,
+    pods,
+    host: (name) => lab.host(name),
+    baseEnv,
+    haEnv(name, extra = {}) {
+      return baseEnv({
+        RAY_ENABLE_HEAD_HA: 'true',
+        RAY_REDIS_ADDRESS: redis.address,
+        RAY_external_storage_namespace: ns,
+        RAY_HA_CANDIDATE_ID: name,
+        RAY_HA_KEY_EXPIRE_TIME_MS: String(ttlMs),
+        RAY_HA_CHECK_INTERVAL_MS: String(retryMs),
+        RAY_HA_HTTP_ADDRESS: `${lab.host(name).address}:${HTTP_PORT}`,
+        ...extraEnv,
+        ...extra,
+      });
+    },
+    /** The user's command, unchanged, through the shim, on the candidate's host (a new pod, a new temp dir). */
+    async startCandidate(name, { env = {}, args = [] } = {}) {
+      const host = lab.host(name);
+      const temp = podTemp(name);
+      const pod = await host.spawn(`${name}-${serial}`, [...headArgs(host, temp), ...args], { env: self.haEnv(name, env) });
+      pod.tempDir = temp;
+      pods.set(name, pod);
+      return pod;
+    },
+    /** A stock head (no HA: the shim passes it to Ray as is), same GCS fault tolerance in Redis. */
+    async startStockHead(name) {
+      const host = lab.host(name);
+      const temp = podTemp(`${name}s`);
+      const pod = await host.spawn(`${name}-stock-${serial}`, headArgs(host, temp), {
+        env: baseEnv({ RAY_REDIS_ADDRESS: redis.address, RAY_external_storage_namespace: ns }),
+      });
+      pod.tempDir = temp;
+      pods.set(name, pod);
+      return pod;
+    },
+    /**
+     * For a stock head: what a Service's TCP readiness probe gives it, served
+     * where the balancer checks (/readyz on HTTP_PORT): 200 while the host's
+     * GCS port accepts. Runs on the host until its pods are killed.
+     */
+    async startTcpReadiness(name) {
+      const host = lab.host(name);
+      const code = `const net=require('net');require('http').createServer((q,r)=>{const s=net.connect(${PORTS.gcs},'${host.address}');` +
+        `const t=setTimeout(()=>{s.destroy();r.writeHead(503).end()},300);s.on('connect',()=>{clearTimeout(t);s.destroy();r.writeHead(200).end()});` +
+        `s.on('error',()=>{clearTimeout(t);r.writeHead(503).end()})}).listen(${HTTP_PORT},'${host.address}')`;
+      return host.spawn(`${name}-tcp-readiness-${serial++}`, [process.execPath, '-e', code]);
+    },
+    /** A worker node that reaches the GCS through the balancer. */
+    async startWorker(name = workerNames[0], { env = {} } = {}) {
+      const host = lab.host(name);
+      const temp = podTemp(name);
+      const pod = await host.spawn(`${name}-${serial}`, [
+        'ray', 'start', `--address=${gcsAddress}`, '--block', `--node-ip-address=${host.address}`, '--num-cpus=1',
+        '--resources={"worker": 1}', `--temp-dir=${temp}`, '--disable-usage-stats',
+      ], { env: baseEnv({ RAY_gcs_rpc_server_reconnect_timeout_s: '60', ...env }) });
+      pod.tempDir = temp;
+      pods.set(name, pod);
+      return pod;
+    },
+    async leaseHolder() {
+      try {
+        const v = await redisClient.get(`ray-head-ha:{${ns}}:lease`);
+        return v ? { id: v.split('#')[0], epoch: Number(v.split('#')[1]) } : null;
+      } catch {
+        return null;
+      }
+    },
+    /** Hosts that run a live gcs_server (a split brain is two of them). */
+    gcsHosts: () => candNames.filter((n) => lab.host(n).commands().some((c) => c.includes('gcs_server'))),
+    /** Ray processes still on a host. */
+    rayProcessesOn: (name) => rayProcesses(lab.host(name).commands()),
+    gcsListeningOn: (name) => isListening(PORTS.gcs, lab.host(name).address),
+    gcsThroughBalancer: () => isListening(PORTS.gcs, balancer.address),
+    /** Which candidate servers the balancer routes to ('UP'), for the GCS frontend. */
+    async balancerUp() {
+      const states = await balancer.serverStates();
+      return Object.entries(states.gcs ?? {}).filter(([, s]) => s === 'UP').map(([n]) => n);
+    },
+    async readyz(name) {
+      try {
+        const res = await fetch(`http://${lab.host(name).address}:${HTTP_PORT}/readyz`, { signal: AbortSignal.timeout(1000) });
+        return res.status;
+      } catch {
+        return null;
+      }
+    },
+    /** The orchestrator's JSON log lines of the host's current pod. */
+    events(name) {
+      const pod = pods.get(name);
+      if (!pod) return [];
+      let text = '';
+      try {
+        text = readFileSync(pod.logFile, 'utf8');
+      } catch {
+        return [];
+      }
+      return text.split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
+        try {
+          return [JSON.parse(l)];
+        } catch {
+          return [];
+        }
+      });
+    },
+    logTail(name, n = 40) {
+      const pod = pods.get(name);
+      try {
+        return readFileSync(pod.logFile, 'utf8').split('\n').slice(-n).join('\n');
+      } catch {
+        return '';
+      }
+    },
+
+    // ---- drivers, on a worker host ----
+
+    /** Starts a probe driver on the worker host; see actor-probe.py. Returns { proc, next(), go(), stop() }. */
+    probe(mode, { deadlineS = 120, waitGo = false, worker = workerNames[0] } = {}) {
+      const host = lab.host(worker);
+      const proc = spawn('ip', ['netns', 'exec', host.ns, PYTHON, PROBE, gcsAddress, mode, String(deadlineS), host.address, ...(waitGo ? ['--wait-go'] : [])], {
+        env: baseEnv(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      const errLog = createWriteStream(path.join(lab.workDir, `probe-${mode}-${serial++}.log`));
+      proc.stderr.on('data', (d) => {
+        stderr = (stderr + d).slice(-4000);
+        errLog.write(d);
+      });
+      let exit = null;
+      proc.once('exit', (code, signal) => {
+        exit = { code, signal };
+        errLog.end();
+      });
+      const lines = readline.createInterface({ input: proc.stdout });
+      const queue = [];
+      let wake = null;
+      lines.on('line', (l) => {
+        queue.push(l);
+        wake?.();
+      });
+      const exited = new Promise((r) => proc.once('exit', r));
+      /** The probe's next JSON line (Ray's own chatter skipped). */
+      const next = async () => {
+        for (;;) {
+          while (queue.length) {
+            const l = queue.shift();
+            if (!l.startsWith('{')) continue;
+            try {
+              return JSON.parse(l);
+            } catch {
+              /* not ours */
+            }
+          }
+          const more = new Promise((r) => (wake = r));
+          const gone = await Promise.race([more.then(() => false), exited.then(() => true)]);
+          if (gone && !queue.length) return { error: `probe exited (${JSON.stringify(exit)}) without a result: ${stderr.slice(-1500)}` };
+        }
+      };
+      return {
+        proc,
+        next,
+        /** --wait-go: the fault happened, start now. */
+        go: () => proc.stdin.write('go\n'),
+        /** watch: stop calling and report. */
+        stop: () => proc.stdin.end(),
+        kill: () => proc.kill('SIGKILL'),
+      };
+    },
+    /** Creates the detached actor (value 1) through the balancer. */
+    async createActor() {
+      const r = await self.probe('create', { deadlineS: 120 }).next();
+      if (r.value !== 1) throw new Error(`ray lab: actor not created: ${JSON.stringify(r)}`);
+      return r;
+    },
+    /** Starts a probe that waits for go(); resolves once Ray is imported and it is ready. */
+    async readyProbe(mode = 'incr', opts = {}) {
+      const p = self.probe(mode, { ...opts, waitGo: mode !== 'watch' });
+      const ready = await p.next();
+      if (!ready.ready) throw new Error(`probe did not get ready: ${JSON.stringify(ready)}`);
+      return p;
+    },
+
+    // ---- the lab's fault verbs ----
+
+    /** iptables drops everything but loopback on the host; its processes keep running. */
+    partition: (name) => lab.host(name).partition(),
+    heal: (name) => lab.host(name).heal(),
+    /** Host death: link cut first (no FIN or RST reaches anyone), then SIGKILL every process on it. */
+    hostDeath(name) {
+      const host = lab.host(name);
+      host.linkDown();
+      host.killAll();
+      pods.delete(name);
+    },
+    /** The dead host's link back (a new machine with the same address), nothing running. */
+    revive: (name) => lab.host(name).linkUp(),
+    /** Pod kill: SIGKILL every process on the host, link kept. */
+    podKill(name) {
+      lab.host(name).killAll();
+      pods.delete(name);
+    },
+    /** Graceful stop, as the kubelet does it: SIGTERM to the `ray start` process (the pod's init). */
+    gracefulStop: (name) => pods.get(name)?.signalInit('SIGTERM'),
+    redisRestartEmpty: () => redis.restartEmpty(),
+    redisRestart: () => redis.restart(),
+    redisPause: () => redis.pause(),
+    redisResume: () => redis.resume(),
+    /** As the kubelet restarts a container: whatever is left is killed, the same command in a new pod with a new temp dir. */
+    async restartCandidate(name, opts) {
+      lab.host(name).killAll();
+      return self.startCandidate(name, opts);
+    },
+
+    close() {
+      redisClient.disconnect();
+      lab.close();
+    },
+  };
+  return self;
+}

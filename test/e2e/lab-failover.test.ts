@@ -1,0 +1,251 @@
+/**
+ * Head HA on real Ray across hosts (the lab, scripts/lab/): Redis, a balancer
+ * (HAProxy health-checking /readyz), two head candidates on hosts of their own
+ * addresses, each running the user's `ray start --head --block` through the
+ * shim, and a worker host whose raylet and drivers reach the head only through
+ * the balancer. A detached actor lives on the worker; a driver stays connected
+ * and calls it every 50 ms through every fault.
+ *
+ * A sampler checks every 20 ms that no two hosts run a gcs_server at once.
+ * After a partition or a lost lease, the fenced host must run no Ray process
+ * at all, read from its network namespace's processes.
+ *
+ * Needs root, dist/ (npm run build:ts), .venv with Ray, haproxy and iptables.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAB_PORTS, startRayLab, waitFor, type Pod, type Probe, type RayLab } from '../helpers/lab.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'ray-head-ha.js');
+const TTL_MS = 6000;
+const RETRY_MS = 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let L: RayLab;
+let watcher: Probe;
+let counter = 0;
+const timings: Record<string, number> = {};
+const overlaps: Array<{ at: number; hosts: string[] }> = [];
+let sampler: NodeJS.Timeout | undefined;
+
+function statusJson(): { leader: { id: string; gcsAddress: string | null; epoch: number } | null } {
+  const r = spawnSync(process.execPath, [CLI, 'status', '--json', '--redis', L.redis.address, '--namespace', L.namespace], {
+    encoding: 'utf8',
+    env: L.baseEnv(),
+    timeout: 20_000,
+  });
+  if (r.status !== 0) throw new Error(`status --json exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+async function holder(): Promise<string | null> {
+  return (await L.leaseHolder())?.id ?? null;
+}
+
+/** A fresh driver through the balancer; its answer must be the next value of the counter. */
+async function actorAnswers(deadlineS = 120): Promise<number> {
+  const r = await L.probe('incr', { deadlineS }).next();
+  expect(r.value, `probe: ${JSON.stringify(r)}`).toBeGreaterThan(counter);
+  counter = r.value!;
+  return counter;
+}
+
+async function leaderServes(name: string, timeoutMs: number): Promise<void> {
+  await waitFor(`${name} to hold the lease`, async () => (await holder()) === name, timeoutMs, 20);
+  await waitFor(`the GCS of ${name}`, () => L.gcsListeningOn(name), 60_000, 50);
+  await waitFor(`the balancer to route to ${name} only`, async () => (await L.balancerUp()).join() === name, 10_000, 50);
+}
+
+async function standsBy(name: string): Promise<void> {
+  await waitFor(`${name} to stand by`, () => L.events(name).some((e) => /-> standby$/.test(e.msg)), 60_000, 100);
+  await sleep(2 * RETRY_MS);
+  expect(await holder()).not.toBe(name);
+  expect(L.rayProcessesOn(name).filter((c) => /gcs_server|raylet/.test(c)), L.logTail(name)).toEqual([]);
+  expect(await L.readyz(name)).toBe(503);
+}
+
+beforeAll(async () => {
+  L = await startRayLab({ candidates: 2, ttlMs: TTL_MS, retryMs: RETRY_MS });
+  sampler = setInterval(() => {
+    const hosts = L.gcsHosts();
+    if (hosts.length > 1) overlaps.push({ at: Date.now(), hosts });
+  }, 20);
+}, 60_000);
+
+afterAll(async () => {
+  clearInterval(sampler);
+  watcher?.kill();
+  console.log(`lab e2e timings (s): ${JSON.stringify(timings)}`);
+  L?.close();
+}, 60_000);
+
+describe.sequential('head HA on real Ray across hosts', () => {
+  it('c1 leads, c2 stands by, the balancer routes to c1 only, a worker joins through it, a detached actor lives on the worker', async () => {
+    await L.startCandidate('c1');
+    await leaderServes('c1', 60_000);
+    await L.startCandidate('c2');
+    await standsBy('c2');
+    expect(await L.readyz('c1')).toBe(200);
+
+    const worker = await L.startWorker();
+    const created = await L.createActor();
+    expect(created.value).toBe(1);
+    counter = 1;
+    // The worker is plain Ray: the shim handed only the head to the orchestrator.
+    expect(worker.commands().some((c) => c.includes('ray-head-ha'))).toBe(false);
+    expect(L.pods.get('c1')!.commands().some((c) => c.includes('ray-head-ha.js run'))).toBe(true);
+    // The worker's raylet was given the balancer, never a candidate's own address.
+    expect(worker.commands().find((c) => c.includes('ray start'))).toContain(`--address=${L.gcsAddress}`);
+
+    const status = statusJson();
+    expect(status.leader?.id).toBe('c1');
+    expect(status.leader?.gcsAddress).toBe(`${L.host('c1').address}:${LAB_PORTS.gcs}`);
+    await actorAnswers();
+    watcher = await L.readyProbe('watch', { deadlineS: 3600 });
+  }, 240_000);
+
+  it('pod kill of the leader: c2 takes over, the balancer follows, the actor keeps its state, the dashboard answers through the balancer', async () => {
+    const t0 = Date.now();
+    L.podKill('c1');
+    await leaderServes('c2', TTL_MS + 30_000);
+    timings['podKillToBalancer'] = (Date.now() - t0) / 1000;
+    await actorAnswers();
+    timings['podKillToActor'] = (Date.now() - t0) / 1000;
+    await waitFor('the dashboard through the balancer', async () => {
+      const res = await fetch(`http://${L.balancer.address}:${LAB_PORTS.dashboard}/api/version`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+      return res?.ok ?? false;
+    }, 60_000, 200);
+    timings['podKillToDashboard'] = (Date.now() - t0) / 1000;
+    expect(statusJson().leader?.id).toBe('c2');
+  }, 180_000);
+
+  it('c1 restarted as the kubelet does it (new temp dir) stands by', async () => {
+    await L.restartCandidate('c1');
+    await standsBy('c1');
+  }, 90_000);
+
+  it('graceful stop of the leader: it exits 0, c1 takes over, the actor answers', async () => {
+    const old = L.pods.get('c2')!;
+    const t0 = Date.now();
+    L.gracefulStop('c2');
+    await leaderServes('c1', 30_000);
+    timings['termToBalancer'] = (Date.now() - t0) / 1000;
+    expect(await old.exited, L.logTail('c2')).toEqual({ code: 0, signal: null });
+    expect(L.rayProcessesOn('c2')).toEqual([]);
+    await actorAnswers();
+    timings['termToActor'] = (Date.now() - t0) / 1000;
+    await L.restartCandidate('c2');
+    await standsBy('c2');
+  }, 180_000);
+
+  it('the driver connected through the pod kill and the graceful stop: the counter never went backwards, it answers after', async () => {
+    watcher.stop();
+    const w = await watcher.next();
+    expect(w.error, JSON.stringify(w)).toBeUndefined();
+    expect(w.backwards).toEqual([]);
+    expect(w.calls).toBeGreaterThan(100);
+    // Failed calls and the longest gap are what issue 12 drives down; reported here, asserted by no test.
+    timings['connectedDriverLongestGap'] = (w.longestGapMs ?? 0) / 1000;
+    timings['connectedDriverFailedCalls'] = w.failed ?? -1;
+    // Another driver stays connected through the partition and the host death: reported, and it must never go backwards.
+    watcher = await L.readyProbe('watch', { deadlineS: 3600 });
+    // The connected driver's calls and the fresh drivers' calls share one counter.
+    await actorAnswers();
+    expect(counter).toBeGreaterThan(w.last!);
+  }, 60_000);
+
+  it('partition of the leader: its host runs no Ray process before c2 leads; c2 serves; healed and restarted, c1 stands by', async () => {
+    const old = L.pods.get('c1')!;
+    const t0 = Date.now();
+    L.partition('c1');
+    // The lease can only expire after the old head is dead (renewDeadline + killGrace < ttl):
+    // the moment c2 holds it, c1's host must have nothing of Ray left.
+    await waitFor('c2 to hold the lease', async () => (await holder()) === 'c2', TTL_MS + 30_000, 10);
+    timings['partitionToLease'] = (Date.now() - t0) / 1000;
+    expect(L.rayProcessesOn('c1'), 'Ray processes on the fenced host when c2 took the lease').toEqual([]);
+    expect((await old.exited).code, L.logTail('c1')).toBe(3);
+    expect(L.host('c1').commands()).toEqual([]);
+    await leaderServes('c2', 60_000);
+    await actorAnswers();
+    timings['partitionToActor'] = (Date.now() - t0) / 1000;
+    L.heal('c1');
+    await L.restartCandidate('c1');
+    await standsBy('c1');
+  }, 240_000);
+
+  it('host death of the leader (link cut, every process killed): c1 takes over after the ttl; the host comes back as a standby', async () => {
+    const t0 = Date.now();
+    L.hostDeath('c2');
+    await leaderServes('c1', TTL_MS + 30_000);
+    timings['hostDeathToBalancer'] = (Date.now() - t0) / 1000;
+    await actorAnswers();
+    timings['hostDeathToActor'] = (Date.now() - t0) / 1000;
+    L.revive('c2');
+    await L.startCandidate('c2');
+    await standsBy('c2');
+  }, 240_000);
+
+  it('the driver connected through the partition and the host death: the counter never went backwards, it answers after', async () => {
+    watcher.stop();
+    const w = await watcher.next();
+    expect(w.error, JSON.stringify(w)).toBeUndefined();
+    expect(w.backwards).toEqual([]);
+    timings['hardFaultsConnectedLongestGap'] = (w.longestGapMs ?? 0) / 1000;
+    timings['hardFaultsConnectedFailedCalls'] = w.failed ?? -1;
+    await actorAnswers();
+    expect(counter).toBeGreaterThan(w.last!);
+  }, 60_000);
+
+  it('a previous GCS that keeps answering: the new leader never starts a head and exits 3', async () => {
+    // c1 leads; its host is killed and something answers on its GCS address (a head we do not control).
+    expect(await holder()).toBe('c1');
+    const c2 = L.pods.get('c2')!;
+    L.podKill('c1');
+    const stale = await L.host('c1').spawn('stale-gcs', [
+      'python3', '-c', `import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', ${LAB_PORTS.gcs})); s.listen(64); time.sleep(600)`,
+    ]);
+    await waitFor('the stale GCS address to answer', () => L.gcsListeningOn('c1'), 10_000, 20);
+    // c2 was started with the default wait (60 s); a restart with a short one shows the timeout path.
+    await c2.kill();
+    const c2b = await L.startCandidate('c2', { env: { RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS: '3000' } });
+    const exit = await c2b.exited;
+    expect(exit.code, L.logTail('c2')).toBe(3);
+    expect(L.events('c2').some((e) => e.msg.includes('previous GCS still answers'))).toBe(true);
+    expect(L.events('c2').some((e) => e.msg === 'head started')).toBe(false);
+    expect(L.rayProcessesOn('c2')).toEqual([]);
+    await stale.kill();
+  }, 120_000);
+
+  it('no two hosts ran a gcs_server at once (sampled every 20 ms)', () => {
+    expect(overlaps).toEqual([]);
+  });
+});
+
+describe.sequential('HA off: the shim is stock Ray', () => {
+  it('`ray start --head --block` through the shim is Ray itself: same process, same exit code on SIGTERM', async () => {
+    for (const name of L.candidates) L.podKill(name);
+    const results: Array<{ code: number | null; signal: string | null; init: string }> = [];
+    for (const via of ['shim', 'stock']) {
+      const host = L.host('c1');
+      const pod: Pod = await host.spawn(`off-${via}`, [
+        via === 'shim' ? 'ray' : path.join(ROOT, '.venv', 'bin', 'ray'),
+        'start', '--head', '--block', `--port=${LAB_PORTS.gcs}`, `--node-ip-address=${host.address}`, '--num-cpus=0',
+        `--temp-dir=${L.lab.workDir}/off-${via}`, '--disable-usage-stats',
+      ], { env: L.baseEnv({ RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S: '0' }) });
+      await waitFor(`the ${via} head to start`, () => L.gcsListeningOn('c1'), 60_000, 100);
+      const init = readFileSync(`/proc/${pod.initPid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ');
+      pod.signalInit('SIGTERM');
+      const exit = await pod.exited;
+      results.push({ ...exit, init });
+      await pod.kill();
+    }
+    // The shim exec'd the real ray (python running .venv/bin/ray), no orchestrator in between.
+    expect(results[0]!.init).toMatch(/\.venv\/bin\/python3? \S*\.venv\/bin\/ray start/);
+    expect({ code: results[0]!.code, signal: results[0]!.signal }).toEqual({ code: results[1]!.code, signal: results[1]!.signal });
+    // Stock Ray's own code for a SIGTERMed `ray start --block` (node.py: sys.exit(1)).
+    expect(results[1]!.code).toBe(1);
+  }, 150_000);
+});
