@@ -143,6 +143,7 @@ async function measure(kind, fault, candidates) {
     connectedGap: sec(w.longestGapMs),
     connectedFailed: w.failed ?? null,
     backwards: (w.backwards ?? []).length,
+    connectedError: w.error,
   };
 }
 
@@ -249,7 +250,7 @@ function markdown(result) {
   }
   lines.push('', 'Medians. Every run:', '', '| kind | run | gcsDown | gcsUp | workerBack | actor | gap | failed | error |', '|---|---|---|---|---|---|---|---|---|');
   for (const r of result.rows) {
-    lines.push(`| ${r.kind} | ${r.run} | ${r.gcsDown} | ${r.gcsUp} | ${r.workerBack} | ${r.actor} | ${r.connectedGap} | ${r.connectedFailed} | ${r.error ?? ''} |`);
+    lines.push(`| ${r.kind} | ${r.run} | ${r.gcsDown} | ${r.gcsUp} | ${r.workerBack} | ${r.actor} | ${r.connectedGap} | ${r.connectedFailed} | ${[r.error, r.connectedError && `connected driver: ${r.connectedError}`].filter(Boolean).join('; ').slice(0, 300)} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -228,6 +228,15 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
         }
       });
     },
+    /** True once the host's current `ray start` printed that it runs (every head process launched, its node registered). */
+    rayStarted(name) {
+      const pod = pods.get(name);
+      try {
+        return readFileSync(pod.logFile, 'utf8').includes('Ray runtime started');
+      } catch {
+        return false;
+      }
+    },
     logTail(name, n = 40) {
       const pod = pods.get(name);
       try {

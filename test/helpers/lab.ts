@@ -108,6 +108,9 @@ export interface RayLab {
   readyz(name: string): Promise<number | null>;
   events(name: string): OrchestratorEvent[];
   logTail(name: string, n?: number): string;
+  rayStarted(name: string): boolean;
+  startTcpReadiness(name: string): Promise<Pod>;
+  redisRestart(): Promise<void>;
   probe(mode: 'create' | 'incr' | 'watch', opts?: { deadlineS?: number; waitGo?: boolean; worker?: string }): Probe;
   createActor(): Promise<ProbeResult>;
   readyProbe(mode?: 'incr' | 'watch', opts?: { deadlineS?: number; worker?: string }): Promise<Probe>;

@@ -1,0 +1,346 @@
+#!/usr/bin/env node
+// `npm run chaos:ray -- --trials N --seed S`: a seeded fault campaign on real
+// Ray across hosts (the lab, scripts/lab/). Three head candidates on hosts of
+// their own behind HAProxy, Redis with an fsynced append-only file on its own
+// host, a worker host with a detached actor (a counter) and a Ray Serve app
+// that takes steady HTTP traffic through the worker's own Serve proxy.
+//
+// Per trial one fault at random (mostly on the leader), then recovery, then
+// the faulted candidate restarted as the kubelet would. A trial fails on:
+//   - two hosts running a gcs_server at once (sampled every 20 ms);
+//   - the actor's counter going backwards or the actor gone (a fresh driver
+//     and a driver that stays connected both check it);
+//   - a fenced host (partitioned or lost its lease) still running any Ray
+//     process when another candidate takes the lease;
+//   - the worker's raylet gone;
+//   - a leader change whose epoch did not grow;
+//   - no recovery (a fresh driver answered by the actor) within the bound.
+// Failed Serve requests and failed calls of the connected driver are counted
+// per fault kind (reported, not a failure). Exits 1 on any failed trial.
+//
+//   node scripts/chaos-ray.mjs [--trials 10] [--seed S] [--ttl-ms 6000] [--faults a,b] [--out bench-results] [--keep]
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    trials: { type: 'string', default: '10' },
+    seed: { type: 'string', default: String(Date.now() % 1_000_000) },
+    'ttl-ms': { type: 'string', default: '6000' },
+    faults: { type: 'string' },
+    out: { type: 'string', default: 'bench-results' },
+    keep: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+const TRIALS = Number(opts.trials);
+const SEED = Number(opts.seed);
+const TTL = Number(opts['ttl-ms']);
+const RETRY = Math.max(100, Math.round(TTL / 6));
+const SERVE_PORT = 8000;
+const OUT = path.resolve(ROOT, opts.out);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (msg) => !opts.quiet && console.log(`[chaos-ray ${new Date().toISOString().slice(11, 23)}] ${msg}`);
+
+/** mulberry32: a campaign replays with --seed. */
+function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = seededRandom(SEED);
+const pick = (xs) => xs[Math.floor(random() * xs.length)];
+
+// Recovery bounds from the start of the fault: Ray's own start on 2 shared cores takes seconds.
+const RAY_START_MS = 45_000;
+const FAULTS = {
+  'pod-kill': { boundMs: TTL + RAY_START_MS },
+  graceful: { boundMs: RAY_START_MS },
+  'head-crash': { boundMs: TTL + RAY_START_MS },
+  partition: { boundMs: TTL + RAY_START_MS },
+  'host-death': { boundMs: TTL + RAY_START_MS },
+  'standby-kill': { boundMs: RAY_START_MS },
+  'redis-pause-short': { boundMs: TTL + RAY_START_MS },
+  'redis-pause-long': { boundMs: 2 * TTL + RAY_START_MS },
+  'redis-restart': { boundMs: TTL + RAY_START_MS },
+};
+const chosen = opts.faults ? opts.faults.split(',') : Object.keys(FAULTS);
+for (const f of chosen) if (!FAULTS[f]) throw new Error(`unknown fault ${f}; known: ${Object.keys(FAULTS).join(', ')}`);
+
+const L = await startRayLab({ candidates: 3, ttlMs: TTL, retryMs: RETRY, persistentRedis: true, keepWork: opts.keep });
+process.on('exit', () => L.close());
+
+const holder = async () => L.leaseHolder();
+let current = null; // the trial running now: counters go to it
+
+// ---------- checkers ----------
+
+const split = { ms: 0, samples: 0, last: null, events: [] };
+const sampler = setInterval(() => {
+  const now = Date.now();
+  const hosts = L.gcsHosts();
+  split.samples++;
+  if (hosts.length > 1) {
+    if (split.last !== null) split.ms += now - split.last;
+    if (split.events.length < 50) split.events.push({ at: now, hosts, trial: current?.n });
+    if (current) current.splitBrain = true;
+  }
+  split.last = now;
+}, 20);
+
+const serve = { ok: 0, failed: 0, running: false };
+async function serveTraffic() {
+  serve.running = true;
+  const url = `http://${L.host('w1').address}:${SERVE_PORT}/`;
+  while (serve.running) {
+    const t = Date.now();
+    let ok = false;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      ok = res.ok && (await res.text()).startsWith('ok');
+    } catch {
+      ok = false;
+    }
+    if (ok) serve.ok++;
+    else serve.failed++;
+    if (current) current[ok ? 'serveOk' : 'serveFailed']++;
+    await sleep(Math.max(0, 50 - (Date.now() - t)));
+  }
+}
+
+function deployServe() {
+  return new Promise((resolve, reject) => {
+    const host = L.host('w1');
+    const p = spawn('ip', ['netns', 'exec', host.ns, path.join(VENV_BIN, 'python'), path.join(ROOT, 'scripts/lab/serve-app.py'), L.gcsAddress, host.address, String(SERVE_PORT)], {
+      env: L.baseEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err = (err + d).slice(-3000)));
+    p.on('exit', (code) => (code === 0 && out.includes('"deployed": true') ? resolve() : reject(new Error(`serve-app exited ${code}: ${out} ${err}`))));
+  });
+}
+
+const workerRayletAlive = () => L.host('w1').commands().some((c) => /\/raylet\b|raylet /.test(c) && !c.startsWith('unshare'));
+
+async function waitStandby(name) {
+  await waitFor(`${name} to stand by`, () => L.events(name).some((e) => /-> standby$/.test(e.msg)), 120_000, 100);
+}
+
+/** A leader holds the lease, its GCS answers, the balancer routes to it only. */
+async function leaderServing(timeoutMs) {
+  return waitFor('a serving leader', async () => {
+    const h = await holder();
+    if (!h) return null;
+    if (!(await L.gcsListeningOn(h.id))) return null;
+    const up = await L.balancerUp();
+    return up.length === 1 && up[0] === h.id ? h : null;
+  }, timeoutMs, 50);
+}
+
+// ---------- one trial ----------
+
+let lastValue = 0;
+
+async function trial(n, fault) {
+  const before = await holder();
+  const leader = before.id;
+  const standbys = L.candidates.filter((c) => c !== leader);
+  const target = fault === 'standby-kill' ? pick(standbys) : leader;
+  const t = (current = {
+    n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], serveOk: 0, serveFailed: 0, splitBrain: false,
+  });
+  const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
+  const fresh = await L.readyProbe('incr', { deadlineS: Math.ceil(FAULTS[fault].boundMs / 1000) + 30 });
+  const t0 = Date.now();
+  // Watches for the moment another candidate takes the lease, and what the fenced host runs then.
+  let fencedCheck = null;
+  const fencedWatch = (async () => {
+    if (!['partition', 'redis-pause-long'].includes(fault)) return;
+    const h = await waitFor('a new lease holder', async () => {
+      const x = await holder();
+      return x && x.epoch !== before.epoch ? x : null;
+    }, FAULTS[fault].boundMs, 10).catch(() => null);
+    if (h && h.id !== leader) fencedCheck = L.rayProcessesOn(leader);
+  })();
+
+  switch (fault) {
+    case 'pod-kill':
+    case 'standby-kill':
+      L.podKill(target);
+      break;
+    case 'graceful':
+      L.gracefulStop(target);
+      break;
+    case 'head-crash': {
+      const pid = L.host(target).pids().find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('gcs_server');
+        } catch {
+          return false;
+        }
+      });
+      if (pid) process.kill(pid, 'SIGKILL');
+      else t.problems.push('no gcs_server on the leader to crash');
+      break;
+    }
+    case 'partition':
+      L.partition(target);
+      break;
+    case 'host-death':
+      L.hostDeath(target);
+      break;
+    case 'redis-pause-short':
+      L.redisPause();
+      await sleep(TTL * 0.4);
+      L.redisResume();
+      break;
+    case 'redis-pause-long':
+      L.redisPause();
+      await sleep(TTL * 1.5);
+      L.redisResume();
+      break;
+    case 'redis-restart':
+      await L.redisRestart();
+      break;
+  }
+  fresh.go();
+  const r = await fresh.next();
+  t.recoveryMs = r.answerAt ? r.answerAt - t0 : null;
+  if (typeof r.value !== 'number') t.problems.push(`the actor did not answer a new driver: ${r.error ?? ''} ${r.lastError ?? ''}`);
+  else if (r.value <= lastValue) t.problems.push(`the counter went backwards: ${r.value} after ${lastValue}`);
+  else lastValue = r.value;
+  if (t.recoveryMs !== null && t.recoveryMs > FAULTS[fault].boundMs) t.problems.push(`recovery ${t.recoveryMs} ms > bound ${FAULTS[fault].boundMs} ms`);
+  await fencedWatch;
+  if (fencedCheck && fencedCheck.length) t.problems.push(`fenced host ${leader} ran Ray processes at the takeover: ${fencedCheck.join(' | ').slice(0, 300)}`);
+
+  const after = await leaderServing(FAULTS[fault].boundMs).catch(() => null);
+  if (!after) t.problems.push('no serving leader after the fault');
+  // Recovered means the new head's `ray start` finished too: a fault in the middle of it is another trial's business.
+  else await waitFor(`${after.id}'s ray start to finish`, () => L.rayStarted(after.id), RAY_START_MS, 100).catch((e) => t.problems.push(e.message));
+  t.to = after?.id ?? null;
+  t.toEpoch = after?.epoch ?? null;
+  if (after && after.id !== leader && !(after.epoch > before.epoch)) t.problems.push(`epoch did not grow: ${before.epoch} -> ${after.epoch}`);
+  if (!workerRayletAlive()) t.problems.push('the worker raylet exited');
+
+  watcher.stop();
+  const w = await watcher.next();
+  t.connectedFailed = w.failed ?? null;
+  t.connectedGapMs = w.longestGapMs ?? null;
+  if (w.error) t.problems.push(`connected driver: ${w.error}`);
+  if ((w.backwards ?? []).length) t.problems.push(`connected driver saw the counter go backwards: ${JSON.stringify(w.backwards)}`);
+  if (typeof w.last === 'number') lastValue = Math.max(lastValue, w.last);
+
+  // Restore three candidates, as the kubelet would: the faulted one restarted (a new pod, a new temp dir).
+  if (fault === 'partition') L.heal(target);
+  if (fault === 'host-death') L.revive(target);
+  for (const c of L.candidates) {
+    const pod = L.pods.get(c);
+    const alive = pod && pod.proc.exitCode === null && pod.proc.signalCode === null;
+    if (!alive) {
+      await L.restartCandidate(c);
+      await waitStandby(c).catch((e) => t.problems.push(`restart of ${c}: ${e.message}`));
+    }
+  }
+  // No Ray process on any candidate but the leader (no orphan of an old head).
+  const now = await holder();
+  for (const c of L.candidates) {
+    if (c === now?.id) continue;
+    const left = L.rayProcessesOn(c);
+    if (left.length) t.problems.push(`Ray processes left on standby ${c}: ${left.join(' | ').slice(0, 300)}`);
+  }
+  if (t.splitBrain) t.problems.push('two gcs_server hosts at once');
+  current = null;
+  return t;
+}
+
+// ---------- run ----------
+
+const trials = [];
+let setupError = null;
+try {
+  log(`seed ${SEED}, ${TRIALS} trials, ttl ${TTL} ms, lab ${L.lab.prefix}.0/24, faults: ${chosen.join(', ')}`);
+  await L.startCandidate('c1');
+  await leaderServing(90_000);
+  for (const c of L.candidates.slice(1)) await L.startCandidate(c);
+  for (const c of L.candidates.slice(1)) await waitStandby(c);
+  await L.startWorker();
+  lastValue = (await L.createActor()).value;
+  await deployServe();
+  void serveTraffic();
+  await waitFor('Serve answering', () => serve.ok > 10, 60_000, 100);
+  log('3 candidates, a worker, the actor and the Serve app are up');
+  for (let n = 1; n <= TRIALS; n++) {
+    const fault = pick(chosen);
+    const t = await trial(n, fault);
+    trials.push(t);
+    log(`trial ${n} ${fault} (${t.target}): ${t.problems.length ? 'FAILED ' + t.problems.join('; ') : 'ok'} ` +
+      `recovery ${t.recoveryMs} ms, ${t.from} -> ${t.to}, serve failed ${t.serveFailed}/${t.serveOk + t.serveFailed}, connected failed ${t.connectedFailed}`);
+    await sleep(RETRY);
+  }
+} catch (e) {
+  setupError = e.stack ?? String(e);
+  console.error(`chaos-ray: ${setupError}`);
+}
+serve.running = false;
+clearInterval(sampler);
+
+const byFault = {};
+for (const t of trials) {
+  const f = (byFault[t.fault] ??= { trials: 0, failed: 0, recoveryMs: [], serveFailed: 0, serveTotal: 0, connectedFailed: 0, maxConnectedGapMs: 0, lostOrReset: 0, fencedWithRay: 0, deadWorker: 0, epochNotGrown: 0 });
+  f.trials++;
+  if (t.problems.length) f.failed++;
+  if (t.recoveryMs !== null) f.recoveryMs.push(t.recoveryMs);
+  f.serveFailed += t.serveFailed;
+  f.serveTotal += t.serveFailed + t.serveOk;
+  f.connectedFailed += t.connectedFailed ?? 0;
+  f.maxConnectedGapMs = Math.max(f.maxConnectedGapMs, t.connectedGapMs ?? 0);
+  f.lostOrReset += t.problems.some((p) => /actor did not answer|backwards/.test(p)) ? 1 : 0;
+  f.fencedWithRay += t.problems.some((p) => p.startsWith('fenced host')) ? 1 : 0;
+  f.deadWorker += t.problems.some((p) => p.includes('worker raylet')) ? 1 : 0;
+  f.epochNotGrown += t.problems.some((p) => p.startsWith('epoch')) ? 1 : 0;
+}
+const median = (xs) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] : null);
+const summary = {
+  seed: SEED,
+  trials: trials.length,
+  requested: TRIALS,
+  failed: trials.filter((t) => t.problems.length).length,
+  setupError,
+  ttlMs: TTL,
+  splitBrainMs: split.ms,
+  splitBrainSamples: split.samples,
+  splitBrainEvents: split.events,
+  serve: { ok: serve.ok, failed: serve.failed },
+  byFault: Object.fromEntries(Object.entries(byFault).map(([k, f]) => [k, { ...f, recoveryMedianMs: median(f.recoveryMs), recoveryMaxMs: f.recoveryMs.length ? Math.max(...f.recoveryMs) : null, recoveryMs: undefined }])),
+  failures: trials.filter((t) => t.problems.length),
+};
+const md = [
+  `# chaos-ray: ${summary.trials} trials on real Ray across hosts (seed ${SEED}, ttl ${TTL} ms)`,
+  '',
+  `Failed trials: ${summary.failed}. Split brain: ${split.ms} ms over ${split.samples} samples (every 20 ms). ` +
+    `Serve requests: ${serve.failed} failed of ${serve.ok + serve.failed}.`,
+  '',
+  '| fault | trials | failed | recovery median / max (ms) | lost or reset actor | fenced host with Ray | dead worker raylet | epoch not grown | Serve failed / total | connected driver failed calls / longest gap (ms) |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...Object.entries(summary.byFault).map(([k, f]) =>
+    `| ${k} | ${f.trials} | ${f.failed} | ${f.recoveryMedianMs} / ${f.recoveryMaxMs} | ${f.lostOrReset} | ${f.fencedWithRay} | ${f.deadWorker} | ${f.epochNotGrown} | ${f.serveFailed} / ${f.serveTotal} | ${f.connectedFailed} / ${f.maxConnectedGapMs} |`),
+  '',
+  ...summary.failures.map((t) => `- trial ${t.n} ${t.fault}: ${t.problems.join('; ')}`),
+].join('\n') + '\n';
+mkdirSync(OUT, { recursive: true });
+writeFileSync(path.join(OUT, 'chaos-ray.json'), JSON.stringify(summary, null, 2) + '\n');
+writeFileSync(path.join(OUT, 'chaos-ray.md'), md);
+process.stdout.write(md);
+if (opts.keep) log(`logs kept in ${L.lab.workDir}`);
+process.exit(summary.failed || setupError || summary.trials < TRIALS ? 1 : 0);

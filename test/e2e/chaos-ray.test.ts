@@ -1,0 +1,48 @@
+/**
+ * The short real-Ray fault campaign CI runs (10 trials across hosts; the long
+ * one is `npm run chaos:ray -- --trials 200`). The campaign checks every trial
+ * (two gcs_server hosts at once, the actor's counter, fenced hosts, the worker
+ * raylet, epochs, recovery bounds); this asserts its verdict and that it drew
+ * several kinds of fault.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const TRIALS = 10;
+
+describe('real-Ray fault campaign in the lab', () => {
+  it(`${TRIALS} random faults: no split brain, the actor never goes backwards or vanishes, fenced hosts run no Ray, recovery within bounds`, async () => {
+    const seed = process.env['CHAOS_SEED'] ?? String(Date.now() % 1_000_000);
+    const out = mkdtempSync(path.join(tmpdir(), 'rhha-chaos-ray-'));
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'scripts/chaos-ray.mjs'), '--trials', String(TRIALS), '--seed', seed, '--out', out],
+        { encoding: 'utf8', timeout: 1_500_000, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    const report = `seed ${seed} (replay: CHAOS_SEED=${seed})\n${r.stdout}\n${r.stderr}`;
+    try {
+      expect(r.status, report).toBe(0);
+      const summary = JSON.parse(readFileSync(path.join(out, 'chaos-ray.json'), 'utf8')) as {
+        trials: number;
+        failed: number;
+        splitBrainMs: number;
+        splitBrainSamples: number;
+        byFault: Record<string, unknown>;
+      };
+      expect(summary.trials, report).toBe(TRIALS);
+      expect(summary.failed, report).toBe(0);
+      expect(summary.splitBrainMs, report).toBe(0);
+      expect(summary.splitBrainSamples, report).toBeGreaterThan(1000);
+      expect(Object.keys(summary.byFault).length, report).toBeGreaterThanOrEqual(4);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 1_600_000);
+});
