@@ -169,15 +169,7 @@ async function haRun(kind) {
     'pod-kill': () => L.podKill(leader),
     graceful: () => L.gracefulStop(leader),
     'head-crash': () => {
-      const pid = L.host(leader).pids().find((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('gcs_server');
-        } catch {
-          return false;
-        }
-      });
-      if (!pid) throw new Error(`no gcs_server on ${leader}`);
-      process.kill(pid, 'SIGKILL');
+      if (!L.headCrash(leader)) throw new Error(`no gcs_server on ${leader}`);
     },
     partition: () => L.partition(leader),
     'host-death': () => L.hostDeath(leader),

@@ -19,11 +19,12 @@
 // per fault kind (reported, not a failure). Exits 1 on any failed trial.
 //
 //   node scripts/chaos-ray.mjs [--trials 10] [--seed S] [--ttl-ms 6000] [--faults a,b] [--out bench-results] [--keep]
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
+import { seededRandom } from './lib/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -45,17 +46,6 @@ const OUT = path.resolve(ROOT, opts.out);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (msg) => !opts.quiet && console.log(`[chaos-ray ${new Date().toISOString().slice(11, 23)}] ${msg}`);
 
-/** mulberry32: a campaign replays with --seed. */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = seededRandom(SEED);
 const pick = (xs) => xs[Math.floor(random() * xs.length)];
 
@@ -182,18 +172,9 @@ async function trial(n, fault) {
     case 'graceful':
       L.gracefulStop(target);
       break;
-    case 'head-crash': {
-      const pid = L.host(target).pids().find((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('gcs_server');
-        } catch {
-          return false;
-        }
-      });
-      if (pid) process.kill(pid, 'SIGKILL');
-      else t.problems.push('no gcs_server on the leader to crash');
+    case 'head-crash':
+      if (!L.headCrash(target)) t.problems.push('no gcs_server on the leader to crash');
       break;
-    }
     case 'partition':
       L.partition(target);
       break;

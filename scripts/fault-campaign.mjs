@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import {
-  HeadSampler, freePort, isListening, nowMs, percentiles, procState, seededRandom, sleep, startCandidate, startProxy, startRedis,
+  HeadSampler, freePort, isListening, nowMs, percentiles, procState, seededRandom, sleep, startStandInCandidate, startProxy, startRedis,
 } from './lib/harness.mjs';
 
 const { values: opts } = parseArgs({
@@ -67,7 +67,7 @@ async function fill() {
     if (slots[i] && slots[i].c.exit === null) continue;
     const proxy = slots[i]?.proxy ?? (await startProxy(redis.port));
     proxy.blackhole(false);
-    const c = startCandidate({
+    const c = startStandInCandidate({
       id: `c${i}-${serial++}`, redis: proxy.address, namespace: NS, ttlMs: TTL, retryMs: RETRY, gcsPort, headsDir: sampler.dir,
       env: { RAY_HEAD_HA_TEST_FAULTS: '1', RAY_HEAD_HA_TEST_BLOCK_MS: String(Math.round(TTL * 1.5)) },
       args: ['--wait-previous-max-ms', String(TTL * 4)],
@@ -95,10 +95,10 @@ async function stableLeader(timeoutMs) {
 
 async function settleLeftovers(timeoutMs) {
   const end = nowMs() + timeoutMs;
-  let left = sampler.leftovers();
+  let left = sampler.orphans();
   while (left.length > 0 && nowMs() < end) {
     await sleep(20);
-    left = sampler.leftovers();
+    left = sampler.orphans();
   }
   return left.map((pid) => ({ pid, state: procState(pid) }));
 }

@@ -33,7 +33,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  CLI, HeadSampler, ROOT, freePort, isAlive, isListening, procState, startCandidate as startStandInCandidate, startProxy, startRedis,
+  CLI, HeadSampler, ROOT, freePort, isAlive, isListening, procState, startStandInCandidate, startProxy, startRedis,
 } from './lib/harness.mjs';
 import { buildTimeline, parseLogText, readLogs, termsTable, timelineSvg } from './lib/timeline.mjs';
 

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { cmdline, isAlive } from '../lib/procs.mjs';
 import * as net from './netns.mjs';
 
 export const REGISTRY = '/run/ray-head-ha-lab';
@@ -32,27 +33,6 @@ export function startTime(pid) {
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
   } catch {
     return null;
-  }
-}
-
-function procState(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2];
-  } catch {
-    return null;
-  }
-}
-const isAlive = (pid) => {
-  const s = procState(pid);
-  return s !== null && s !== 'Z' && s !== 'X';
-};
-
-function cmdline(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
   }
 }
 

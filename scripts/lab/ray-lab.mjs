@@ -14,6 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { cmdline as cmdlineOf } from '../lib/procs.mjs';
 import { createLab } from './lab.mjs';
 import { isListening, startHaproxy, startLabRedis } from './services.mjs';
 
@@ -317,6 +318,13 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
 
     // ---- the lab's fault verbs ----
 
+    /** Head crash: SIGKILL the host's gcs_server (its `ray start` and the orchestrator are left to notice); false when none runs. */
+    headCrash(name) {
+      const pid = lab.host(name).pids().find((p) => cmdlineOf(p).includes('gcs_server'));
+      if (!pid) return false;
+      process.kill(pid, 'SIGKILL');
+      return true;
+    },
     /** iptables drops everything but loopback on the host; its processes keep running. */
     partition: (name) => lab.host(name).partition(),
     heal: (name) => lab.host(name).heal(),

@@ -6,23 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { isListening } from '../lib/net.mjs';
+
+export { isListening };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Connects to host:port within timeoutMs; true when something accepted. */
-export function isListening(port, host, timeoutMs = 300) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host });
-    const done = (ok) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
 async function waitListening(what, port, host, pod, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;

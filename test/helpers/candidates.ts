@@ -1,18 +1,19 @@
 /**
  * Real `ray-head-ha run` processes with the stand-in head, their parsed JSON
- * logs, and a sampler that watches which heads are alive.
+ * logs, and a sampler that watches which heads are alive. The processes and
+ * the sampler are scripts/lib/candidates.mjs and scripts/lib/head-sampler.mjs
+ * (one implementation with the scripts), typed here; the waits and the
+ * descriptions of a failed wait are the tests' own.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isDead, procState } from './process-tree.js';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import * as candidatesImpl from '../../scripts/lib/candidates.mjs';
+import * as samplerImpl from '../../scripts/lib/head-sampler.mjs';
+import { isAlive, procState } from './process-tree.js';
 import { isListening } from './ports.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = path.join(ROOT, 'bin/ray-head-ha.js');
-export const STAND_IN = path.join(ROOT, 'test/fixtures/stand-in-head.mjs');
+export const ROOT: string = candidatesImpl.ROOT;
+export const CLI: string = candidatesImpl.CLI;
+export const STAND_IN: string = candidatesImpl.STAND_IN;
 
 export interface Candidate {
   id: string;
@@ -33,88 +34,15 @@ export interface CandidateOptions {
   command: string[];
 }
 
-const started: Candidate[] = [];
-
-export function startCandidate(o: CandidateOptions): Candidate {
-  const proc = spawn(
-    process.execPath,
-    [CLI, 'run', '--id', o.id, '--redis', o.redis, '--namespace', o.namespace, ...(o.args ?? []), '--', ...o.command],
-    { env: { ...process.env, ...o.env }, stdio: ['ignore', 'inherit', 'pipe'] },
-  );
-  const logs: Record<string, unknown>[] = [];
-  const stderr: string[] = [];
-  const listeners = new Set<() => void>();
-  let buf = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      stderr.push(line);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        /* not a log line (a plain error, or the head's own output) */
-      }
-      for (const l of listeners) l();
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const c: Candidate = {
-    id: o.id,
-    proc,
-    logs,
-    stderr,
-    exited,
-    waitForLog(match, timeoutMs = 15_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const hit = logs.find(match);
-          if (hit) {
-            cleanup();
-            resolve(hit);
-          }
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`${o.id}: no matching log line within ${timeoutMs} ms; stderr:\n${stderr.join('\n')}`));
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-  };
-  started.push(c);
-  return c;
-}
+export const startCandidate = candidatesImpl.startCandidate as unknown as (o: CandidateOptions) => Candidate;
 
 /** SIGKILL every candidate a test started (and their heads' groups are the supervisor's job). */
-export async function killAllCandidates(): Promise<void> {
-  for (const c of started.splice(0)) {
-    if (c.proc.exitCode === null && c.proc.signalCode === null) {
-      c.proc.kill('SIGKILL');
-      await c.exited;
-    }
-  }
-}
+export const killAllCandidates = candidatesImpl.killAllCandidates as () => Promise<void>;
 
 export const isLeading = (l: Record<string, unknown>) => l.to === 'leading';
 export const headStarted = (l: Record<string, unknown>) => l.msg === 'head started';
 
-export { procState };
-
-/** Running code: present and not a zombie. */
-export function isAlive(pid: number): boolean {
-  return !isDead(pid);
-}
+export { isAlive, procState };
 
 export interface HeadRecord {
   pid: number;
@@ -126,66 +54,26 @@ export interface HeadRecord {
 }
 
 /**
- * Records of stand-in heads, and a sampler that fails on two alive at once.
- * Each head writes <dir>/<pid>.json when it listens.
+ * Records of stand-in heads (each writes <dir>/<pid>.json when it listens),
+ * and a sampler that records every sample with two alive at once.
  */
-export class HeadSampler {
-  readonly dir = mkdtempSync(path.join(tmpdir(), 'rhha-heads-'));
-  maxAlive = 0;
-  overlaps: { atMs: number; pids: number[] }[] = [];
-  samples = 0;
-  private timer: NodeJS.Timeout | null = null;
-
-  records(): HeadRecord[] {
-    return readdirSync(this.dir)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => {
-        try {
-          return JSON.parse(readFileSync(path.join(this.dir, f), 'utf8')) as HeadRecord;
-        } catch {
-          return null;
-        }
-      })
-      .filter((r): r is HeadRecord => r !== null);
-  }
-
-  alive(): HeadRecord[] {
-    return this.records().filter((r) => isAlive(r.pid));
-  }
-
-  start(periodMs = 5): void {
-    this.timer = setInterval(() => {
-      const alive = this.alive();
-      this.samples++;
-      this.maxAlive = Math.max(this.maxAlive, alive.length);
-      if (alive.length > 1) this.overlaps.push({ atMs: Date.now(), pids: alive.map((r) => r.pid) });
-    }, periodMs);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  /** Every head and grandchild ever recorded is gone (no orphan). */
-  leftovers(): number[] {
-    return this.records()
-      .flatMap((r) => [r.pid, r.grandchild, r.daemon])
-      .filter((pid) => procState(pid) !== null);
-  }
-
-  close(): void {
-    this.stop();
-    for (const pid of this.records().flatMap((r) => [r.pid, r.grandchild, r.daemon])) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
+export interface HeadSampler {
+  readonly dir: string;
+  samples: number;
+  maxAlive: number;
+  overlaps: { atMs: number; pids: number[]; candidates: (string | null)[] }[];
+  overlapMs: number;
+  records(): HeadRecord[];
+  alive(): HeadRecord[];
+  start(periodMs?: number): void;
+  stop(): void;
+  /** Every recorded head, grandchild and daemon still present: none once every head should be gone. */
+  leftovers(): number[];
+  /** What heads no longer alive left behind (still present). */
+  orphans(): number[];
+  close(): void;
 }
+export const HeadSampler = samplerImpl.HeadSampler as unknown as new () => HeadSampler;
 
 /** Polls `check` until it holds; on timeout the error names `what` and, when given, the state `detail` describes. */
 export async function until(

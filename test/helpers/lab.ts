@@ -114,6 +114,8 @@ export interface RayLab {
   probe(mode: 'create' | 'incr' | 'watch', opts?: { deadlineS?: number; waitGo?: boolean; worker?: string }): Probe;
   createActor(): Promise<ProbeResult>;
   readyProbe(mode?: 'incr' | 'watch', opts?: { deadlineS?: number; worker?: string }): Promise<Probe>;
+  /** SIGKILL the host's gcs_server; false when none runs. */
+  headCrash(name: string): boolean;
   partition(name: string): void;
   heal(name: string): void;
   hostDeath(name: string): void;

@@ -1,59 +1,24 @@
-import net from 'node:net';
+/** Loopback ports and proxies: scripts/lib/net.mjs (one implementation with the scripts), typed. */
+import * as impl from '../../scripts/lib/net.mjs';
 
 /** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = impl.freePort as () => Promise<number>;
 
 /** True when something accepts TCP connections on host:port. */
-export function isListening(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host });
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    function finish(ok: boolean) {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    }
-    sock.once('connect', () => finish(true));
-    sock.once('error', () => finish(false));
-  });
+export const isListening = impl.isListening as (port: number, host?: string, timeoutMs?: number) => Promise<boolean>;
+
+export interface Proxy {
+  port: number;
+  address: string;
+  /** Destroys every open connection (a cut). */
+  reset(): void;
+  /** Keeps connections open but drops every byte both ways (a partition). */
+  blackhole(on: boolean): void;
+  close(): void;
 }
 
-/** A loopback TCP proxy to `targetPort` that holds every reply for `delayMs`: a slow server. Connects upstream per client, so it may start first. */
-export async function slowProxy(targetPort: number, delayMs: number): Promise<{ port: number; close(): void }> {
-  const socks = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ port: targetPort, host: '127.0.0.1' });
-    client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => setTimeout(() => client.writable && client.write(d), delayMs));
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const sock of [client, upstream]) {
-      socks.add(sock);
-      sock.on('error', close).on('close', () => {
-        socks.delete(sock);
-        close();
-      });
-    }
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return {
-    port,
-    close() {
-      for (const sock of socks) sock.destroy();
-      server.close();
-    },
-  };
-}
+/** A loopback TCP proxy to 127.0.0.1:targetPort; delayMs holds every reply that long. */
+export const startProxy = impl.startProxy as (targetPort: number, o?: { delayMs?: number }) => Promise<Proxy>;
+
+/** A loopback TCP proxy to `targetPort` that holds every reply for `delayMs`: a slow server. */
+export const slowProxy = (targetPort: number, delayMs: number): Promise<Proxy> => startProxy(targetPort, { delayMs });
