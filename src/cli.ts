@@ -86,7 +86,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return ExitCode.ok;
   }
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
-  const { command, config } = prepareHead(rest, loadConfig(flags, env), env);
+  const { command, config, watchHead } = prepareHead(rest, loadConfig(flags, env), env);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
   const http = config.httpAddress ? await attachHttp({ config, log }) : null;
@@ -111,6 +111,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
         if (env.RAY_HA_STATE_FILE) reportStopped = reportRoles(env.RAY_HA_STATE_FILE, elector, { id: config.candidateId, gcsAddress: config.gcsAddress }, log);
       },
       ...(http && { onHead: http.onHead }),
+      ...(watchHead && { watchHead }),
     });
   } catch (err) {
     throw namingRedis(err, config.redis);

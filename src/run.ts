@@ -26,6 +26,8 @@ export interface RunDeps {
   /** Gets the elector before the first term, for status and metrics. */
   onElector?: (elector: Elector) => void;
   onHead?: (pid: number | null) => void;
+  /** See LeadOptions.watchHead. */
+  watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
 export async function runCandidate(d: RunDeps): Promise<number> {
@@ -89,6 +91,7 @@ export async function runCandidate(d: RunDeps): Promise<number> {
           waitAfterElectedMs: c.waitAfterElectedMs,
           waitPreviousMaxMs: c.waitPreviousMaxMs,
           ...(d.onHead ? { onHead: d.onHead } : {}),
+          ...(d.watchHead ? { watchHead: d.watchHead } : {}),
         }),
       );
       const code = exitCodeOf(result);
@@ -113,6 +116,8 @@ export function exitCodeOf(result: TermResult | null): number {
       return ExitCode.cannotStart;
     case 'head-exit':
       return headExitCode(result.exit);
+    case 'gcs-exit':
+      return ExitCode.failure;
     case 'lost-lease':
     case 'deadline':
     case 'fenced':

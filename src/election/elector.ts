@@ -278,5 +278,5 @@ export class Elector extends EventEmitter<ElectorEvents> {
 type RenewOutcome = 'ok' | 'lost' | { error: string };
 
 function releaseKind(reason: StopReason): ReleaseKind {
-  return reason === 'shutdown' || reason === 'head-exit' ? 'released' : 'stepped-down';
+  return reason === 'shutdown' || reason === 'head-exit' || reason === 'gcs-exit' ? 'released' : 'stepped-down';
 }

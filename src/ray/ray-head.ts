@@ -7,11 +7,15 @@
  */
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { monotonicClock } from '../election/clock.js';
+import { watchGcsProcess } from './gcs-process.js';
 import { isRayHeadStart, rayHeadInfo, redisCredentialsFromRayArgs } from './head-command.js';
 
 export interface PreparedHead {
   command: string[];
   config: Config;
+  /** For a Ray head: resolves once the head's gcs_server has exited (see gcs-process.ts). */
+  watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
 export function prepareHead(command: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
@@ -30,6 +34,7 @@ export function prepareHead(command: string[], config: Config, env: NodeJS.Proce
   if (redis.username === undefined && creds.username !== undefined) redis.username = creds.username;
   return {
     command: info.command,
+    watchHead: (headPid, signal) => watchGcsProcess(headPid, signal, { clock: monotonicClock }),
     config: {
       ...config,
       redis,

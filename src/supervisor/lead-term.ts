@@ -23,6 +23,12 @@ export interface LeadOptions {
   waitPreviousMaxMs: number;
   /** Called with the live handle's pid, or null when the head is gone. */
   onHead?: (pid: number | null) => void;
+  /**
+   * Watches a started head for a failure its main process does not report at
+   * once (Ray: the GCS process died). Resolves with what failed, or null when
+   * `signal` aborts; the head is then stopped as 'gcs-exit'.
+   */
+  watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
 export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
@@ -74,8 +80,17 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
     if (term.signal.aborted) resolve(null);
     term.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
-  const first = await Promise.race([handle.exited, aborted]);
-  const exit = first ?? (await handle.stop(term.signal.reason as StopReason));
+  const watching = new AbortController();
+  const failed = o.watchHead ? o.watchHead(handle.pid, watching.signal) : new Promise<null>(() => {});
+  const first = await Promise.race([handle.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
+  watching.abort();
+  let exit: HeadExit;
+  if (first && 'failed' in first) {
+    o.log.warn({ epoch: term.epoch, failed: first.failed }, 'the head failed; stopping the rest of its tree');
+    exit = await handle.stop('gcs-exit');
+  } else {
+    exit = first ?? (await handle.stop(term.signal.reason as StopReason));
+  }
   o.onHead?.(null);
   o.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
   return exit;

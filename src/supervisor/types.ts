@@ -8,6 +8,7 @@
 /** Why a head stopped, in one spelling everywhere (logs, metrics, exit codes). */
 export type StopReason =
   | 'head-exit' // the head exited by itself
+  | 'gcs-exit' // the head's GCS process died while the head's main process still ran (Ray: see src/ray/gcs-process.ts)
   | 'shutdown' // SIGTERM / SIGINT to the orchestrator
   | 'lost-lease' // a renew found the lease held by someone else (or gone)
   | 'deadline' // no renew succeeded within renewDeadlineMs

@@ -188,6 +188,27 @@ describe.sequential('head HA on real Ray across hosts', () => {
     await standsBy('c2');
   }, 240_000);
 
+  it('head crash (the leader\'s gcs_server killed): the leader stops the rest of its head at once, releases, exits 1; c2 takes over without waiting out the ttl', async () => {
+    expect(await holder()).toBe('c1');
+    const old = L.pods.get('c1')!;
+    const t0 = Date.now();
+    expect(L.headCrash('c1')).toBe(true);
+    const exit = await old.exited;
+    timings['headCrashToOldExit'] = (Date.now() - t0) / 1000;
+    expect(exit.code, L.logTail('c1')).toBe(1);
+    expect(L.events('c1').some((e) => e.msg === 'the head failed; stopping the rest of its tree')).toBe(true);
+    expect(L.events('c1').some((e) => e.msg === 'stepping-down -> stopped' && e['reason'] === 'gcs-exit')).toBe(true);
+    expect(L.rayProcessesOn('c1')).toEqual([]);
+    // Released, not expired: the standby was woken by the release.
+    await leaderServes('c2', 60_000);
+    timings['headCrashToBalancer'] = (Date.now() - t0) / 1000;
+    expect(L.events('c2').some((e) => e.msg === 'standby -> leading' && Date.parse(String(e['time'])) - t0 < TTL_MS)).toBe(true);
+    await actorAnswers();
+    timings['headCrashToActor'] = (Date.now() - t0) / 1000;
+    await L.restartCandidate('c1');
+    await standsBy('c1');
+  }, 180_000);
+
   it('the driver connected through the partition and the host death: the counter never went backwards, it answers after', async () => {
     watcher.stop();
     const w = await watcher.next();
@@ -200,22 +221,23 @@ describe.sequential('head HA on real Ray across hosts', () => {
   }, 60_000);
 
   it('a previous GCS that keeps answering: the new leader never starts a head and exits 3', async () => {
-    // c1 leads; its host is killed and something answers on its GCS address (a head we do not control).
-    expect(await holder()).toBe('c1');
-    const c2 = L.pods.get('c2')!;
-    L.podKill('c1');
-    const stale = await L.host('c1').spawn('stale-gcs', [
+    // The leader's host is killed and something answers on its GCS address (a head we do not control).
+    const leader = (await holder())!;
+    const other = L.candidates.find((c) => c !== leader)!;
+    const standby = L.pods.get(other)!;
+    L.podKill(leader);
+    const stale = await L.host(leader).spawn('stale-gcs', [
       'python3', '-c', `import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', ${LAB_PORTS.gcs})); s.listen(64); time.sleep(600)`,
     ]);
-    await waitFor('the stale GCS address to answer', () => L.gcsListeningOn('c1'), 10_000, 20);
-    // c2 was started with the default wait (60 s); a restart with a short one shows the timeout path.
-    await c2.kill();
-    const c2b = await L.startCandidate('c2', { env: { RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS: '3000' } });
-    const exit = await c2b.exited;
-    expect(exit.code, L.logTail('c2')).toBe(3);
-    expect(L.events('c2').some((e) => e.msg.includes('previous GCS still answers'))).toBe(true);
-    expect(L.events('c2').some((e) => e.msg === 'head started')).toBe(false);
-    expect(L.rayProcessesOn('c2')).toEqual([]);
+    await waitFor('the stale GCS address to answer', () => L.gcsListeningOn(leader), 10_000, 20);
+    // The standby was started with the default wait (60 s); a restart with a short one shows the timeout path.
+    await standby.kill();
+    const next = await L.startCandidate(other, { env: { RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS: '3000' } });
+    const exit = await next.exited;
+    expect(exit.code, L.logTail(other)).toBe(3);
+    expect(L.events(other).some((e) => e.msg.includes('previous GCS still answers') && e['previousGcsAddress'] === `${L.host(leader).address}:${LAB_PORTS.gcs}`)).toBe(true);
+    expect(L.events(other).some((e) => e.msg === 'head started')).toBe(false);
+    expect(L.rayProcessesOn(other)).toEqual([]);
     await stale.kill();
   }, 120_000);
 

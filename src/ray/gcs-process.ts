@@ -1,0 +1,87 @@
+/**
+ * The head's GCS as a process. When `gcs_server` dies, Ray's `ray start
+ * --block` notices it only on its next check and then spends up to tens of
+ * seconds stopping the rest of the node gracefully (its raylet tries to reach
+ * the GCS that is gone), all the while this candidate holds the lease and no
+ * one can take over. The orchestrator watches the process itself: once the
+ * `gcs_server` of its own head tree has exited, the head has failed, whatever
+ * its main process still does.
+ *
+ * Only a death is acted on, never a GCS that is slow to answer: a process that
+ * is gone (or a zombie, or its pid now names another process) cannot come back.
+ * See: man proc (/proc/PID/stat fields 4 ppid, 22 starttime).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Clock } from '../election/clock.js';
+
+interface Stat {
+  comm: string;
+  state: string;
+  ppid: number;
+  startTime: string;
+}
+
+function stat(pid: number): Stat | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = s.lastIndexOf(')');
+    const rest = s.slice(close + 2).split(' ');
+    return { comm: s.slice(s.indexOf('(') + 1, close), state: rest[0]!, ppid: Number(rest[1]), startTime: rest[19]! };
+  } catch {
+    return null;
+  }
+}
+
+/** True when `pid` descends from `ancestor` (walks the ppid chain; a short chain in practice). */
+function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+    const s = stat(p);
+    if (!s) return false;
+    if (s.ppid === ancestor) return true;
+    p = s.ppid;
+  }
+  return false;
+}
+
+/** The `gcs_server` process in the tree under headPid, or null when there is none (yet). */
+export function findGcsServer(headPid: number): { pid: number; startTime: string } | null {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const s = stat(pid);
+    if (s?.comm === 'gcs_server' && s.state !== 'Z' && descendsFrom(pid, headPid)) return { pid, startTime: s.startTime };
+  }
+  return null;
+}
+
+export interface GcsWatchOptions {
+  clock: Clock;
+  /** How often to look for the gcs_server until it is there. */
+  findEveryMs?: number;
+  /** How often to check that it still runs. */
+  checkEveryMs?: number;
+}
+
+/**
+ * Resolves with a description once the gcs_server of headPid's tree has
+ * exited, or with null when `signal` aborts first. A tree that never starts a
+ * gcs_server is only looked for, never acted on.
+ */
+export async function watchGcsProcess(headPid: number, signal: AbortSignal, o: GcsWatchOptions): Promise<string | null> {
+  const findEveryMs = o.findEveryMs ?? 200;
+  const checkEveryMs = o.checkEveryMs ?? 100;
+  try {
+    let gcs = findGcsServer(headPid);
+    while (!gcs) {
+      await o.clock.sleep(findEveryMs, signal);
+      gcs = findGcsServer(headPid);
+    }
+    for (;;) {
+      await o.clock.sleep(checkEveryMs, signal);
+      const s = stat(gcs.pid);
+      if (!s || s.state === 'Z' || s.state === 'X' || s.startTime !== gcs.startTime) return `gcs_server (pid ${gcs.pid}) exited`;
+    }
+  } catch {
+    return null; // aborted
+  }
+}
