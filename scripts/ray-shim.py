@@ -321,21 +321,21 @@ def running_candidates():
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         fail(2, "the candidates' directory %s is not private to uid %d (a link, someone else's, or writable by others); "
              "not trusting its pidfiles; set %s" % (directory, os.geteuid(), RUN_DIR_ENV))
-    my_namespace = os.readlink("/proc/self/ns/pid")
+    my_namespace = os.readlink("/proc/self/ns/pid")  # "pid:[INODE]"
     found = []
     for name in sorted(os.listdir(directory)):
-        if not re.fullmatch(r"[0-9]+\.json", name):
+        # <namespace inode>.<pid>.json; another PID namespace's pids mean nothing here (a shared /tmp).
+        match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.json", name)
+        if not match or "pid:[%s]" % match.group(1) != my_namespace:
             continue
         path = os.path.join(directory, name)
-        pid = int(name[:-len(".json")])
+        pid = int(match.group(2))
         try:
             record = json.loads(read_own_file(path, 4096) or b"null")
         except ValueError:
             record = None
         if not isinstance(record, dict) or record.get("pid") != pid:
             continue
-        if record.get("pidNamespace") != my_namespace:
-            continue  # another PID namespace's candidate: its pid means nothing here
         try:
             fd = pidfd_open(pid)  # first, so the check below is about the process the fd pins
         except ProcessLookupError:

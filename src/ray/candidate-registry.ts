@@ -1,8 +1,9 @@
 /**
  * Where `ray stop` (through the shim, scripts/ray-shim.py) finds the head
  * candidates of this machine: every `ray-head-ha run` writes a pidfile,
- * `<dir>/<pid>.json`, into a directory only its user can write, and removes
- * it when it exits. The record says exactly which process it is: the pid, its
+ * `<dir>/<pid namespace inode>.<pid>.json`, into a directory only its user can
+ * write, and removes it when it exits. The namespace is in the name because
+ * containers (or `unshare --pid`) may share /tmp, and their pids collide. The record says exactly which process it is: the pid, its
  * start time (field 22 of /proc/PID/stat, so a reused pid does not match), its
  * executable, its first argument as given (the script, relative or not), and
  * its PID namespace. The shim signals a pid only when all of these still match
@@ -41,8 +42,9 @@ export function candidatesDir(env: NodeJS.ProcessEnv): string {
 export function registerCandidate(env: NodeJS.ProcessEnv): () => void {
   const dir = candidatesDir(env);
   ensurePrivateDir(dir, `the candidates' directory (${RUN_DIR_ENV})`);
-  const file = path.join(dir, `${process.pid}.json`);
-  replaceAtomically(file, `${JSON.stringify(selfRecord())}\n`, 0o600);
+  const record = selfRecord();
+  const file = pidfilePath(dir, record.pid, record.pidNamespace);
+  replaceAtomically(file, `${JSON.stringify(record)}\n`, 0o600);
   return () => {
     try {
       unlinkSync(file);
@@ -50,6 +52,13 @@ export function registerCandidate(env: NodeJS.ProcessEnv): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   };
+}
+
+/** `<dir>/<ns inode>.<pid>.json`, for a pid in `pidNamespace` (readlink /proc/PID/ns/pid: "pid:[INODE]"). */
+export function pidfilePath(dir: string, pid: number, pidNamespace = readlinkSync('/proc/self/ns/pid')): string {
+  const inode = /^pid:\[(\d+)\]$/.exec(pidNamespace)?.[1];
+  if (!inode) throw new Error(`unexpected PID namespace link ${JSON.stringify(pidNamespace)}`);
+  return path.join(dir, `${inode}.${pid}.json`);
 }
 
 export function selfRecord(): CandidateRecord {

@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pidfilePath } from '../../src/ray/candidate-registry.js';
 import { findRealRay, installShim } from '../../src/ray/install-shim.js';
 import { writeRoleReport } from '../../src/ray/state-file.js';
 import { CLI, ROOT, STAND_IN, runCli, until } from '../helpers/candidates.js';
@@ -101,7 +102,7 @@ async function fakeCandidate(): Promise<ChildProcess> {
     stdio: 'ignore',
     env: { ...baseEnv(), FAKE_ORCH_MODE: 'standby' },
   }));
-  await until('the fake candidate registered', () => existsSync(path.join(runDir, `${c.pid}.json`)));
+  await until('the fake candidate registered', () => existsSync(pidfilePath(runDir, c.pid!)));
   return c;
 }
 
@@ -215,34 +216,42 @@ describe('2. one orchestrator per candidate', () => {
       const exited = new Promise<number | null>((resolve) => c.once('exit', (n) => resolve(n)));
       const lease = redis.client();
       await until('the relative candidate leads', async () => (await lease.get('ray-head-ha:{hostile-rel}:lease')) !== null, 15_000, 20, () => stderr);
-      expect(existsSync(path.join(runDir, `${c.pid}.json`))).toBe(true);
+      expect(existsSync(pidfilePath(runDir, c.pid!))).toBe(true);
 
       const r = ray(['stop'], { FAKE_RAY_EXIT: '0', RAY_HA_SHIM_STOP_TIMEOUT_S: '10' });
       expect(r.status).toBe(0);
       expect(oneLine(r.stderr)).toEqual([`ray-head-ha shim: stopped 1 head candidate(s) (pid ${c.pid})`]);
       expect(await exited).toBe(0); // the SIGTERM path: head stopped, lease released
       expect(await lease.get('ray-head-ha:{hostile-rel}:lease')).toBeNull();
-      expect(existsSync(path.join(runDir, `${c.pid}.json`))).toBe(false); // it removed its pidfile
+      expect(existsSync(pidfilePath(runDir, c.pid!))).toBe(false); // it removed its pidfile
       expect(isDead(strangerSame.pid!)).toBe(false);
       expect(isDead(strangerNobody.pid!)).toBe(false);
     });
 
-    it('a pidfile whose pid now belongs to another process (same user, same executable and script) is not signalled, and is removed', async () => {
+    it('a pidfile whose pid now belongs to another process (same user, same executable and script) is not signalled, and is removed; another PID namespace\'s is left alone', async () => {
       const watcher = track(spawn(process.execPath, ['bin/ray-head-ha.js', 'watch', '--redis', redis.address, '--namespace', 'hostile-reuse'], {
         cwd: ROOT, stdio: 'ignore', env: baseEnv(),
       }));
       await until('the watcher runs', () => readFileSync(`/proc/${watcher.pid}/cmdline`, 'utf8').includes('watch'));
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
       // What the SIGKILLed candidate that had this pid wrote: all but the start time match the new process.
-      const pidfile = path.join(runDir, `${watcher.pid}.json`);
+      const pidfile = pidfilePath(runDir, watcher.pid!);
       writeFileSync(pidfile, JSON.stringify({
         pid: watcher.pid, startTime: '1', exe: process.execPath, argv1: 'bin/ray-head-ha.js', pidNamespace: readlinkSync('/proc/self/ns/pid'),
+      }), { mode: 0o600 });
+      // The same pid in another PID namespace (a container sharing /tmp), recorded exactly as the watcher runs here.
+      const live = readFileSync(`/proc/${watcher.pid}/stat`, 'utf8');
+      const elsewhere = 'pid:[1]';
+      const foreign = pidfilePath(runDir, watcher.pid!, elsewhere);
+      writeFileSync(foreign, JSON.stringify({
+        pid: watcher.pid, startTime: live.slice(live.lastIndexOf(')') + 2).split(' ')[19], exe: process.execPath, argv1: 'bin/ray-head-ha.js', pidNamespace: elsewhere,
       }), { mode: 0o600 });
       const r = ray(['stop'], { FAKE_RAY_EXIT: '0' });
       expect(r.status).toBe(0);
       expect(r.stderr).toBe('');
       expect(isDead(watcher.pid!)).toBe(false);
       expect(existsSync(pidfile)).toBe(false);
+      expect(existsSync(foreign)).toBe(true); // not ours to judge: left alone
     });
   });
 
