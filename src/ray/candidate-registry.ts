@@ -12,7 +12,7 @@
  * The directory: RAY_HA_RUN_DIR (absolute), else /tmp/ray-head-ha-<euid>; the
  * shim computes the same. See: man 5 proc (/proc/PID/stat, /proc/PID/exe).
  */
-import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { ensurePrivateDir, replaceAtomically } from '../safe-files.js';
@@ -44,6 +44,7 @@ export function registerCandidate(env: NodeJS.ProcessEnv): () => void {
   ensurePrivateDir(dir, `the candidates' directory (${RUN_DIR_ENV})`);
   const record = selfRecord();
   const file = pidfilePath(dir, record.pid, record.pidNamespace);
+  pruneStale(dir, record.pidNamespace);
   replaceAtomically(file, `${JSON.stringify(record)}\n`, 0o600);
   return () => {
     try {
@@ -56,15 +57,49 @@ export function registerCandidate(env: NodeJS.ProcessEnv): () => void {
 
 /** `<dir>/<ns inode>.<pid>.json`, for a pid in `pidNamespace` (readlink /proc/PID/ns/pid: "pid:[INODE]"). */
 export function pidfilePath(dir: string, pid: number, pidNamespace = readlinkSync('/proc/self/ns/pid')): string {
+  return path.join(dir, `${namespaceInode(pidNamespace)}.${pid}.json`);
+}
+
+function namespaceInode(pidNamespace: string): string {
   const inode = /^pid:\[(\d+)\]$/.exec(pidNamespace)?.[1];
   if (!inode) throw new Error(`unexpected PID namespace link ${JSON.stringify(pidNamespace)}`);
-  return path.join(dir, `${inode}.${pid}.json`);
+  return inode;
+}
+
+/**
+ * Removes this namespace's pidfiles whose process is gone (a SIGKILLed
+ * candidate never removes its own), so the directory stays as long as the
+ * candidates running. Another namespace's files are not ours to judge.
+ */
+function pruneStale(dir: string, pidNamespace: string): void {
+  const ours = new RegExp(`^${namespaceInode(pidNamespace)}\\.(\\d{1,10})\\.json$`);
+  for (const name of readdirSync(dir)) {
+    const pid = Number(ours.exec(name)?.[1] ?? NaN);
+    if (!(pid > 0)) continue;
+    let recorded: unknown;
+    try {
+      recorded = (JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Partial<CandidateRecord>).startTime;
+    } catch {
+      continue; // unreadable: leave it to the shim, which checks it in full
+    }
+    if (startTimeOf(pid) !== recorded) rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/** Field 22 of /proc/PID/stat, or null when there is no such process. */
+function startTimeOf(pid: number | 'self'): string | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // Fields after the command name, which is in parentheses and may hold anything: state is field 3.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 }
 
 export function selfRecord(): CandidateRecord {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  // Fields after the command name, which is in parentheses and may hold anything: state is field 3.
-  const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const startTime = startTimeOf('self');
   const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0');
   if (!startTime || argv[1] === undefined) throw new Error('cannot read /proc/self/stat or /proc/self/cmdline');
   return {

@@ -271,6 +271,25 @@ describe('2. one orchestrator per candidate', () => {
     expect(isDead(other.pid!)).toBe(false);
   });
 
+  it('`run` prunes its namespace\'s stale pidfiles (gone, or the pid reused) as it registers, keeps live and foreign ones, and removes its own on exit', async () => {
+    const live = await fakeCandidate();
+    const reused = stranger();
+    const gone = spawnSync('true').pid;
+    const plant = (pid: number, pidNamespace?: string) => {
+      const file = pidfilePath(runDir, pid, pidNamespace);
+      writeFileSync(file, JSON.stringify({ pid, startTime: '1', exe: process.execPath, argv1: CLI, pidNamespace: pidNamespace ?? readlinkSync('/proc/self/ns/pid') }), { mode: 0o600 });
+      return file;
+    };
+    const [goneFile, reusedFile, foreignFile] = [plant(gone), plant(reused.pid!), plant(reused.pid!, 'pid:[1]')];
+    const c = track(spawn(process.execPath, [CLI, 'run', '--redis', `127.0.0.1:${await freePort()}`, '--', 'true'], { env: baseEnv(), stdio: 'ignore' }));
+    await until('the candidate registered', () => existsSync(pidfilePath(runDir, c.pid!)));
+    expect([existsSync(goneFile), existsSync(reusedFile), existsSync(foreignFile), existsSync(pidfilePath(runDir, live.pid!))]).toEqual([false, false, true, true]);
+    expect(isDead(reused.pid!)).toBe(false);
+    c.kill('SIGTERM');
+    expect(await new Promise((resolve) => c.once('exit', resolve))).toBe(0);
+    expect(existsSync(pidfilePath(runDir, c.pid!))).toBe(false);
+  });
+
   it('a candidates\' directory others can write to, or a link, is refused by `ray stop` and by `run` (exit 2, one line)', () => {
     const open = path.join(work, 'open-run');
     mkdirSync(open);
