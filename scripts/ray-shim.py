@@ -330,6 +330,8 @@ def running_candidates():
             continue
         path = os.path.join(directory, name)
         pid = int(match.group(2))
+        if not 0 < pid <= 4194304:  # PID_MAX_LIMIT; pidfd_open would refuse it (EINVAL, OverflowError)
+            continue
         try:
             record = json.loads(read_own_file(path, 4096) or b"null")
         except ValueError:

@@ -271,6 +271,25 @@ describe('2. one orchestrator per candidate', () => {
     expect(isDead(other.pid!)).toBe(false);
   });
 
+  it('junk in the candidates\' directory (pid 0, a huge pid, not JSON, a link, a directory) is skipped: `ray stop` signals no one and runs Ray\'s stop', () => {
+    const other = stranger();
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    const ns = readlinkSync('/proc/self/ns/pid');
+    const record = (pid: number) => JSON.stringify({ pid, startTime: '1', exe: process.execPath, argv1: CLI, pidNamespace: ns });
+    writeFileSync(pidfilePath(runDir, 0), record(0));
+    writeFileSync(pidfilePath(runDir, 99999999999), record(99999999999));
+    writeFileSync(pidfilePath(runDir, 4194303), '{not json');
+    const target = path.join(work, 'stranger-record.json');
+    writeFileSync(target, record(other.pid!));
+    symlinkSync(target, pidfilePath(runDir, other.pid!));
+    mkdirSync(pidfilePath(runDir, 4194302));
+    const r = ray(['stop'], { FAKE_RAY_EXIT: '0' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(fakeRan(r)?.argv).toEqual(['stop']);
+    expect(isDead(other.pid!)).toBe(false);
+  });
+
   it('`run` prunes its namespace\'s stale pidfiles (gone, or the pid reused) as it registers, keeps live and foreign ones, and removes its own on exit', async () => {
     const live = await fakeCandidate();
     const reused = stranger();
