@@ -285,24 +285,24 @@ def pidfd_open(pid):
 
 
 class Candidate:
-    """A verified candidate: its pid and, where the kernel has them, a pidfd that pins the very process."""
+    """A verified candidate: its pid, its identity, and where the kernel has them a pidfd that pins the very process."""
 
-    def __init__(self, pid, fd):
-        self.pid, self.fd = pid, fd
+    def __init__(self, pid, fd, expected):
+        self.pid, self.fd, self.expected = pid, fd, expected
 
     def signal(self, signo):
         try:
-            if self.fd is None:
-                os.kill(self.pid, signo)  # verified just before; only a pid reuse in between could misdirect it
-            else:
+            if self.fd is not None:
                 signal.pidfd_send_signal(self.fd, signo)
+            elif not self.is_gone():
+                os.kill(self.pid, signo)  # checked just now; only a pid reused in between could be hit
         except ProcessLookupError:
             pass
 
     def is_gone(self):
         if self.fd is not None:
             return bool(select.select([self.fd], [], [], 0)[0])  # a pidfd turns readable when the process exits
-        return identity(self.pid) is None
+        return identity(self.pid) != self.expected  # gone, or its pid already reused
 
     def close(self):
         if self.fd is not None:
@@ -353,7 +353,7 @@ def running_candidates():
             except FileNotFoundError:
                 pass
             continue
-        found.append(Candidate(pid, fd))
+        found.append(Candidate(pid, fd, expected))
     return found
 
 

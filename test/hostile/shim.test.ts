@@ -37,7 +37,6 @@ const children: ChildProcess[] = [];
 
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'rhha-hostile-shim-'));
-  chmodSync(work, 0o755); // the stranger of another uid must reach nothing here but may traverse
   fakeRayDir = path.join(work, 'fake-bin');
   mkdirSync(fakeRayDir);
   fakeRay = path.join(fakeRayDir, 'ray');
