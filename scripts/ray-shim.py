@@ -5,7 +5,8 @@
 Installed before Ray's own `ray` on PATH. With RAY_ENABLE_HEAD_HA true/1/yes
 (any case), `ray start --head ...` is handed to the ray-head-ha orchestrator,
 which runs `<real ray> start --head --block ...` whenever this candidate holds
-the lease:
+the lease. Any other value than those and false/0/no/off (or empty) is refused
+there: exit 2, nothing started, since a typo must not run a plain head.
 
 - with --block, the orchestrator replaces this process (exec), in the
   foreground, as KubeRay expects;
@@ -14,15 +15,23 @@ the lease:
   named by RAY_HA_STATE_FILE, that it leads with its GCS answering or that it
   is a standby; it prints which and returns 0, as stock `ray start` returns.
 
-`ray stop` (HA on or off: it is machine-wide) first ends the head candidates
-this orchestrator runs here, each as SIGTERM does, then runs Ray's `ray stop`.
-Every other use execs the real `ray` with argv and environment untouched, so
-exit codes and signals are Ray's own. Standard library only: this runs before
-anything is known about the Python environment.
+`ray stop` (HA on or off: it is machine-wide) first ends this user's head
+candidates here, each as SIGTERM does, then runs Ray's `ray stop`. Candidates
+are found by their pidfiles (src/ray/candidate-registry.ts), checked against
+the live process and signalled through pidfds. Inside a head's process tree
+(RAY_HA_TERM set) every use is Ray's own. Every other use execs the real `ray`
+with argv and environment untouched, so exit codes and signals are Ray's own.
+Standard library only: this runs before anything is known about the Python
+environment.
 """
+import errno
 import json
 import os
+import re
+import select
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -32,7 +41,11 @@ REAL_RAY = __RAY_HEAD_HA_REAL_RAY__
 ORCHESTRATOR = __RAY_HEAD_HA_ORCHESTRATOR__
 
 MARKER = b"# ray-head-ha-shim:"
+SWITCH = "RAY_ENABLE_HEAD_HA"
 TRUTHY = ("true", "1", "yes")
+FALSY = ("", "false", "0", "no", "off")
+TERM_ENV = "RAY_HA_TERM"  # set in a head's environment by the orchestrator (src/ray/nested-candidate.ts)
+RUN_DIR_ENV = "RAY_HA_RUN_DIR"  # the candidates' pidfiles (src/ray/candidate-registry.ts)
 # `ray start` options that take no value; every other option consumes the next word (click).
 # Substituted too, from src/ray/start-args.ts, so the shim and the orchestrator agree.
 START_FLAGS = set(__RAY_HEAD_HA_START_FLAGS__)
@@ -42,6 +55,22 @@ GROUP_FLAGS = set(__RAY_HEAD_HA_GROUP_FLAGS__)
 def log(msg):
     sys.stderr.write("ray-head-ha shim: %s\n" % msg)
     sys.stderr.flush()
+
+
+def fail(code, msg):
+    log(msg)
+    sys.exit(code)
+
+
+def ha_enabled():
+    """The switch, read strictly: a value that is neither on nor off is refused, not taken as off."""
+    value = os.environ.get(SWITCH, "")
+    if value.lower() in TRUTHY:
+        return True
+    if value.lower() in FALSY:
+        return False
+    fail(2, "%s=%s: not an on/off value (on: true, 1, yes; off: false, 0, no, off, empty; any case); nothing started"
+         % (SWITCH, ascii(value[:100])))
 
 
 def is_shim(path):
@@ -55,7 +84,9 @@ def is_shim(path):
 def real_ray():
     """The baked path, else the first `ray` on PATH that is not a shim; never this file."""
     me = os.path.realpath(__file__)
-    candidates = [REAL_RAY] + [os.path.join(d, "ray") for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    # Only absolute PATH entries: an empty or relative one is the working directory, where anyone may have put a `ray`.
+    candidates = [REAL_RAY] + [os.path.join(d, "ray") for d in os.environ.get("PATH", "").split(os.pathsep)
+                               if os.path.isabs(d)]
     for path in candidates:
         if (path and os.path.isfile(path) and os.access(path, os.X_OK)
                 and os.path.realpath(path) != me and not is_shim(path)):
@@ -99,12 +130,42 @@ def default_temp_dir():
     return os.path.join(base, "ray")
 
 
+def read_own_file(path, limit=65536):
+    """The bytes of a regular file of ours, never through a link, a FIFO or another user's file; else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > limit:
+            return None
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def read_state(path):
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+        return json.loads(read_own_file(path) or b"null")
+    except ValueError:
         return None  # not written yet, or mid-rename on an odd filesystem
+
+
+def open_log(path):
+    """Our log in Ray's temp dir, which anyone may write to: appended to only when it is our own
+    plain file with one name; a planted link (or hard link) would have us write elsewhere."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        fail(2, "cannot open the log %s (never through a link): %s; nothing started" % (path, e.strerror))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
+        os.close(fd)
+        fail(2, "the log %s is not a plain file of ours (a hard link, a device or another user's); nothing started" % path)
+    return fd
 
 
 def gcs_answers(address):
@@ -118,12 +179,15 @@ def gcs_answers(address):
 
 def tail(path, lines=20):
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            return b"\n".join(f.read().splitlines()[-lines:]).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 8192))
+        return b"\n".join(f.read().splitlines()[-lines:]).decode("utf-8", "replace")
 
 
 def start_detached(ray, args, opts):
@@ -138,9 +202,13 @@ def start_detached(ray, args, opts):
         pass
     env = dict(os.environ, RAY_HA_STATE_FILE=state_path)
     command = ORCHESTRATOR + ["run", "--", ray] + args + ["--block"]
-    with open(log_path, "ab") as out, open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(command, stdin=devnull, stdout=out, stderr=out, env=env,
-                                start_new_session=True, close_fds=True)
+    out = open_log(log_path)
+    try:
+        with open(os.devnull, "rb") as devnull:
+            proc = subprocess.Popen(command, stdin=devnull, stdout=out, stderr=out, env=env,
+                                    start_new_session=True, close_fds=True)
+    finally:
+        os.close(out)
     timeout_s = float(os.environ.get("RAY_HA_SHIM_START_TIMEOUT_S", "180"))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -170,67 +238,162 @@ def start_detached(ray, args, opts):
     return 1
 
 
+def candidates_dir():
+    # The same rule as candidatesDir() in src/ray/candidate-registry.ts.
+    given = os.environ.get(RUN_DIR_ENV)
+    if not given:
+        return "/tmp/ray-head-ha-%d" % os.geteuid()
+    if not os.path.isabs(given):
+        fail(2, "%s=%s: must be an absolute path" % (RUN_DIR_ENV, ascii(given)))
+    return given
+
+
+def identity(pid):
+    """(start time, exe, argv[1], pid namespace) of a live process running as us, else None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            uids = next(line.split()[1:3] for line in f if line.startswith("Uid:"))
+        if uids != [str(os.geteuid())] * 2:
+            return None
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rpartition(")")[2].split()
+        if fields[0] in ("Z", "X"):
+            return None
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+        exe = os.readlink("/proc/%d/exe" % pid)
+        if exe.endswith(" (deleted)"):  # its executable was replaced (an upgrade): still the same process
+            exe = exe[:-len(" (deleted)")]
+        return (fields[19], exe, argv[1].decode("utf-8", "replace") if len(argv) > 1 else None,
+                os.readlink("/proc/%d/ns/pid" % pid))
+    except (OSError, StopIteration, IndexError):
+        return None
+
+
+def pidfd_open(pid):
+    """A pidfd for pid; None where Python (< 3.9) or the kernel (< 5.3) has none; raises ProcessLookupError."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError as e:
+        if e.errno == errno.ESRCH:
+            raise ProcessLookupError(pid)
+        if e.errno in (errno.ENOSYS, errno.EPERM):  # no pidfds here (or a seccomp filter refuses them)
+            return None
+        raise
+
+
+class Candidate:
+    """A verified candidate: its pid, its identity, and where the kernel has them a pidfd that pins the very process."""
+
+    def __init__(self, pid, fd, expected):
+        self.pid, self.fd, self.expected = pid, fd, expected
+
+    def signal(self, signo):
+        try:
+            if self.fd is not None:
+                signal.pidfd_send_signal(self.fd, signo)
+            elif not self.is_gone():
+                os.kill(self.pid, signo)  # checked just now; only a pid reused in between could be hit
+        except ProcessLookupError:
+            pass
+
+    def is_gone(self):
+        if self.fd is not None:
+            return bool(select.select([self.fd], [], [], 0)[0])  # a pidfd turns readable when the process exits
+        return identity(self.pid) != self.expected  # gone, or its pid already reused
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+
+
 def running_candidates():
-    """Pids of this orchestrator's `run` processes visible here (the same PID namespace)."""
-    script = ORCHESTRATOR[-1]
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
+    """This user's candidates on this machine, each checked against its pidfile: same start time,
+    executable, first argument, PID namespace and user. A pidfile that no longer matches (the
+    candidate was SIGKILLed, its pid maybe reused since) is removed."""
+    directory = candidates_dir()
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        fail(2, "the candidates' directory %s is not private to uid %d (a link, someone else's, or writable by others); "
+             "not trusting its pidfiles; set %s" % (directory, os.geteuid(), RUN_DIR_ENV))
+    my_namespace = os.readlink("/proc/self/ns/pid")  # "pid:[INODE]"
+    found = []
+    for name in sorted(os.listdir(directory)):
+        # <namespace inode>.<pid>.json; another PID namespace's pids mean nothing here (a shared /tmp).
+        match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.json", name)
+        if not match or "pid:[%s]" % match.group(1) != my_namespace:
+            continue
+        path = os.path.join(directory, name)
+        pid = int(match.group(2))
+        if not 0 < pid <= 4194304:  # PID_MAX_LIMIT; pidfd_open would refuse it (EINVAL, OverflowError)
             continue
         try:
-            with open("/proc/%s/cmdline" % name, "rb") as f:
-                argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0")]
-        except OSError:
+            record = json.loads(read_own_file(path, 4096) or b"null")
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or record.get("pid") != pid:
             continue
-        if script in argv and argv[argv.index(script) + 1:argv.index(script) + 2] == ["run"]:
-            pids.append(int(name))
-    return pids
-
-
-def is_gone(pid):
-    """Exited (no such process, or a zombie waiting for its parent)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
+        try:
+            fd = pidfd_open(pid)  # first, so the check below is about the process the fd pins
+        except ProcessLookupError:
+            fd, live = None, None
+        else:
+            live = identity(pid)
+        expected = (record.get("startTime"), record.get("exe"), record.get("argv1"), my_namespace)
+        if live != expected:
+            if fd is not None:
+                os.close(fd)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            continue
+        found.append(Candidate(pid, fd, expected))
+    return found
 
 
 def stop_candidates():
     """`ray stop` is machine-wide, so it ends the head candidates here too, each as
     SIGTERM does: head stopped, lease released (a standby elsewhere takes over).
     Otherwise a standby left behind would start a head again after `ray stop`."""
-    pids = running_candidates()
-    if not pids:
+    candidates = running_candidates()
+    if not candidates:
         return
-    for pid in pids:
-        try:
-            os.kill(pid, 15)
-        except ProcessLookupError:
-            pass
+    for c in candidates:
+        c.signal(signal.SIGTERM)
     timeout_s = float(os.environ.get("RAY_HA_SHIM_STOP_TIMEOUT_S", "30"))
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not all(is_gone(p) for p in pids):
+    while time.monotonic() < deadline and not all(c.is_gone() for c in candidates):
         time.sleep(0.05)
-    stuck = [p for p in pids if not is_gone(p)]
-    for pid in stuck:
-        try:
-            os.kill(pid, 9)  # its keeper still ends the head (parent death)
-        except ProcessLookupError:
-            pass
+    stuck = [c for c in candidates if not c.is_gone()]
+    for c in stuck:
+        c.signal(signal.SIGKILL)  # its keeper still ends the head (parent death)
+    for c in candidates:
+        c.close()
     log("stopped %d head candidate(s) (pid %s)%s" % (
-        len(pids), ", ".join(map(str, pids)),
-        "; SIGKILLed %s after %.0f s (RAY_HA_SHIM_STOP_TIMEOUT_S)" % (", ".join(map(str, stuck)), timeout_s) if stuck else ""))
+        len(candidates), ", ".join(str(c.pid) for c in candidates),
+        "; SIGKILLed %s after %.0f s (RAY_HA_SHIM_STOP_TIMEOUT_S)" % (", ".join(str(c.pid) for c in stuck), timeout_s)
+        if stuck else ""))
 
 
 def main():
     args = sys.argv[1:]
     ray = real_ray()
-    ha = os.environ.get("RAY_ENABLE_HEAD_HA", "").strip().lower() in TRUTHY
+    if os.environ.get(TERM_ENV):
+        # Inside a head's process tree: this is the head command itself (a candidate's
+        # `ray start --head --block` found the shim on PATH) or a job on the head. A
+        # second orchestrator here would hold the lease with no head, so Ray's own `ray`.
+        exec_or_die(ray, [sys.argv[0]] + args)
     if subcommand(args)[1] == "stop" and "--help" not in args:
         stop_candidates()
-    is_start, opts = parse_start(args) if ha else (False, {})
-    if not (ha and is_start and "--head" in opts and "--help" not in opts):
+    is_start, opts = parse_start(args)
+    # The switch is read (and a bad value refused) only where it decides something.
+    if not (is_start and "--head" in opts and "--help" not in opts and ha_enabled()):
         exec_or_die(ray, [sys.argv[0]] + args)
     if "--block" in opts:
         command = ORCHESTRATOR + ["run", "--", ray] + args

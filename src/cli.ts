@@ -11,6 +11,8 @@ import { describeRedis, type RedisTarget } from './redis-address.js';
 import { credentialRefusal, explainTlsFailure, oneShotConnection } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
 import { prepareHead } from './ray/ray-head.js';
+import { registerCandidate } from './ray/candidate-registry.js';
+import { refuseNestedCandidate } from './ray/nested-candidate.js';
 import { reportRoles } from './ray/state-file.js';
 import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
@@ -85,11 +87,19 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return ExitCode.ok;
   }
+  refuseNestedCandidate(env);
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
   const { command, config, watchHead } = prepareHead(rest, loadConfig(flags, env), env);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
-  const http = config.httpAddress ? await attachHttp({ config, log }) : null;
+  // The pidfile by which `ray stop` (through the shim) finds this candidate; removed in finally.
+  const unregister = registerCandidate(env);
+  const http = config.httpAddress
+    ? await attachHttp({ config, log }).catch((err: unknown) => {
+        unregister();
+        throw err;
+      })
+    : null;
 
   const shutdown = new AbortController();
   const offSignals = onShutdownSignals((signal) => {
@@ -119,6 +129,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     offSignals();
     reportStopped?.();
     await http?.close();
+    unregister();
   }
 }
 

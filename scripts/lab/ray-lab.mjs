@@ -93,6 +93,8 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
   const gcsAddress = `${balancer.address}:${PORTS.gcs}`;
   const pods = new Map(); // host name -> current pod
   let serial = 0;
+  const runDir = path.join(lab.workDir, 'run');
+  mkdirSync(runDir, { mode: 0o700 });
 
   function baseEnv(extra = {}) {
     const env = { ...process.env };
@@ -136,6 +138,8 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
         RAY_HA_KEY_EXPIRE_TIME_MS: String(ttlMs),
         RAY_HA_CHECK_INTERVAL_MS: String(retryMs),
         RAY_HA_HTTP_ADDRESS: `${lab.host(name).address}:${HTTP_PORT}`,
+        // Candidates' pidfiles (for `ray stop` through the shim) in the lab, not in the machine's /tmp.
+        RAY_HA_RUN_DIR: runDir,
         ...extraEnv,
         ...extra,
       });

@@ -4,10 +4,11 @@
  * command baked in. The shim carries a marker line, so neither this installer
  * nor the shim at run time ever takes a shim for the real `ray`.
  */
-import { accessSync, chmodSync, constants, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import { replaceAtomically } from '../safe-files.js';
 import { GROUP_FLAGS, START_FLAGS } from './start-args.js';
 
 /** The line that marks a file as our shim (also searched for by the shim itself). */
@@ -35,31 +36,37 @@ export function installShim(opts: InstallShimOptions): string {
   if (orchestrator.length === 0) throw new ConfigError('install-shim: the orchestrator command is empty');
 
   const template = readFileSync(TEMPLATE, 'utf8');
-  // JSON strings and lists of strings are valid Python literals.
+  // JSON strings and lists of strings are valid Python literals. Replacer
+  // functions, not strings: a path may hold `$&` or `$'`, which a replacement
+  // string would expand.
   const body = template
-    .replace('__RAY_HEAD_HA_REAL_RAY__', JSON.stringify(ray))
-    .replace('__RAY_HEAD_HA_ORCHESTRATOR__', JSON.stringify(orchestrator))
+    .replace('__RAY_HEAD_HA_REAL_RAY__', () => JSON.stringify(ray))
+    .replace('__RAY_HEAD_HA_ORCHESTRATOR__', () => JSON.stringify(orchestrator))
     // The shim reads `ray start` argv as the orchestrator does: one list of value-less options.
-    .replace('__RAY_HEAD_HA_START_FLAGS__', JSON.stringify([...START_FLAGS]))
-    .replace('__RAY_HEAD_HA_GROUP_FLAGS__', JSON.stringify([...GROUP_FLAGS]));
-  const script = body.replace(/^#!.*\n/, `${shebangFor(ray)}\n`);
+    .replace('__RAY_HEAD_HA_START_FLAGS__', () => JSON.stringify([...START_FLAGS]))
+    .replace('__RAY_HEAD_HA_GROUP_FLAGS__', () => JSON.stringify([...GROUP_FLAGS]));
+  const shebang = shebangFor(ray);
+  const script = body.replace(/^#!.*\n/, () => `${shebang}\n`);
 
   mkdirSync(binDir, { recursive: true });
   const target = path.join(binDir, 'ray');
-  const tmp = `${target}.${process.pid}.tmp`;
-  writeFileSync(tmp, script, { mode: 0o755 });
-  chmodSync(tmp, 0o755); // the umask may have cut the mode above
-  renameSync(tmp, target); // atomic: a concurrent `ray` never sees half a shim
+  // Created exclusively, not through a link, with its mode set on the fd; then
+  // renamed over DIR/ray (atomic: a concurrent `ray` never sees half a shim).
+  replaceAtomically(target, script, 0o755);
   return target;
 }
 
-/** The first executable `ray` on searchPath outside binDir that is not our shim. */
+/**
+ * The first executable `ray` on searchPath outside binDir that is not our shim.
+ * Relative and empty entries (the working directory) are skipped: what they
+ * name depends on where the installer happened to run.
+ */
 export function findRealRay(binDir: string, searchPath: string): string {
   const skip = realOrSelf(binDir);
   const tried: string[] = [];
   for (const dir of searchPath.split(path.delimiter)) {
-    if (!dir || realOrSelf(path.resolve(dir)) === skip) continue;
-    const candidate = path.join(path.resolve(dir), 'ray');
+    if (!path.isAbsolute(dir) || realOrSelf(dir) === skip) continue;
+    const candidate = path.join(dir, 'ray');
     if (isExecutableFile(candidate) && !isShim(candidate)) return candidate;
     tried.push(candidate);
   }

@@ -1,10 +1,13 @@
 /**
  * The role report for the shim's non-blocking `ray start --head`
  * (scripts/ray-shim.py): when RAY_HA_STATE_FILE is set, every role change is
- * written there atomically (tmp file + rename) as one JSON object with our
- * pid, so the shim can tell a stale file from ours.
+ * written there atomically as one JSON object with our pid, so the shim can
+ * tell a stale file from ours. The default place is Ray's temp dir, which
+ * anyone may write to: the new file is created exclusively under an unguessable
+ * name and renamed over the old one, so a planted link is replaced, never
+ * written through (safe-files.ts).
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { replaceAtomically } from '../safe-files.js';
 import type { Elector } from '../election/elector.js';
 import type { Logger } from '../log.js';
 
@@ -18,9 +21,7 @@ export interface RoleReport {
 }
 
 export function writeRoleReport(file: string, report: RoleReport): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(report)}\n`);
-  renameSync(tmp, file);
+  replaceAtomically(file, `${JSON.stringify(report)}\n`, 0o644);
 }
 
 /** Follows the elector and reports standby (once a holder is known), leader, and stopped. */

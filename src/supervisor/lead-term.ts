@@ -8,6 +8,7 @@ import type { Clock } from '../election/clock.js';
 import type { Term } from '../election/elector.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { TERM_ENV, termValue } from '../ray/nested-candidate.js';
 import { waitUntilGcsStops } from './previous-gcs.js';
 import type { HeadExit, HeadSupervisor, StopReason } from './types.js';
 
@@ -58,7 +59,8 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
   let handle;
   try {
     // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
-    const env = { ...o.env, RAY_HA_CANDIDATE_ID: o.candidateId, RAY_HA_EPOCH: String(term.epoch) };
+    // TERM_ENV also tells the shim and `ray-head-ha run` in this tree that they run inside a head.
+    const env = { ...o.env, RAY_HA_CANDIDATE_ID: o.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(o.candidateId, term.epoch) };
     handle = await o.supervisor.start({ command: o.command, env, killGraceMs: o.killGraceMs, deadlineMs: term.deadlineMs() });
   } catch (err) {
     if (err instanceof FencedBeforeStartError) {

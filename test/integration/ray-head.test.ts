@@ -5,7 +5,7 @@
  * and the role report for the shim's non-blocking start is written.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,14 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
 
 let redis: RedisServer;
-const binDir = mkdtempSync(path.join(tmpdir(), 'rhha-fake-ray-'));
+const tempDirs: string[] = [];
+/** A temp dir removed after the file's tests. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+const binDir = tempDir('rhha-fake-ray-');
 const fakeRay = path.join(binDir, 'ray');
 symlinkSync(path.join(ROOT, 'test/fixtures/fake-ray.py'), fakeRay);
 
@@ -23,6 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await redis.close();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 afterEach(async () => {
   await killAllCandidates();
@@ -42,7 +50,7 @@ describe('ray start --head as the head command', () => {
 
   it('runs the head with --block, publishes the derived GCS address and dashboard URL', async () => {
     // The fake ray records its argv itself: /proc/PID/cmdline is empty for a moment while the head execs.
-    const record = path.join(mkdtempSync(path.join(tmpdir(), 'rhha-argv-')), 'ray.json');
+    const record = path.join(tempDir('rhha-argv-'), 'ray.json');
     const c = startCandidate({
       id: 'ray-a',
       redis: redis.address,
@@ -61,7 +69,7 @@ describe('ray start --head as the head command', () => {
   });
 
   it('writes the role report for the shim: leader with its GCS address, standby with the leader id, stopped', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rhha-state-'));
+    const dir = tempDir('rhha-state-');
     const fileA = path.join(dir, 'a.json');
     const fileB = path.join(dir, 'b.json');
     const command = [fakeRay, 'start', '--head', '--port=6391', '--node-ip-address=10.1.1.1'];
@@ -82,7 +90,7 @@ describe('ray start --head as the head command', () => {
 
 describe('install-shim', () => {
   it('writes an executable shim that hands `ray start --head` to the orchestrator when HA is on', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rhha-shim-'));
+    const dir = tempDir('rhha-shim-');
     const r = spawnSync(process.execPath, [CLI, 'install-shim', '--bin-dir', dir, '--ray', fakeRay], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(path.join(dir, 'ray'));

@@ -59,7 +59,8 @@ function runRay(args: string[], env: NodeJS.ProcessEnv = {}, pathDirs = [shimDir
   delete baseEnv['RAY_ENABLE_HEAD_HA'];
   return spawnSync('ray', args, {
     encoding: 'utf8',
-    env: { ...baseEnv, PATH: [...pathDirs, process.env['PATH']].join(path.delimiter), ...env },
+    // The candidates' pidfiles of this file's tests only: `ray stop` must not stop anyone else's.
+    env: { ...baseEnv, PATH: [...pathDirs, process.env['PATH']].join(path.delimiter), RAY_HA_RUN_DIR: path.join(work, 'run'), ...env },
     timeout: 60_000,
   });
 }
@@ -289,6 +290,7 @@ describe('with the real ray from .venv, HA off', () => {
             RAY_REDIS_ADDRESS: redis.address,
             RAY_external_storage_namespace: 'shim-ha',
             RAY_HA_LOG_LEVEL: 'warn',
+            RAY_HA_RUN_DIR: path.join(work, 'run-real-ha'),
           },
         });
         let out = '';
