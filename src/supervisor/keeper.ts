@@ -1,9 +1,9 @@
 /**
  * The production HeadSupervisor: every head runs under its own
  * ray-head-ha-keeper (native/src/keeper.cc), a small process that holds the
- * fencing deadline and the head's whole tree. This side only spawns it, feeds
- * it deadlines and stop commands over its stdin, and reads its status lines
- * on fd 3. The keeper kills the tree by itself when the deadline passes, when
+ * fencing deadline and the head's whole tree. This side only spawns it, hands
+ * it the head command on fd 4, feeds it deadlines and stop commands over its
+ * stdin, and reads its status lines on fd 3. The keeper kills the tree by itself when the deadline passes, when
  * our end of the pipe closes (we died) or on its parent-death signal, so a
  * frozen or SIGKILLed orchestrator cannot keep a head alive.
  *

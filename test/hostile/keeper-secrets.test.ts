@@ -6,15 +6,22 @@
  * Keeper: numbers are decimal integers in range or a usage error (exit 2,
  * nothing started); a pid reused between the keeper's /proc scan and its
  * signal is never hit; the production binary has no test hooks.
+ * Secrets: Ray's --redis-password is in no argv of ours (orchestrator,
+ * keeper), only in the head's, where Ray wants it; our secret-bearing
+ * variables are not in the head's environment; DEBUG=ioredis:* prints no AUTH.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { installShim } from '../../src/ray/install-shim.js';
+import { readStatus } from '../../src/status.js';
+import { CLI, ROOT, until } from '../helpers/candidates.js';
 import { keeperPath, testKeeperPath } from '../helpers/keeper.js';
 import { Started, fixtures, isDead, nowMs, readPids, sleep, waitDead } from '../helpers/process-tree.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const started = new Started();
 let dir: string;
@@ -171,5 +178,203 @@ describe('keeper: a pid reused between the /proc scan and the KILL is not signal
     expect(k.lines.some((l) => l.startsWith('exit '))).toBe(false); // still inside the pause
     expect(await k.exited).toBe(0);
     expect(isDead(stranger)).toBe(false);
+  });
+});
+
+const SECRET = 'pw-9f3c1e-do-not-leak';
+const SENTINEL_SECRET = 'sentinel-pw-77ab-do-not-leak';
+
+/** /proc/PID/cmdline and environ as lists of strings ('' when the process is gone). */
+const procArgv = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+const procEnviron = (pid: number): Record<string, string> =>
+  Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter((e) => e.includes('='))
+      .map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
+const ppidOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+
+describe('secrets: Ray\'s --redis-password through the shim, and our variables', () => {
+  let redis: RedisServer;
+  let work: string;
+  let shimDir: string;
+  let fakeRay: string;
+  const procs: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis({ args: ['--requirepass', SECRET], clientOptions: { password: SECRET } });
+    work = mkdtempSync(path.join(tmpdir(), 'rhha-hostile-secrets-'));
+    const fakeDir = path.join(work, 'fake-bin');
+    mkdirSync(fakeDir);
+    fakeRay = path.join(fakeDir, 'ray');
+    copyFileSync(path.join(ROOT, 'test/fixtures/fake-ray.py'), fakeRay);
+    chmodSync(fakeRay, 0o755);
+    shimDir = path.join(work, 'shim-bin');
+    installShim({ binDir: shimDir, rayPath: fakeRay }); // the orchestrator: this checkout's bin/ray-head-ha.js
+  });
+  afterEach(async () => {
+    for (const p of procs.splice(0)) {
+      if (p.exitCode !== null || p.signalCode !== null) continue;
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await Promise.race([gone, sleep(5000)]);
+      p.kill('SIGKILL');
+    }
+  });
+  afterAll(async () => {
+    await redis.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  /** `ray start --head --block ...` by name, the shim first on PATH, HA on; stderr collected. */
+  function rayStartHead(ns: string, passwordArgs: string[], env: NodeJS.ProcessEnv = {}) {
+    const record = path.join(work, `${ns}.json`);
+    const base = { ...process.env };
+    for (const k of Object.keys(base)) if (k.startsWith('RAY_HA_') || k === 'REDIS_PASSWORD') delete base[k];
+    const proc = spawn('ray', ['start', '--head', '--block', '--port=6399', '--node-ip-address=10.9.8.7', ...passwordArgs], {
+      env: {
+        ...base,
+        PATH: [shimDir, process.env['PATH']].join(path.delimiter),
+        RAY_ENABLE_HEAD_HA: 'true',
+        RAY_REDIS_ADDRESS: redis.address,
+        RAY_external_storage_namespace: ns,
+        RAY_HA_KEY_EXPIRE_TIME_MS: '3000',
+        RAY_HA_CHECK_INTERVAL_MS: '300',
+        DEBUG: 'ioredis:*',
+        FAKE_RAY_SLEEP: '60',
+        FAKE_RAY_RECORD: record,
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    procs.push(proc);
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    return { proc, record, stderr: () => stderr };
+  }
+
+  it.each([
+    ['--redis-password=X', [`--redis-password=${SECRET}`]],
+    ['--redis-password X', ['--redis-password', SECRET]],
+    ['a wrong one first, the right one last (click: last wins)', ['--redis-password=wrong', '--redis-password', SECRET]],
+  ])('%s: not in the orchestrator\'s nor the keeper\'s cmdline; in the head\'s argv only as Ray\'s flag; the election uses it', async (_name, passwordArgs) => {
+    const ns = `secrets-${++n}`;
+    const r = rayStartHead(ns, passwordArgs);
+    await until('the head runs', () => existsSync(r.record), 20_000);
+    const head = JSON.parse(readFileSync(r.record, 'utf8')) as { pid: number; argv: string[] };
+    const keeper = ppidOf(head.pid);
+    const orchestrator = r.proc.pid!;
+    expect(ppidOf(keeper)).toBe(orchestrator); // the shim exec'd the orchestrator: same pid
+
+    const orchArgv = procArgv(orchestrator);
+    const keeperArgv = procArgv(keeper);
+    expect(orchArgv).toContain('run');
+    expect(keeperArgv[0]).toMatch(/ray-head-ha-keeper$/);
+    for (const argv of [orchArgv, keeperArgv]) {
+      expect(argv.join(' ')).not.toContain(SECRET);
+      expect(argv.join(' ')).not.toContain('--redis-password');
+    }
+    // The head: Ray's own flag, once, last (Ray passes it on; see the README).
+    expect(procArgv(head.pid).filter((a) => a.includes(SECRET))).toEqual([`--redis-password=${SECRET}`]);
+    expect(head.argv.slice(0, 5)).toEqual(['start', '--head', '--block', '--port=6399', '--node-ip-address=10.9.8.7']);
+    expect(head.argv.at(-1)).toBe(`--redis-password=${SECRET}`);
+    // The hand-over variable is in the orchestrator's environment only (mode 0400: its user and root).
+    expect(procEnviron(orchestrator)['RAY_HA_HEAD_REDIS_PASSWORD']).toBe(SECRET);
+    expect(statSync(`/proc/${orchestrator}/environ`).mode & 0o077).toBe(0);
+    for (const pid of [keeper, head.pid]) expect(procEnviron(pid)['RAY_HA_HEAD_REDIS_PASSWORD']).toBeUndefined();
+    expect(procEnviron(head.pid)['DEBUG']).toBe('ioredis:*'); // silencing ioredis changed nothing the head sees
+    // The election authenticated with it (this Redis requires it): this candidate leads.
+    const status = await readStatus(redis.client(), ns);
+    expect(status.leader?.gcsAddress).toBe('10.9.8.7:6399');
+    // DEBUG=ioredis:* was set: our connections printed no AUTH and no password.
+    expect(r.stderr()).not.toContain(SECRET);
+    expect(r.stderr()).not.toMatch(/ioredis:/);
+  });
+
+  it('the head\'s environment: none of our secret-bearing variables; Ray\'s own kept', async () => {
+    const ns = `secrets-env-${++n}`;
+    const pwFile = path.join(work, 'pw');
+    writeFileSync(pwFile, `${SECRET}\n`, { mode: 0o600 });
+    const r = rayStartHead(ns, [`--redis-password=${SECRET}`], {
+      RAY_HA_REDIS_ADDRESS: `redis://:${SECRET}@${redis.address}`,
+      RAY_HA_REDIS_PASSWORD_FILE: pwFile,
+      RAY_HA_REDIS_SENTINEL_PASSWORD: SENTINEL_SECRET,
+      RAY_HA_REDIS_SENTINEL_PASSWORD_FILE: pwFile,
+      REDIS_PASSWORD: SECRET,
+    });
+    await until('the head runs', () => existsSync(r.record), 20_000);
+    const head = JSON.parse(readFileSync(r.record, 'utf8')) as { pid: number; env: Record<string, string> };
+    for (const env of [head.env, procEnviron(head.pid), procEnviron(ppidOf(head.pid))]) {
+      for (const name of ['RAY_HA_REDIS_ADDRESS', 'RAY_HA_REDIS_PASSWORD_FILE', 'RAY_HA_REDIS_SENTINEL_PASSWORD', 'RAY_HA_REDIS_SENTINEL_PASSWORD_FILE', 'RAY_HA_HEAD_REDIS_PASSWORD']) {
+        expect(env[name], name).toBeUndefined();
+      }
+      expect(Object.values(env).join('\n')).not.toContain(SENTINEL_SECRET);
+      // Ray's GCS reads these itself.
+      expect(env['RAY_REDIS_ADDRESS']).toBe(redis.address);
+      expect(env['REDIS_PASSWORD']).toBe(SECRET);
+      expect(env['RAY_HA_CANDIDATE_ID']).toBeDefined();
+    }
+  });
+
+  it('RAY_HA_REDIS_ADDRESS without a password stays in the head\'s environment', async () => {
+    const ns = `secrets-plain-${++n}`;
+    const r = rayStartHead(ns, [`--redis-password=${SECRET}`], { RAY_HA_REDIS_ADDRESS: redis.address });
+    await until('the head runs', () => existsSync(r.record), 20_000);
+    const head = JSON.parse(readFileSync(r.record, 'utf8')) as { env: Record<string, string> };
+    expect(head.env['RAY_HA_REDIS_ADDRESS']).toBe(redis.address);
+  });
+
+  it('DEBUG=ioredis:* (and DEBUG=*) print no AUTH from `status`', () => {
+    for (const debug of ['ioredis:*', '*', 'ioredis:redis,ioredis:connection']) {
+      const r = spawnSync(process.execPath, [CLI, 'status', '--redis', `redis://:${SECRET}@${redis.address}`, '--namespace', 'nobody'], {
+        encoding: 'utf8',
+        env: { ...process.env, DEBUG: debug },
+        timeout: 20_000,
+      });
+      expect({ debug, status: r.status }).toEqual({ debug, status: 0 });
+      expect(r.stderr).not.toContain(SECRET);
+      expect(r.stderr).not.toMatch(/ioredis:/);
+    }
+  });
+
+  it('without --block (the detached start) the orchestrator\'s argv has no password either; HA off, Ray\'s argv is untouched', () => {
+    const fakeOrchShim = path.join(work, 'fake-orch-shim');
+    installShim({ binDir: fakeOrchShim, rayPath: fakeRay, orchestrator: [process.execPath, path.join(fixtures, 'fake-orchestrator.mjs')] });
+    const tempDir = mkdtempSync(path.join(work, 'tmp-'));
+    const record = path.join(tempDir, 'orch.json');
+    const run = (args: string[], env: NodeJS.ProcessEnv) =>
+      spawnSync('ray', args, {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: [fakeOrchShim, process.env['PATH']].join(path.delimiter), FAKE_ORCH_RECORD: record, ...env },
+        timeout: 30_000,
+      });
+    const args = ['start', '--head', `--temp-dir=${tempDir}`, '--redis-password', SECRET, '--port=6398'];
+    const r = run(args, { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_MODE: 'standby' });
+    const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number; env: Record<string, string> };
+    started.group(rec.pid);
+    expect(r.status).toBe(0);
+    expect(rec.argv).toEqual(['run', '--', fakeRay, 'start', '--head', `--temp-dir=${tempDir}`, '--port=6398', '--block']);
+    expect(procArgv(rec.pid).join(' ')).not.toContain(SECRET);
+    expect(rec.env['RAY_HA_HEAD_REDIS_PASSWORD']).toBe(SECRET);
+
+    const off = run(args, { RAY_ENABLE_HEAD_HA: 'false', RAY_HA_HEAD_REDIS_PASSWORD: 'stale' });
+    const ray = JSON.parse(off.stdout.trim().split('\n')[0]!) as { argv: string[]; env: Record<string, string> };
+    expect(ray.argv).toEqual(args);
+    expect(ray.env['RAY_HA_HEAD_REDIS_PASSWORD']).toBe('stale'); // HA off: the environment is Ray's, untouched
+  });
+
+  it('a head command that is not `ray start --head` with the hand-over variable set: exit 2, one line, nothing run', () => {
+    const marker = path.join(work, 'not-ray');
+    const r = spawnSync(process.execPath, [CLI, 'run', '--redis', redis.address, '--', 'sh', '-c', 'touch "$0"', marker], {
+      encoding: 'utf8',
+      env: { ...process.env, REDIS_PASSWORD: SECRET, RAY_HA_HEAD_REDIS_PASSWORD: SECRET },
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'ray-head-ha: RAY_HA_HEAD_REDIS_PASSWORD is set, but the head command is not `ray start --head` (the shim sets it only for that)',
+    ]);
+    expect(existsSync(marker)).toBe(false);
   });
 });
