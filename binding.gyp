@@ -1,5 +1,6 @@
 # node-gyp build of the same sources as native/CMakeLists.txt (cmake-js).
-# Outputs build/Release/ray_head_ha.node and build/Release/ray-head-ha-keeper;
+# Outputs build/Release/ray_head_ha.node, build/Release/ray-head-ha-keeper and
+# its test build build/Release/ray-head-ha-keeper-test (RHHA_KEEPER_TEST_HOOKS);
 # point RAY_HEAD_HA_NATIVE_DIR at build/Release to use them.
 # Offline: scripts/build-gyp.sh passes --nodedir at the installed Node headers.
 {
@@ -16,7 +17,16 @@
     {
       "target_name": "ray-head-ha-keeper",
       "type": "executable",
-      "sources": ["native/src/keeper.cc", "native/src/proc_tree.cc"],
+      "sources": ["native/src/keeper.cc", "native/src/proc_tree.cc", "native/src/signal_proc.cc"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17"]
+    },
+    {
+      "target_name": "ray-head-ha-keeper-test",
+      "type": "executable",
+      "sources": ["native/src/keeper.cc", "native/src/proc_tree.cc", "native/src/signal_proc.cc"],
+      "defines": ["RHHA_KEEPER_TEST_HOOKS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds binding.gyp with node-gyp, offline: node-gyp gets --nodedir pointing
 # at the headers of the Node that runs it (<prefix>/include/node), so it never
-# downloads a tarball. Outputs build/Release/{ray_head_ha.node,ray-head-ha-keeper}.
+# downloads a tarball. Outputs build/Release/{ray_head_ha.node,ray-head-ha-keeper,ray-head-ha-keeper-test}.
 # Test against it: RAY_HEAD_HA_NATIVE_DIR=build/Release npx vitest run test/integration/native-addon.test.ts test/integration/keeper.test.ts
 # NODEDIR=... overrides the guess (a dir with include/node/node_api.h).
 set -euo pipefail

@@ -15,6 +15,11 @@ there: exit 2, nothing started, since a typo must not run a plain head.
   named by RAY_HA_STATE_FILE, that it leads with its GCS answering or that it
   is a standby; it prints which and returns 0, as stock `ray start` returns.
 
+Ray's `--redis-password` never reaches the orchestrator's argv (world-readable
+in /proc): the shim takes it off and hands it over in RAY_HA_HEAD_REDIS_PASSWORD
+(the environment, readable by this user and root only); the orchestrator puts
+it back on the head's own command line, where Ray wants it.
+
 `ray stop` (HA on or off: it is machine-wide) first ends this user's head
 candidates here, each as SIGTERM does, then runs Ray's `ray stop`. Candidates
 are found by their pidfiles (src/ray/candidate-registry.ts), checked against
@@ -42,6 +47,8 @@ ORCHESTRATOR = __RAY_HEAD_HA_ORCHESTRATOR__
 
 MARKER = b"# ray-head-ha-shim:"
 SWITCH = "RAY_ENABLE_HEAD_HA"
+PASSWORD_ENV = "RAY_HA_HEAD_REDIS_PASSWORD"  # src/ray/head-secrets.ts reads it
+PASSWORD_OPTION = "--redis-password"
 TRUTHY = ("true", "1", "yes")
 FALSY = ("", "false", "0", "no", "off")
 TERM_ENV = "RAY_HA_TERM"  # set in a head's environment by the orchestrator (src/ray/nested-candidate.ts)
@@ -122,6 +129,33 @@ def parse_start(args):
             i += 1
         i += 1
     return True, opts
+
+
+def take_password(args):
+    """args without Ray's --redis-password (`--redis-password=X` or `--redis-password X`,
+    after `start`, read as parse_start reads options); the last value (click's) goes into
+    PASSWORD_ENV, or PASSWORD_ENV is cleared when the last value is empty or there is none."""
+    i, _ = subcommand(args)
+    kept = args[:i + 1]
+    password = None
+    j = i + 1
+    while j < len(args):
+        word = args[j]
+        if word.startswith(PASSWORD_OPTION + "="):
+            password = word.split("=", 1)[1]
+        elif word == PASSWORD_OPTION and j + 1 < len(args):
+            password = args[j + 1]
+            j += 1
+        elif word.startswith("-") and not (word.startswith("--") and "=" in word) and word not in START_FLAGS:
+            kept += args[j:j + 2]  # an option and its value, as click takes it
+            j += 1
+        else:
+            kept.append(word)
+        j += 1
+    os.environ.pop(PASSWORD_ENV, None)
+    if password:
+        os.environ[PASSWORD_ENV] = password
+    return kept
 
 
 def default_temp_dir():
@@ -395,6 +429,7 @@ def main():
     # The switch is read (and a bad value refused) only where it decides something.
     if not (is_start and "--head" in opts and "--help" not in opts and ha_enabled()):
         exec_or_die(ray, [sys.argv[0]] + args)
+    args = take_password(args)
     if "--block" in opts:
         command = ORCHESTRATOR + ["run", "--", ray] + args
         exec_or_die(command[0], command)

@@ -10,6 +10,7 @@ import { createLogger } from './log.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';
 import { credentialRefusal, explainTlsFailure, oneShotConnection } from './redis-connection.js';
 import { attachHttp } from './http/attach.js';
+import { headEnvironment } from './ray/head-secrets.js';
 import { prepareHead } from './ray/ray-head.js';
 import { registerCandidate } from './ray/candidate-registry.js';
 import { refuseNestedCandidate } from './ray/nested-candidate.js';
@@ -112,7 +113,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return await runCandidate({
       config,
       command,
-      env,
+      env: headEnvironment(env),
       log,
       supervisor,
       shutdown: shutdown.signal,

@@ -10,7 +10,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisAuthError, RedisRefusedError } from './errors.js';
+import { silenceIoredisDebug } from './ioredis-debug.js';
 import type { RedisTarget, RedisTlsOptions } from './redis-address.js';
+
+// Every connection of ours is made here: none may print AUTH under DEBUG=ioredis:*.
+silenceIoredisDebug();
 
 export interface ElectionConnectionOptions {
   commandTimeoutMs: number;

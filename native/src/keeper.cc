@@ -4,13 +4,21 @@
 //
 // Usage:
 //   ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS]
-//                      [--status-fd FD] -- COMMAND [ARG...]
+//                      [--status-fd FD] (--command-fd FD | -- COMMAND [ARG...])
 //
 //   --parent       pid of the orchestrator that spawned us (checked with getppid)
 //   --grace-ms     TERM -> KILL grace used when no `stop <ms>` says otherwise (5000)
 //   --deadline-ms  first fencing deadline, absolute CLOCK_MONOTONIC milliseconds
-//                  (Node: Number(process.hrtime.bigint()) / 1e6); none if absent
+//                  (Node: Math.floor(Number(process.hrtime.bigint()) / 1e6)); none if absent
 //   --status-fd    where status lines go (3); a missing fd is ignored
+//   --command-fd   read the head command from this fd instead of argv: each
+//                  argument NUL-terminated, up to EOF (at most 1 MiB). The
+//                  orchestrator uses it, so a password in the head's arguments
+//                  never shows in the keeper's /proc/PID/cmdline.
+//
+// Every number is decimal digits only (no sign, no 0x, no fraction, no
+// exponent) within its range: pid 1..4194304, ms 0..2^53-1 (grace: 0..2^31-1),
+// fd 0..1048575. Anything else is a usage error (exit 2, nothing started).
 //
 // Start:
 //   1. PR_SET_PDEATHSIG=SIGTERM, then getppid() == --parent, else exit 7 having
@@ -20,7 +28,7 @@
 //      SIGKILL, getppid() == keeper else _exit, stdin=/dev/null, execvp. An exec
 //      failure travels back over a CLOEXEC pipe as errno (-> exit 127).
 //
-// Control, one line each on stdin (fd 0), from the orchestrator:
+// Control, one line each on stdin (fd 0), from the orchestrator (integers as above):
 //   deadline <abs_ms>   move the fencing deadline; never moves it backwards
 //   stop [<grace_ms>]   end the head, with this grace
 //   EOF                 the orchestrator is gone: end the head (default grace)
@@ -37,7 +45,10 @@
 // descendant, wait until none is left or the grace ran out, KILL the group,
 // then KILL every remaining descendant (setsid daemons are ours as subreaper)
 // and reap until no child is left. Only then exit, so "keeper exited" means
-// "the whole tree is dead and reaped".
+// "the whole tree is dead and reaped". Descendants are signalled through a
+// pidfd after re-checking their start time (signal_proc.cc), so a pid reused
+// since the /proc scan is never hit; the group only while the head is unreaped
+// (its zombie keeps the group id ours).
 //
 // Exit codes (the reason word on the status line matches):
 //   0 stopped      a `stop` command            5 parent-died  parent death while running
@@ -49,12 +60,17 @@
 // The deadline lives on CLOCK_MONOTONIC and is re-checked after every wake-up,
 // so a late poll() return or a stopped orchestrator cannot postpone the kill.
 //
-// Test-only: RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS sleeps before step 1's
-// prctl, RAY_HEAD_HA_KEEPER_TEST_DELAY_CHILD_MS sleeps in the child before its
-// prctl, to open the parent-death races on purpose.
+// Test build only (RHHA_KEEPER_TEST_HOOKS, the ray-head-ha-keeper-test target;
+// the production binary has neither the code nor the names):
+// RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS sleeps before step 1's prctl,
+// RAY_HEAD_HA_KEEPER_TEST_DELAY_CHILD_MS sleeps in the child before its prctl,
+// to open the parent-death races on purpose; RAY_HEAD_HA_KEEPER_TEST_DELAY_KILL_MS
+// sleeps between the /proc scan and the signals of the final KILL round, to
+// open the pid-reuse window on purpose (it first reports the scanned pids as a
+// status line `test kill-scan <pid>...`, which the orchestrator ignores).
 //
 // See: man 2 prctl, man 2 signalfd, man 2 poll, man 2 setpgid, man 2 waitpid,
-//      man 2 clock_gettime.
+//      man 2 clock_gettime, man 2 pidfd_open.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +93,7 @@
 #include <vector>
 
 #include "proc_tree.h"
+#include "signal_proc.h"
 
 namespace {
 
@@ -105,12 +122,18 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitParentGone = 7;
 constexpr double kCheckTreeEveryMs = 20;
+constexpr long long kMaxPid = 4194304;               // PID_MAX_LIMIT on 64-bit Linux
+constexpr long long kMaxMs = 9007199254740991;       // 2^53-1: what the orchestrator (a JS number) can send
+constexpr long long kMaxGraceMs = INT_MAX;           // fits poll()'s timeout
+constexpr long long kMaxFd = 1048575;                // below the default fs.nr_open
+constexpr size_t kMaxCommandBytes = 1 << 20;
 
 struct Options {
   pid_t parent = 0;
   double grace_ms = 5000;
   double deadline_ms = NAN;
   int status_fd = 3;
+  int command_fd = -1;
   char** command = nullptr;
 };
 
@@ -120,16 +143,23 @@ double NowMs() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-bool ParseNumber(const char* text, double min, double* out) {
+// Decimal digits only, min <= value <= max: strtod/strtol would take "0x10",
+// "1.9", "1e12", " -1" or "+5", and a float loses integers above 2^53.
+bool ParseInt(const char* text, long long min, long long max, long long* out) {
   if (!text || !*text) return false;
-  char* end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno != 0 || *end != '\0' || !std::isfinite(v) || v < min) return false;
+  long long v = 0;
+  for (const char* c = text; *c; c++) {
+    if (*c < '0' || *c > '9') return false;
+    int digit = *c - '0';
+    if (v > (max - digit) / 10) return false;  // v * 10 + digit would pass max
+    v = v * 10 + digit;
+  }
+  if (v < min) return false;
   *out = v;
   return true;
 }
 
+#ifdef RHHA_KEEPER_TEST_HOOKS
 void SleepMs(double ms) {
   struct timespec ts;
   ts.tv_sec = static_cast<time_t>(ms / 1e3);
@@ -139,15 +169,19 @@ void SleepMs(double ms) {
 }
 
 void TestDelay(const char* env_name) {
-  double ms;
-  if (ParseNumber(getenv(env_name), 0, &ms)) SleepMs(ms);
+  long long ms;
+  if (ParseInt(getenv(env_name), 0, kMaxGraceMs, &ms)) SleepMs(static_cast<double>(ms));
 }
+#define RHHA_TEST_DELAY(name) TestDelay(name)
+#else
+#define RHHA_TEST_DELAY(name) ((void)0)
+#endif
 
 [[noreturn]] void Usage(const char* problem) {
   fprintf(stderr,
           "ray-head-ha-keeper: %s\n"
           "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS] "
-          "[--status-fd FD] -- COMMAND [ARG...]\n",
+          "[--status-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
           problem);
   exit(kExitUsage);
 }
@@ -163,20 +197,27 @@ Options ParseArgs(int argc, char** argv) {
     }
     if (i + 1 >= argc) Usage(("missing value for " + arg).c_str());
     const char* value = argv[++i];
-    double v;
-    if (arg == "--parent" && ParseNumber(value, 1, &v)) {
+    long long v;
+    if (arg == "--parent" && ParseInt(value, 1, kMaxPid, &v)) {
       o.parent = static_cast<pid_t>(v);
-    } else if (arg == "--grace-ms" && ParseNumber(value, 0, &v)) {
-      o.grace_ms = v;
-    } else if (arg == "--deadline-ms" && ParseNumber(value, 0, &v)) {
-      o.deadline_ms = v;
-    } else if (arg == "--status-fd" && ParseNumber(value, -1, &v)) {
+    } else if (arg == "--grace-ms" && ParseInt(value, 0, kMaxGraceMs, &v)) {
+      o.grace_ms = static_cast<double>(v);
+    } else if (arg == "--deadline-ms" && ParseInt(value, 0, kMaxMs, &v)) {
+      o.deadline_ms = static_cast<double>(v);
+    } else if (arg == "--status-fd" && ParseInt(value, 0, kMaxFd, &v)) {
       o.status_fd = static_cast<int>(v);
+    } else if (arg == "--command-fd" && ParseInt(value, 3, kMaxFd, &v)) {
+      o.command_fd = static_cast<int>(v);
     } else {
       Usage(("bad option " + arg + " " + value).c_str());
     }
   }
   if (o.parent <= 0) Usage("--parent is required");
+  if (o.command_fd >= 0) {
+    if (i < argc) Usage("give the command either on --command-fd or after --, not both");
+    if (o.command_fd == o.status_fd) Usage("--command-fd and --status-fd must differ");
+    return o;
+  }
   if (i >= argc) Usage("no command after --");
   o.command = argv + i;
   return o;
@@ -191,6 +232,8 @@ class Keeper {
  private:
   void Status(const std::string& line);
   void MarkInheritedFdsCloexec();
+  int ReceiveCommand();
+  void SignalTree(int sig);
   bool StartHead(int* exec_pipe_read);
   void ReapChildren();
   void Begin(Why why, double grace_ms);
@@ -202,6 +245,8 @@ class Keeper {
   void HandleExecPipe();
 
   Options o_;
+  std::vector<std::string> command_args_;  // from --command-fd
+  std::vector<char*> command_argv_;
   double deadline_ms_;
   pid_t self_ = getpid();
   pid_t head_ = -1;
@@ -240,6 +285,74 @@ void Keeper::MarkInheritedFdsCloexec() {
   closedir(dir);
 }
 
+// The head command from --command-fd: NUL-terminated arguments up to EOF.
+// Waits no longer than the deadline, and gives up on a signal (our parent's
+// death included): nothing has started yet. Returns 0, or the exit code.
+int Keeper::ReceiveCommand() {
+  std::string data;
+  char buf[4096];
+  for (;;) {
+    double now = NowMs();
+    if (!std::isnan(deadline_ms_) && now >= deadline_ms_) {
+      Status("exit fenced - -");
+      return Describe(Why::kFenced).exit_code;
+    }
+    double wait_ms = std::isnan(deadline_ms_) ? -1 : deadline_ms_ - now;
+    int timeout = wait_ms < 0 ? -1 : static_cast<int>(std::min(std::ceil(wait_ms), double{INT_MAX}));
+    struct pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {o_.command_fd, POLLIN, 0}};
+    if (poll(fds, 2, timeout) < 0) {
+      if (errno == EINTR) continue;
+      return kExitInternal;
+    }
+    struct signalfd_siginfo si;
+    while (fds[0].revents && read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      if (si.ssi_signo == SIGCHLD) continue;
+      WhyInfo info = Describe(getppid() != o_.parent ? Why::kParentDied : Why::kSignal);
+      Status(std::string("exit ") + info.word + " - -");
+      return info.exit_code;
+    }
+    if (!fds[1].revents) continue;
+    ssize_t n = read(o_.command_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) Usage(("cannot read --command-fd " + std::to_string(o_.command_fd) + ": " + strerror(errno)).c_str());
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > kMaxCommandBytes) Usage("the command on --command-fd is over 1 MiB");
+  }
+  close(o_.command_fd);
+  if (data.empty() || data.back() != '\0') Usage("--command-fd: expected NUL-terminated arguments");
+  for (size_t start = 0; start < data.size();) {
+    size_t end = data.find('\0', start);
+    command_args_.push_back(data.substr(start, end - start));
+    start = end + 1;
+  }
+  if (command_args_[0].empty()) Usage("--command-fd: the command is empty");
+  for (std::string& arg : command_args_) command_argv_.push_back(&arg[0]);
+  command_argv_.push_back(nullptr);
+  o_.command = command_argv_.data();
+  return 0;
+}
+
+// Every descendant found now, each only if its pid still names the process
+// the scan saw; the group too while the head is unreaped (afterwards the
+// group id could be reused, and its members are in the scan anyway).
+void Keeper::SignalTree(int sig) {
+  if (head_ > 1 && !head_reaped_) kill(-head_, sig);
+  std::vector<rhha::ProcEntry> tree;
+  if (rhha::Descendants(self_, &tree) != 0) return;
+#ifdef RHHA_KEEPER_TEST_HOOKS
+  static bool paused = false;  // the first KILL round only
+  if (sig == SIGKILL && !paused && getenv("RAY_HEAD_HA_KEEPER_TEST_DELAY_KILL_MS")) {
+    paused = true;
+    std::string line = "test kill-scan";
+    for (const rhha::ProcEntry& p : tree) line += " " + std::to_string(p.pid);
+    Status(line);  // tells the test which pids this round will signal, after the pause
+    TestDelay("RAY_HEAD_HA_KEEPER_TEST_DELAY_KILL_MS");
+  }
+#endif
+  for (const rhha::ProcEntry& p : tree) rhha::SignalIfUnchanged(p, sig);
+}
+
 bool Keeper::StartHead(int* exec_pipe_read) {
   int exec_pipe[2];
   if (pipe2(exec_pipe, O_CLOEXEC) != 0) return false;
@@ -253,7 +366,7 @@ bool Keeper::StartHead(int* exec_pipe_read) {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
     setpgid(0, 0);
-    TestDelay("RAY_HEAD_HA_KEEPER_TEST_DELAY_CHILD_MS");
+    RHHA_TEST_DELAY("RAY_HEAD_HA_KEEPER_TEST_DELAY_CHILD_MS");
     // A keeper that dies from here on takes us with it; one that died before
     // the prctl is caught by the getppid check.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != keeper) _exit(126);
@@ -295,11 +408,7 @@ void Keeper::Begin(Why why, double grace_ms) {
   why_ = why;
   kill_at_ms_ = NowMs() + grace_ms;
   if (why == Why::kExecFailed) return;
-  if (head_ > 1) kill(-head_, SIGTERM);
-  std::vector<pid_t> tree;
-  if (rhha::Descendants(self_, &tree) == 0) {
-    for (pid_t pid : tree) kill(pid, SIGTERM);
-  }
+  SignalTree(SIGTERM);
 }
 
 bool Keeper::TreeIsEmpty() {
@@ -312,12 +421,8 @@ void Keeper::KillTreeAndReap() {
   // A child whose exec failed is already on its way to _exit(127): let that
   // status, not our SIGKILL, be the one reported.
   if (why_ == Why::kExecFailed && !head_reaped_ && waitpid(head_, &head_status_, 0) == head_) head_reaped_ = true;
-  if (head_ > 1) kill(-head_, SIGKILL);
   for (;;) {
-    std::vector<pid_t> tree;
-    if (rhha::Descendants(self_, &tree) == 0) {
-      for (pid_t pid : tree) kill(pid, SIGKILL);
-    }
+    SignalTree(SIGKILL);
     // Everything we could see is dying; wait for one child at a time. Its own
     // children, if any escaped the scan, re-parent to us and show up next round.
     int status;
@@ -337,13 +442,14 @@ void Keeper::HandleControlLine(const std::string& line) {
   size_t space = line.find(' ');
   std::string verb = line.substr(0, space);
   std::string arg = space == std::string::npos ? "" : line.substr(space + 1);
-  double v;
-  if (verb == "deadline" && ParseNumber(arg.c_str(), 0, &v)) {
-    if (std::isnan(deadline_ms_) || v > deadline_ms_) deadline_ms_ = v;
+  long long v;
+  if (verb == "deadline" && ParseInt(arg.c_str(), 0, kMaxMs, &v)) {
+    double d = static_cast<double>(v);
+    if (std::isnan(deadline_ms_) || d > deadline_ms_) deadline_ms_ = d;
   } else if (verb == "stop" && arg.empty()) {
     Begin(Why::kStopped, o_.grace_ms);
-  } else if (verb == "stop" && ParseNumber(arg.c_str(), 0, &v)) {
-    Begin(Why::kStopped, v);
+  } else if (verb == "stop" && ParseInt(arg.c_str(), 0, kMaxGraceMs, &v)) {
+    Begin(Why::kStopped, static_cast<double>(v));
   } else if (!line.empty()) {
     Status("error unknown command: " + line.substr(0, 80));
   }
@@ -411,7 +517,7 @@ int Keeper::Run() {
   if (signal_fd_ < 0) return kExitInternal;
 
   // 1. Parent death: the signal is blocked, so it queues on the signalfd.
-  TestDelay("RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS");
+  RHHA_TEST_DELAY("RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS");
   if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0) return kExitInternal;
   if (getppid() != o_.parent) {
     Status("exit parent-gone - -");
@@ -420,6 +526,10 @@ int Keeper::Run() {
   // 2. Subreaper for the head's tree.
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return kExitInternal;
   MarkInheritedFdsCloexec();
+  if (o_.command_fd >= 0) {
+    int code = ReceiveCommand();
+    if (code != 0) return code;
+  }
   if (!std::isnan(deadline_ms_) && NowMs() >= deadline_ms_) {
     Status("exit fenced - -");
     return Describe(Why::kFenced).exit_code;

@@ -18,14 +18,14 @@
 namespace rhha {
 namespace {
 
-// ppid of `pid`, or -1 when it is gone. The comm field (2) may contain spaces
-// and parentheses, so parse after the LAST ')'.
-pid_t ReadPpid(const char* pid_name) {
+// ppid and start time of /proc/<pid_name>, or -1 when it is gone. The comm
+// field (2) may contain spaces and parentheses, so parse after the LAST ')'.
+int ReadStatNamed(const char* pid_name, pid_t* ppid, unsigned long long* start_time) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%s/stat", pid_name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  char buf[512];
+  char buf[1024];
   ssize_t n;
   do {
     n = read(fd, buf, sizeof buf - 1);
@@ -36,12 +36,17 @@ pid_t ReadPpid(const char* pid_name) {
   char* close_paren = strrchr(buf, ')');
   if (!close_paren) return -1;
   char state;
-  int ppid;
-  if (sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return -1;
-  return static_cast<pid_t>(ppid);
+  int parent;
+  // Fields 3 (state) and 4 (ppid), 17 skipped, then 22 (starttime).
+  if (sscanf(close_paren + 1, " %c %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+             &state, &parent, start_time) != 3) {
+    return -1;
+  }
+  *ppid = static_cast<pid_t>(parent);
+  return 0;
 }
 
-int ScanParents(std::unordered_multimap<pid_t, pid_t>* children_of) {
+int ScanParents(std::unordered_multimap<pid_t, ProcEntry>* children_of) {
   DIR* dir = opendir("/proc");
   if (!dir) return -1;
   errno = 0;
@@ -51,9 +56,10 @@ int ScanParents(std::unordered_multimap<pid_t, pid_t>* children_of) {
     char* end;
     long pid = strtol(name, &end, 10);
     if (*end != '\0') continue;
-    pid_t ppid = ReadPpid(name);
-    if (ppid < 0) continue;  // exited during the scan
-    children_of->emplace(ppid, static_cast<pid_t>(pid));
+    pid_t ppid;
+    unsigned long long start_time;
+    if (ReadStatNamed(name, &ppid, &start_time) != 0) continue;  // exited during the scan
+    children_of->emplace(ppid, ProcEntry{static_cast<pid_t>(pid), start_time});
   }
   closedir(dir);
   return 0;
@@ -61,8 +67,8 @@ int ScanParents(std::unordered_multimap<pid_t, pid_t>* children_of) {
 
 }  // namespace
 
-int Descendants(pid_t root, std::vector<pid_t>* out) {
-  std::unordered_multimap<pid_t, pid_t> children_of;
+int Descendants(pid_t root, std::vector<ProcEntry>* out) {
+  std::unordered_multimap<pid_t, ProcEntry> children_of;
   if (ScanParents(&children_of) < 0) return -1;
   out->clear();
   std::vector<pid_t> frontier{root};
@@ -71,20 +77,34 @@ int Descendants(pid_t root, std::vector<pid_t>* out) {
     frontier.pop_back();
     auto range = children_of.equal_range(parent);
     for (auto it = range.first; it != range.second; ++it) {
-      if (it->second == root) continue;  // pid 0's "child" can be 1, etc.
+      if (it->second.pid == root) continue;  // pid 0's "child" can be 1, etc.
       out->push_back(it->second);
-      frontier.push_back(it->second);
+      frontier.push_back(it->second.pid);
     }
   }
   return 0;
 }
 
+int Descendants(pid_t root, std::vector<pid_t>* out) {
+  std::vector<ProcEntry> found;
+  if (Descendants(root, &found) != 0) return -1;
+  out->clear();
+  for (const ProcEntry& p : found) out->push_back(p.pid);
+  return 0;
+}
+
+int ReadStat(pid_t pid, pid_t* ppid, unsigned long long* start_time) {
+  char name[32];
+  snprintf(name, sizeof name, "%d", static_cast<int>(pid));
+  return ReadStatNamed(name, ppid, start_time);
+}
+
 int Children(pid_t parent, std::vector<pid_t>* out) {
-  std::unordered_multimap<pid_t, pid_t> children_of;
+  std::unordered_multimap<pid_t, ProcEntry> children_of;
   if (ScanParents(&children_of) < 0) return -1;
   out->clear();
   auto range = children_of.equal_range(parent);
-  for (auto it = range.first; it != range.second; ++it) out->push_back(it->second);
+  for (auto it = range.first; it != range.second; ++it) out->push_back(it->second.pid);
   return 0;
 }
 

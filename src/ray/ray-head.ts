@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { monotonicClock } from '../election/clock.js';
 import { watchGcsProcess } from './gcs-process.js';
 import { isRayHeadStart, rayHeadInfo, redisCredentialsFromRayArgs } from './head-command.js';
+import { restoreRayPassword } from './head-secrets.js';
 
 export interface PreparedHead {
   command: string[];
@@ -18,7 +19,9 @@ export interface PreparedHead {
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
-export function prepareHead(command: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
+export function prepareHead(given: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
+  // Ray's password, if the shim took it off the command line: back on, before anything reads the arguments.
+  const command = restoreRayPassword(given, env);
   if (!isRayHeadStart(command)) return { command, config };
   // Without external storage a new head would start an empty cluster: that is not a failover.
   if (!env.RAY_REDIS_ADDRESS) {

@@ -1,7 +1,11 @@
 /**
  * The wire protocol of ray-head-ha-keeper (native/src/keeper.cc is the
- * reference). Control lines go to the keeper's stdin; status lines come back
- * on its fd 3. The keeper's exit code repeats the reason of its last line.
+ * reference). The head command goes to the keeper's fd 4 (NUL-terminated
+ * arguments, then EOF), not its argv, so a password among the head's
+ * arguments stays out of the keeper's /proc/PID/cmdline. Control lines go to
+ * its stdin; status lines come back on its fd 3. Numbers are whole decimal
+ * integers (the keeper refuses anything else). The keeper's exit code repeats
+ * the reason of its last line.
  */
 import { constants as osConstants } from 'node:os';
 
@@ -51,8 +55,16 @@ export function parseStatusLine(line: string): KeeperStatus | null {
   return null;
 }
 
+/** The keeper's fd that carries the head command. */
+export const COMMAND_FD = 4;
+
+/** Whole milliseconds, rounded down: the keeper fences at most 1 ms early, never late. */
+export function wholeDeadlineMs(deadlineMs: number): number {
+  return Math.max(0, Math.floor(deadlineMs));
+}
+
 export function deadlineLine(deadlineMs: number): string {
-  return `deadline ${deadlineMs.toFixed(3)}\n`;
+  return `deadline ${wholeDeadlineMs(deadlineMs)}\n`;
 }
 
 export function stopLine(graceMs: number): string {
@@ -63,9 +75,9 @@ export interface KeeperArgs {
   parentPid: number;
   killGraceMs: number;
   deadlineMs: number;
-  command: readonly string[];
 }
 
+/** The keeper's argv: no head command in it (that goes to COMMAND_FD, see encodeCommand). */
 export function keeperArgv(a: KeeperArgs): string[] {
   return [
     '--parent',
@@ -73,8 +85,16 @@ export function keeperArgv(a: KeeperArgs): string[] {
     '--grace-ms',
     String(Math.max(0, Math.round(a.killGraceMs))),
     '--deadline-ms',
-    a.deadlineMs.toFixed(3),
-    '--',
-    ...a.command,
+    String(wholeDeadlineMs(a.deadlineMs)),
+    '--command-fd',
+    String(COMMAND_FD),
   ];
+}
+
+/** The head command as the keeper reads it from COMMAND_FD: each argument NUL-terminated. */
+export function encodeCommand(command: readonly string[]): Buffer {
+  for (const arg of command) {
+    if (arg.includes('\0')) throw new TypeError('a head command argument contains a NUL byte');
+  }
+  return Buffer.from(command.map((arg) => `${arg}\0`).join(''), 'utf8');
 }

@@ -1,9 +1,9 @@
 /**
  * The production HeadSupervisor: every head runs under its own
  * ray-head-ha-keeper (native/src/keeper.cc), a small process that holds the
- * fencing deadline and the head's whole tree. This side only spawns it, feeds
- * it deadlines and stop commands over its stdin, and reads its status lines
- * on fd 3. The keeper kills the tree by itself when the deadline passes, when
+ * fencing deadline and the head's whole tree. This side only spawns it, hands
+ * it the head command on fd 4, feeds it deadlines and stop commands over its
+ * stdin, and reads its status lines on fd 3. The keeper kills the tree by itself when the deadline passes, when
  * our end of the pipe closes (we died) or on its parent-death signal, so a
  * frozen or SIGKILLed orchestrator cannot keep a head alive.
  *
@@ -14,11 +14,11 @@
  * (setChildSubreaper at start), kill and reap whatever re-parented to us.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { monotonicClock, type Clock } from '../election/clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
-import { deadlineLine, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
+import { COMMAND_FD, deadlineLine, encodeCommand, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
 import { killAdoptedOrphans, sigkillQuietly } from './orphans.js';
 import type { HeadExit, HeadHandle, HeadSpec, HeadSupervisor, StopReason } from './types.js';
 
@@ -49,14 +49,21 @@ export class KeeperSupervisor implements HeadSupervisor {
     if (!spec.command[0]) throw new HeadStartError('the head command is empty');
     if (!Number.isFinite(spec.killGraceMs) || spec.killGraceMs < 0) throw new TypeError(`bad killGraceMs ${spec.killGraceMs}`);
     if (!Number.isFinite(spec.deadlineMs)) throw new TypeError(`bad deadlineMs ${spec.deadlineMs}`);
+    const encoded = encodeCommand(spec.command);
     const startedMs = this.clock.nowMs();
     // detached: the keeper leads its own group, so a terminal's ^C or a kill
     // of our group reaches us (we then stop the head), not the keeper directly.
+    // The command goes over fd 4, not argv: the keeper's /proc/PID/cmdline is
+    // world-readable, and the head's arguments may carry Ray's --redis-password.
     const keeper = spawn(
       this.keeperPath,
-      keeperArgv({ parentPid: process.pid, killGraceMs: spec.killGraceMs, deadlineMs: spec.deadlineMs, command: spec.command }),
-      { env: spec.env, stdio: ['pipe', 'inherit', 'inherit', 'pipe'], detached: true },
+      keeperArgv({ parentPid: process.pid, killGraceMs: spec.killGraceMs, deadlineMs: spec.deadlineMs }),
+      { env: spec.env, stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe'], detached: true },
     );
+    const commandPipe = keeper.stdio[COMMAND_FD];
+    if (!(commandPipe instanceof Writable)) throw new Error(`keeper command pipe (fd ${COMMAND_FD}) missing`);
+    commandPipe.on('error', () => {}); // a keeper that died early: its exit status says why
+    commandPipe.end(encoded);
     const handle = new KeeperHandle(keeper, spec, startedMs, this.clock, this.native);
     return handle.started();
   }

@@ -16,7 +16,7 @@ import type { Term } from '../../src/election/elector.js';
 import { silentLogger } from '../../src/log.js';
 import { exitCodeOf } from '../../src/run.js';
 import { leadTerm } from '../../src/supervisor/lead-term.js';
-import { keeperExecutablePath, loadNative } from '../../src/native/binding.js';
+import { loadNative } from '../../src/native/binding.js';
 import { KeeperSupervisor, type KeeperHandle } from '../../src/supervisor/keeper.js';
 import type { HeadSpec } from '../../src/supervisor/types.js';
 import {
@@ -32,8 +32,8 @@ import {
   waitDead,
   zombieChildren,
 } from '../helpers/process-tree.js';
+import { keeperPath, testKeeperPath } from '../helpers/keeper.js';
 
-const keeperPath = keeperExecutablePath();
 const started = new Started();
 let dir: string;
 let n = 0;
@@ -57,8 +57,8 @@ async function startHead(sup: KeeperSupervisor, s: HeadSpec): Promise<KeeperHand
 }
 
 /** The stand-in orchestrator (fixtures/spawn-keeper.mjs) and its output, line by line. */
-function standIn(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const proc = spawn(process.execPath, [path.join(fixtures, 'spawn-keeper.mjs'), keeperPath, ...args], {
+function standIn(args: string[], env: NodeJS.ProcessEnv = process.env, keeper = keeperPath) {
+  const proc = spawn(process.execPath, [path.join(fixtures, 'spawn-keeper.mjs'), keeper, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
     detached: true,
     env,
@@ -312,7 +312,7 @@ describe('keeper process', () => {
     const marker = file('race-parent');
     const head = ['sh', '-c', 'touch "$0"; exec sleep 1000', marker];
     // Control: without the kill, the same stand-in does start the head.
-    const control = standIn(['500', '60000', '--', ...head], { ...process.env, RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS: '300' });
+    const control = standIn(['500', '60000', '--', ...head], { ...process.env, RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS: '300' }, testKeeperPath);
     await control.waitLine('status started ');
     const t0 = nowMs();
     while (!existsSync(marker) && nowMs() - t0 < 2000) await sleep(5);
@@ -321,7 +321,7 @@ describe('keeper process', () => {
     await sleep(100);
     rmSync(marker, { force: true });
 
-    const { proc, waitLine } = standIn(['500', '60000', '--', ...head], { ...process.env, RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS: '300' });
+    const { proc, waitLine } = standIn(['500', '60000', '--', ...head], { ...process.env, RAY_HEAD_HA_KEEPER_TEST_DELAY_PDEATHSIG_MS: '300' }, testKeeperPath);
     const keeperPid = Number(await waitLine('keeper '));
     proc.kill('SIGKILL'); // within the 300 ms before the keeper's prctl
     await waitDead([keeperPid], 2000);
@@ -333,7 +333,7 @@ describe('keeper process', () => {
     const marker = file('race-child');
     const token = `RHHA_RACE_${process.pid}_${n}`;
     const keeper = spawn(
-      keeperPath,
+      testKeeperPath,
       ['--parent', String(process.pid), '--', 'sh', '-c', 'touch "$0"; exec sleep 1000', marker],
       { stdio: ['pipe', 'inherit', 'inherit', 'pipe'], detached: true, env: { ...process.env, [token]: '1', RAY_HEAD_HA_KEEPER_TEST_DELAY_CHILD_MS: '400' } },
     );
