@@ -50,7 +50,7 @@ const random = seededRandom(SEED);
 const pick = (xs) => xs[Math.floor(random() * xs.length)];
 
 // Recovery bounds from the start of the fault: Ray's own start on 2 shared cores takes seconds.
-const RAY_START_MS = 45_000;
+const RAY_START_MS = 60_000;
 const FAULTS = {
   'pod-kill': { boundMs: TTL + RAY_START_MS },
   graceful: { boundMs: RAY_START_MS },
