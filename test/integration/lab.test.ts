@@ -5,12 +5,12 @@
  * owner killed outright (swept by the next lab). Needs root, iproute2,
  * iptables, haproxy (scripts/setup.sh --lab).
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, LAB_REGISTRY, startHaproxy, startLabRedis, sweepLabs, waitFor, type Lab } from '../helpers/lab.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '..', 'fixtures');
@@ -33,9 +33,20 @@ interface Owned {
   pids: number[];
 }
 
+const owners = new Set<ChildProcess>();
+afterEach(() => {
+  // A failed assertion must not leave an owner (and its lab) behind: SIGTERM makes it tear down.
+  for (const p of owners) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+  owners.clear();
+});
+
 /** Starts test/fixtures/lab-owner.mjs; resolves with the lab it made and the owner process. */
 async function ownedLab() {
-  const proc = spawn(process.execPath, [path.join(FIXTURES, 'lab-owner.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Whatever the caller keeps (RHHA_LAB_KEEP), this lab's teardown is what is under test.
+  const env = { ...process.env };
+  delete env['RHHA_LAB_KEEP'];
+  const proc = spawn(process.execPath, [path.join(FIXTURES, 'lab-owner.mjs')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  owners.add(proc);
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: proc.stdout! }).once('line', resolve);
     proc.once('exit', (code) => reject(new Error(`lab-owner exited ${code}`)));
