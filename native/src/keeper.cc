@@ -30,7 +30,8 @@
 //
 // Control, one line each on stdin (fd 0), from the orchestrator (integers as above):
 //   deadline <abs_ms>   move the fencing deadline; never moves it backwards
-//   stop [<grace_ms>]   end the head, with this grace
+//   stop [<grace_ms>]   end the head, with this grace; while already ending, a
+//                       shorter grace brings the KILL closer (never later)
 //   EOF                 the orchestrator is gone: end the head (default grace)
 //
 // Status, one line each on --status-fd:
@@ -449,7 +450,13 @@ void Keeper::HandleControlLine(const std::string& line) {
   } else if (verb == "stop" && arg.empty()) {
     Begin(Why::kStopped, o_.grace_ms);
   } else if (verb == "stop" && ParseInt(arg.c_str(), 0, kMaxGraceMs, &v)) {
-    Begin(Why::kStopped, static_cast<double>(v));
+    if (why_ != Why::kNone) {
+      // Already ending: a later stop may only bring the KILL closer (the
+      // orchestrator saw the head's GCS exit and wants the rest gone now).
+      kill_at_ms_ = std::min(kill_at_ms_, NowMs() + static_cast<double>(v));
+    } else {
+      Begin(Why::kStopped, static_cast<double>(v));
+    }
   } else if (!line.empty()) {
     Status("error unknown command: " + line.substr(0, 80));
   }
@@ -565,7 +572,7 @@ int Keeper::Run() {
     nfds_t nfds = 0;
     fds[nfds++] = {signal_fd_, POLLIN, 0};
     int control_at = -1, exec_at = -1;
-    if (control_open_ && why_ == Why::kNone) {
+    if (control_open_) {  // also while ending: a later `stop 0` brings the KILL closer
       control_at = static_cast<int>(nfds);
       fds[nfds++] = {0, POLLIN, 0};
     }

@@ -156,6 +156,10 @@ export class KeeperHandle implements HeadHandle {
     return this.exited;
   }
 
+  hurry(): void {
+    if (this.requested !== undefined) this.send(stopLine(0));
+  }
+
   private send(line: string): void {
     const stdin = this.keeper.stdin;
     if (!this.closed && stdin && stdin.writable) stdin.write(line);

@@ -82,17 +82,32 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
     if (term.signal.aborted) resolve(null);
     term.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
+  //    The watcher (Ray: the GCS process) goes on while the head is stopped: once what it
+  //    watches has exited, the rest of the tree is killed at once instead of at the end of
+  //    the grace (what is left of a head without its GCS serves no one).
   const watching = new AbortController();
   const failed = o.watchHead ? o.watchHead(handle.pid, watching.signal) : new Promise<null>(() => {});
+  let stopping = false;
+  void failed.then((what) => {
+    if (what && stopping) {
+      o.log.info({ epoch: term.epoch, failed: what }, 'stopping: the GCS exited; killing the rest of the head now');
+      handle.hurry();
+    }
+  });
   const first = await Promise.race([handle.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
-  watching.abort();
   let exit: HeadExit;
   if (first && 'failed' in first) {
     o.log.warn({ epoch: term.epoch, failed: first.failed }, 'the head failed; stopping the rest of its tree');
-    exit = await handle.stop('gcs-exit');
+    const stopped = handle.stop('gcs-exit');
+    handle.hurry();
+    exit = await stopped;
+  } else if (first) {
+    exit = first;
   } else {
-    exit = first ?? (await handle.stop(term.signal.reason as StopReason));
+    stopping = true;
+    exit = await handle.stop(term.signal.reason as StopReason);
   }
+  watching.abort();
   o.onHead?.(null);
   o.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
   return exit;

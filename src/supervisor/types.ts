@@ -50,6 +50,8 @@ export interface HeadHandle {
   setDeadline(deadlineMs: number): void;
   /** TERM the group, KILL after the grace, kill escaped descendants, reap; resolves with the exit. */
   stop(reason: StopReason): Promise<HeadExit>;
+  /** While stopping: KILL what is left now instead of at the end of the grace. */
+  hurry(): void;
 }
 
 export interface HeadSupervisor {

@@ -111,6 +111,21 @@ describe('KeeperSupervisor', () => {
     expect(tookMs).toBeLessThan(300 + 250);
   });
 
+  it('hurry() during a stop KILLs a head that ignores SIGTERM now, not at the end of the grace; before a stop it does nothing', async () => {
+    const h = await startHead(sup, spec([path.join(fixtures, 'ignore-term.sh')], { killGraceMs: 20_000 }));
+    await sleep(50);
+    h.hurry(); // not stopping: ignored
+    await sleep(200);
+    expect(isDead(h.pid)).toBe(false);
+    const t0 = nowMs();
+    const stopped = h.stop('shutdown');
+    await sleep(100);
+    h.hurry();
+    const exit = await stopped;
+    expect(exit).toMatchObject({ reason: 'shutdown', signal: 'SIGKILL' });
+    expect(nowMs() - t0).toBeLessThan(10_000); // far inside the 20 s grace
+  });
+
   it('kills the setsid daemon and the child when the head is stopped', async () => {
     const pidFile = file('family');
     const h = await startHead(
