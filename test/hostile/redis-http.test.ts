@@ -15,10 +15,13 @@ import { readdirSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
+import { parseToken } from '../../src/election/lease.js';
+import { CHECKS_LUA } from '../../src/election/lease-scripts.js';
 import { RedisLease, leaseKeys } from '../../src/election/redis-lease.js';
 import { MAX_CONNECTIONS } from '../../src/http/server.js';
 import { parseRedisAddress } from '../../src/redis-address.js';
 import { electionConnection } from '../../src/redis-connection.js';
+import { isEpochText, isGcsAddress, isName } from '../../src/redis-values.js';
 import { watch } from '../../src/watch.js';
 import { headStarted, runCli, until, type Candidate } from '../helpers/candidates.js';
 import { useStandInCluster } from '../helpers/cluster.js';
@@ -90,6 +93,23 @@ describe('values read from Redis are checked for shape and size (item 6)', () =>
     expect(second.epoch).toBeGreaterThan(first.epoch);
     expect(await raw().get(keys().epoch)).toBe(String(second.epoch));
     expect(second.dropped).toEqual(['epoch']);
+  });
+
+  it('the Lua checks and their TypeScript twins agree, value by value', async () => {
+    const hostPorts = [
+      '127.0.0.1:6379', 'head-0.ray.svc:6379', 'a_b:1', '[::1]:6379', '[fe80::1%eth0]:6379', '[::ffff:10.0.0.1]:65535',
+      '[127.0.0.1]:6379', '127.0.0.1:0', '127.0.0.1:65536', '127.0.0.1:000006379', 'h:', ':1', 'h:1 ', ' h:1', 'h:1\n',
+      'http://h:1/', 'h\x1b:1', 'hé:1', '[::1]6379', '[::1%]:1', `${'a'.repeat(294)}:65535`, `${'a'.repeat(295)}:65535`,
+    ];
+    const epochs = ['0', '1', '1796100936776', '9007199254740991', '9007199254740992', '1e300', '-1', '1.5', ' 1', '0x10', '', '12345678901234567'];
+    const names = ['a', 'host-1.x:y@z', 'a#1', 'a b', 'é', 'a\n', 'x'.repeat(200), 'x'.repeat(201)];
+    const lua = (fn: string, v: string) => raw().eval(`${CHECKS_LUA}\nif ${fn}(ARGV[1]) then return 1 end return 0`, 0, v);
+    for (const v of hostPorts) expect({ v, ok: await lua('hostPortOf', v) }).toEqual({ v, ok: isGcsAddress(v) ? 1 : 0 });
+    for (const v of epochs) expect({ v, ok: await lua('epochOf', v) }).toEqual({ v, ok: isEpochText(v) ? 1 : 0 });
+    for (const v of names) expect({ v, ok: await lua('nameOf', v) }).toEqual({ v, ok: isName(v) ? 1 : 0 });
+    for (const v of ['a#1', 'a#01', 'a#1e3', '#1', 'a#', 'a#b#1', 'a b#1', `a#${Number.MAX_SAFE_INTEGER + 2}`]) {
+      expect({ v, ok: await lua('tokenOf', v) }).toEqual({ v, ok: parseToken(v) ? 1 : 0 });
+    }
   });
 
   it('an epoch counter at 2^53-1 refuses a new term instead of going past safe integers; nothing is written', async () => {
