@@ -62,7 +62,8 @@ export function rayHeadInfo(argv: readonly string[], _env: NodeJS.ProcessEnv, op
   const gcsAddress = buildAddress(nodeIp, port);
   // Published in the leader hash: the next leader accepts only this shape (host-port.ts), so refuse it here.
   if (!splitHostPort(gcsAddress)) {
-    throw new ConfigError(`ray start --node-ip-address=${JSON.stringify(given)}: the GCS address ${JSON.stringify(gcsAddress)} is not host:port (host: A-Z a-z 0-9 . _ - or an IPv6 address; at most ${MAX_HOST_PORT_BYTES} bytes)`);
+    const source = given !== undefined && !isLocalhost(given) ? `ray start --node-ip-address=${JSON.stringify(given)}` : 'the node IP Ray would pick';
+    throw new ConfigError(`${source}: the GCS address ${JSON.stringify(gcsAddress)} is not host:port (host: A-Z a-z 0-9 . _ - or an IPv6 address; at most ${MAX_HOST_PORT_BYTES} bytes); set RAY_HA_GCS_ADDRESS`);
   }
 
   let dashboardUrl: string | null = null;

@@ -240,6 +240,13 @@ describe('values read from Redis are checked for shape and size (item 6)', () =>
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.errorLines[0]).toMatch(new RegExp(`^ray-head-ha: ${source}=.*expected host:port`));
     }
+    // The address derived from `ray start --head --node-ip-address=...` too.
+    const r = runCli(['run', '--redis', cluster.redis.address, '--namespace', cluster.ns, '--', 'ray', 'start', '--head', '--node-ip-address=evil/x', '--port=6379'], {
+      RAY_REDIS_ADDRESS: cluster.redis.address,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.errorLines[0]).toMatch(/^ray-head-ha: ray start --node-ip-address="evil\/x": the GCS address "evil\/x:6379" is not host:port/);
   });
 });
 
