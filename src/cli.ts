@@ -17,6 +17,7 @@ import { refuseNestedCandidate } from './ray/nested-candidate.js';
 import { reportRoles } from './ray/state-file.js';
 import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
+import { jsonLine } from './printable.js';
 import { formatStatus, readStatus } from './status.js';
 import { createSupervisor } from './supervisor/select.js';
 import { installFaultSwitch } from './test-faults.js';
@@ -193,7 +194,7 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   redis.on('error', (err: Error) => (transportError = err.message));
   try {
     const status = await readStatus(redis, config.namespace);
-    process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : formatStatus(status));
+    process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status));
     return ExitCode.ok;
   } catch (err) {
     const where = describeRedis(config.redis);

@@ -11,7 +11,7 @@ import { ConfigError } from './errors.js';
 import { OPTIONS, lookup, oneOf, readInt, type Flags, type Option } from './options.js';
 import { parseRedisAddress, type RedisTarget } from './redis-address.js';
 import { loadRedisSecrets } from './redis-secrets.js';
-import { splitHostPort } from './host-port.js';
+import { MAX_HOST_PORT_BYTES, splitHostPort } from './host-port.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';
@@ -52,7 +52,7 @@ OPTIONS satisfies Record<keyof Config, Option>;
 export const MAX_DRIFT = 0.01;
 
 /** A candidate id or a namespace: it goes into Redis keys, tokens and logs. */
-const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 
 export function defaultCandidateId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -60,9 +60,10 @@ export function defaultCandidateId(): string {
 
 /** `host:port` with a port in range; returns it normalised, or throws naming the source. */
 export function parseHostPort(value: string, source: string): string {
-  const port = splitHostPort(value)?.port ?? NaN;
-  if (!(port >= 1 && port <= 65535)) {
-    throw new ConfigError(`${source}=${JSON.stringify(value)}: expected host:port with a port from 1 to 65535`);
+  if (!splitHostPort(value)) {
+    throw new ConfigError(
+      `${source}=${JSON.stringify(value)}: expected host:port with a port from 1 to 65535 (host: A-Z a-z 0-9 . _ - or [IPv6]; at most ${MAX_HOST_PORT_BYTES} bytes)`,
+    );
   }
   return value.trim();
 }

@@ -53,7 +53,9 @@ export class FencedBeforeStartError extends HeadHaError {
 /** A reply from Redis that does not have the shape a script promises. */
 export class UnexpectedReplyError extends HeadHaError {
   constructor(what: string, reply: unknown) {
-    super(`unexpected reply to ${what}: ${JSON.stringify(reply)}`);
+    // Cut short: a reply can carry a value of anyone's choosing, of any size.
+    const text = JSON.stringify(reply) ?? String(reply);
+    super(`unexpected reply to ${what}: ${text.length > 200 ? `${text.slice(0, 200)}... (${text.length} chars)` : text}`);
   }
 }
 

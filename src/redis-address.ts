@@ -42,9 +42,12 @@ export interface RedisTarget extends RedisEndpoint {
 
 export const DEFAULT_SENTINEL_PORT = 26379;
 
+type Bad = (rule: string, hideUser?: boolean) => ConfigError;
+
 export function parseRedisAddress(raw: string, source: string): RedisTarget {
   const value = raw.trim();
-  const bad = (rule: string) => new ConfigError(`${source}=${JSON.stringify(redactUrl(value))}: ${rule}`);
+  const bad = (rule: string, hideUser = false) =>
+    new ConfigError(`${source}=${JSON.stringify(hideUser ? redactUserinfo(value) : redactUrl(value))}: ${rule}`);
   if (value === '') throw bad('must not be empty');
 
   if (/^rediss?\+sentinel:\/\//i.test(value)) return parseSentinelUrl(value, bad);
@@ -66,8 +69,7 @@ export function parseRedisAddress(raw: string, source: string): RedisTarget {
       port,
       db,
       tls: url.protocol.toLowerCase() === 'rediss:',
-      username: url.username ? decodeURIComponent(url.username) : undefined,
-      password: url.password ? decodeURIComponent(url.password) : undefined,
+      ...decodeUserinfo(url.username, url.password, bad),
     };
   }
   if (value.includes('://')) throw bad('only redis://, rediss://, redis+sentinel:// and rediss+sentinel:// URLs are supported');
@@ -79,7 +81,7 @@ export function parseRedisAddress(raw: string, source: string): RedisTarget {
 }
 
 /** `redis+sentinel://[user:pass@]h1[:p1][,h2[:p2]...]/<name>[/db]`: user and password are for the data nodes. */
-function parseSentinelUrl(value: string, bad: (rule: string) => ConfigError): RedisTarget {
+function parseSentinelUrl(value: string, bad: Bad): RedisTarget {
   const scheme = value.slice(0, value.indexOf('://')).toLowerCase();
   const rest = value.slice(scheme.length + 3);
   const slash = rest.indexOf('/');
@@ -102,19 +104,12 @@ function parseSentinelUrl(value: string, bad: (rule: string) => ConfigError): Re
   if (extra.length > 0 || (dbText !== undefined && !/^\d+$/.test(dbText))) {
     throw bad('the database after the primary name must be an integer >= 0');
   }
-  let username: string | undefined;
-  let password: string | undefined;
-  if (userinfo) {
-    const colon = userinfo.indexOf(':');
-    const u = colon === -1 ? userinfo : userinfo.slice(0, colon);
-    const p = colon === -1 ? '' : userinfo.slice(colon + 1);
-    try {
-      username = u ? decodeURIComponent(u) : undefined;
-      password = p ? decodeURIComponent(p) : undefined;
-    } catch {
-      throw bad('user or password is not valid percent-encoding');
-    }
-  }
+  const colon = userinfo.indexOf(':');
+  const { username, password } = decodeUserinfo(
+    colon === -1 ? userinfo : userinfo.slice(0, colon),
+    colon === -1 ? '' : userinfo.slice(colon + 1),
+    bad,
+  );
   return {
     host: nodes[0]!.host,
     port: nodes[0]!.port,
@@ -124,6 +119,23 @@ function parseSentinelUrl(value: string, bad: (rule: string) => ConfigError): Re
     password,
     sentinel: { nodes, name },
   };
+}
+
+/**
+ * The URL's user and password, percent-decoded. A bad escape (`%zz`, a cut
+ * `%E0%A4`) is a ConfigError naming the variable; the message does not quote
+ * the part that failed, as it may be the secret.
+ */
+function decodeUserinfo(user: string, pass: string, bad: Bad): { username: string | undefined; password: string | undefined } {
+  const decode = (text: string, what: string) => {
+    try {
+      return text ? decodeURIComponent(text) : undefined;
+    } catch {
+      // Neither part is quoted: a password put where the user goes is still a password.
+      throw bad(`the ${what} is not valid percent-encoding (write a literal % as %25)`, true);
+    }
+  };
+  return { username: decode(user, 'user'), password: decode(pass, 'password') };
 }
 
 /** `host:port`, `[v6]:port`, or with a default port also `host` / `[v6]`. */
@@ -160,4 +172,11 @@ export function redactUrl(value: string): string {
   const colon = value.indexOf(':', start + 3);
   if (colon === -1 || colon > at) return value;
   return `${value.slice(0, colon + 1)}***${value.slice(at)}`;
+}
+
+/** `scheme://***@rest`: the whole user:password part hidden. */
+function redactUserinfo(value: string): string {
+  const start = value.indexOf('://');
+  const at = value.lastIndexOf('@');
+  return start === -1 || at < start ? value : `${value.slice(0, start + 3)}***${value.slice(at)}`;
 }

@@ -31,8 +31,12 @@ function baseOptions(t: RedisTarget, connectTimeoutMs: number): RedisOptions {
     password: t.password,
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
-    // Our own name in CLIENT LIST helps an operator see the candidates (a refused SETNAME is ignored).
+    // Our own name in CLIENT LIST helps an operator see the candidates: the minimal ACL (README)
+    // grants +client|setname for it. CLIENT SETINFO (library name and version) is not sent: it says
+    // nothing an operator needs, Redis before 7.2 has no such subcommand to grant, and a refused
+    // one lands in ACL LOG on every connect.
     connectionName: 'ray-head-ha',
+    disableClientInfo: true,
   };
   if (!t.sentinel) return { ...common, host: t.host, port: t.port, tls };
   return {

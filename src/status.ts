@@ -4,8 +4,11 @@
  */
 import type { Redis } from 'ioredis';
 import { UnexpectedReplyError } from './errors.js';
+import { BOUNDED_READS_LUA } from './election/lease-scripts.js';
 import { leaseKeys } from './election/redis-lease.js';
 import { parseToken } from './election/lease.js';
+import { printable } from './printable.js';
+import { checked, isBoundedText, isDashboardUrl, isEpochText, isGcsAddress, parseEpoch } from './redis-values.js';
 
 export interface LeaderStatus {
   id: string;
@@ -22,43 +25,60 @@ export interface Status {
   namespace: string;
   epoch: number;
   leader: LeaderStatus | null;
+  /** Stored values that failed their shape check and are not shown ('lease', 'epoch', 'host', ...); absent when none. */
+  ignored?: string[];
 }
 
-/** KEYS: lease, epoch, leader. Reply: {lease or false, pttl, epoch or false, leader hash as a flat list}. */
-const READ_STATUS = `
-return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+/** Longest value the script reads of any field: above every valid one, never a megabyte read or echoed back. */
+const MAX_FIELD_BYTES = 512;
+
+/**
+ * KEYS: lease, epoch, leader. ARGV: the longest value to return.
+ * Reply: {lease, pttl, epoch, {id, epoch, since, host, gcsAddress, dashboardUrl}}: each value
+ * false when absent, or its length instead of a value over ARGV[1] bytes (which then fails its check).
+ */
+const READ_STATUS = `${BOUNDED_READS_LUA}
+local max = tonumber(ARGV[1])
+local fields = {'id', 'epoch', 'since', 'host', 'gcsAddress', 'dashboardUrl'}
+local hash = {}
+for i, f in ipairs(fields) do hash[i] = hgetBounded(KEYS[3], f, max) end
+return {getBounded(KEYS[1], max), redis.call('PTTL', KEYS[1]), getBounded(KEYS[2], max), hash}
 `;
 
 export async function readStatus(redis: Redis, namespace: string): Promise<Status> {
   const k = leaseKeys(namespace);
-  const reply = (await redis.eval(READ_STATUS, 3, k.lease, k.epoch, k.leader)) as unknown;
-  if (!Array.isArray(reply) || reply.length !== 4) throw new UnexpectedReplyError('status', reply);
-  const [token, pttl, epochText, flat] = reply as [unknown, unknown, unknown, unknown];
-  const epoch = typeof epochText === 'string' ? Number(epochText) : 0;
-  const holder = typeof token === 'string' ? parseToken(token) : null;
-  if (!holder || typeof pttl !== 'number') return { namespace, epoch, leader: null };
-  const hash: Record<string, string> = {};
-  if (Array.isArray(flat)) for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
+  const reply = (await redis.eval(READ_STATUS, 3, k.lease, k.epoch, k.leader, MAX_FIELD_BYTES)) as unknown;
+  if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3])) throw new UnexpectedReplyError('status', reply);
+  const [token, pttl, epochText, fields] = reply as [unknown, unknown, unknown, unknown[]];
+  const ignored: string[] = [];
+  const withIgnored = (st: Omit<Status, 'ignored'>): Status => (ignored.length > 0 ? { ...st, ignored } : st);
+  const epoch = parseEpoch(checked(epochText, isEpochText, 'epoch', ignored)) ?? 0;
+  const holderToken = checked(token, (v): v is string => typeof v === 'string' && parseToken(v) !== null, 'lease', ignored);
+  const holder = holderToken === null ? null : parseToken(holderToken);
+  if (!holder || typeof pttl !== 'number') return withIgnored({ namespace, epoch, leader: null });
+  const [id, termEpoch, since, host, gcsAddress, dashboardUrl] = fields;
   // The hash describes the holder only when it names the same term.
-  const sameTerm = hash.id === holder.id && Number(hash.epoch) === holder.epoch;
-  const sinceMs = sameTerm ? Number(hash.since) : NaN;
-  return {
+  const sameTerm = id === holder.id && isEpochText(termEpoch) && Number(termEpoch) === holder.epoch;
+  const field = <T>(v: unknown, ok: (x: unknown) => x is T, name: string): T | null => (sameTerm ? checked(v, ok, name, ignored) : null);
+  const sinceMs = parseEpoch(field(since, isEpochText, 'since'));
+  return withIgnored({
     namespace,
     epoch,
     leader: {
       id: holder.id,
       epoch: holder.epoch,
       ttlMs: pttl,
-      gcsAddress: (sameTerm && hash.gcsAddress) || null,
-      dashboardUrl: (sameTerm && hash.dashboardUrl) || null,
-      host: (sameTerm && hash.host) || null,
-      since: Number.isFinite(sinceMs) ? new Date(sinceMs).toISOString() : null,
+      gcsAddress: field(gcsAddress, isGcsAddress, 'gcsAddress'),
+      dashboardUrl: field(dashboardUrl, isDashboardUrl, 'dashboardUrl'),
+      host: field(host, isBoundedText, 'host'),
+      since: sinceMs === null || sinceMs > 8.64e15 ? null : new Date(sinceMs).toISOString(),
     },
-  };
+  });
 }
 
 export function formatStatus(s: Status): string {
-  if (!s.leader) return `namespace ${s.namespace}: no leader (last epoch ${s.epoch})\n`;
+  const ignored = s.ignored ? `ignored      ${s.ignored.join(', ')} (not the shape a candidate writes)\n` : '';
+  if (!s.leader) return printable(`namespace ${s.namespace}: no leader (last epoch ${s.epoch})`) + '\n' + ignored;
   const l = s.leader;
   const rows: [string, string][] = [
     ['namespace', s.namespace],
@@ -70,5 +90,6 @@ export function formatStatus(s: Status): string {
     ['host', l.host ?? '-'],
     ['since', l.since ?? '-'],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(12)} ${v}`).join('\n') + '\n';
+  // Every value is escaped: a control character stored in Redis must not reach the terminal or forge a row.
+  return rows.map(([k, v]) => `${k.padEnd(12)} ${printable(v)}`).join('\n') + '\n' + ignored;
 }

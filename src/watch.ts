@@ -14,6 +14,8 @@ import { leaseKeys } from './election/redis-lease.js';
 import { monotonicClock } from './election/clock.js';
 import { describeRedis, type RedisTarget } from './redis-address.js';
 import { credentialRefusal, electionConnection, subscriberConnection } from './redis-connection.js';
+import { jsonLine, printable } from './printable.js';
+import { isName, parseEpoch } from './redis-values.js';
 import { readStatus, type Status } from './status.js';
 
 export interface WatchOptions {
@@ -72,7 +74,7 @@ export async function watch(o: WatchOptions): Promise<void> {
     else if (tty) {
       events.push(`${clock(at)}  ${e.type.padEnd(13)} ${e.id}  epoch ${e.epoch}`);
       events.splice(0, events.length - MAX_EVENTS_SHOWN);
-    } else o.out.write(`${clock(at)} event ${e.type} ${e.id} epoch ${e.epoch}\n`);
+    } else o.out.write(`${printable(`${clock(at)} event ${e.type} ${e.id} epoch ${e.epoch}`)}\n`);
   });
 
   try {
@@ -96,7 +98,8 @@ export async function watch(o: WatchOptions): Promise<void> {
   function render(): void {
     const nowMs = performance.now();
     if (tty) {
-      o.out.write(`\x1b[H${frame(seen, where, o.namespace, nowMs, events).map((l) => `${l}\x1b[K\n`).join('')}\x1b[J`);
+      // Each line escaped before our own escapes are added: a stored control character must not move the cursor.
+      o.out.write(`\x1b[H${frame(seen, where, o.namespace, nowMs, events).map((l) => `${printable(l)}\x1b[K\n`).join('')}\x1b[J`);
       return;
     }
     const s = seen.status;
@@ -105,11 +108,11 @@ export async function watch(o: WatchOptions): Promise<void> {
     lastKey = key;
     lastPrintMs = nowMs;
     if (o.json) write({ type: 'status', at: new Date().toISOString(), ...(seen.error ? { error: seen.error } : s) });
-    else o.out.write(`${clock(new Date())} ${statusLine(seen)}\n`);
+    else o.out.write(`${printable(`${clock(new Date())} ${statusLine(seen)}`)}\n`);
   }
 
   function write(value: unknown): void {
-    o.out.write(`${JSON.stringify(value)}\n`);
+    o.out.write(`${jsonLine(value)}\n`);
   }
 }
 
@@ -129,9 +132,10 @@ async function poll(redis: Redis, namespace: string, prev: Seen, lastError: () =
 function statusLine(seen: Seen): string {
   if (seen.error) return seen.error;
   const s = seen.status!;
-  if (!s.leader) return `no leader (last epoch ${s.epoch})`;
+  if (!s.leader) return `no leader (last epoch ${s.epoch})${s.ignored ? ` ignored ${s.ignored.join(',')}` : ''}`;
   const l = s.leader;
-  return `leader ${l.id} epoch ${l.epoch} ttl ${(l.ttlMs / 1000).toFixed(1)} s gcs ${l.gcsAddress ?? '-'} since ${l.since ?? '-'}`;
+  const ignored = s.ignored ? ` ignored ${s.ignored.join(',')}` : '';
+  return `leader ${l.id} epoch ${l.epoch} ttl ${(l.ttlMs / 1000).toFixed(1)} s gcs ${l.gcsAddress ?? '-'} since ${l.since ?? '-'}${ignored}`;
 }
 
 function frame(seen: Seen, where: string, namespace: string, nowMs: number, events: string[]): string[] {
@@ -153,18 +157,23 @@ function frame(seen: Seen, where: string, namespace: string, nowMs: number, even
       `since        ${l.since ?? '-'}${l.since ? `  (${age(Date.now() - Date.parse(l.since))} ago)` : ''}`,
     );
   }
+  if (s?.ignored) lines.push(`ignored      ${s.ignored.join(', ')} (not the shape a candidate writes)`);
   lines.push('', 'events', ...(events.length ? events : ['(none yet)']));
   return lines;
 }
 
+/** An event as published by the scripts; anything else on the channel is shown cut short (and escaped when printed). */
 function parseEvent(message: string): { type: string; id: string; epoch: number | null } {
   try {
     const v = JSON.parse(message) as { type?: unknown; id?: unknown; epoch?: unknown };
-    return { type: String(v.type ?? '?'), id: String(v.id ?? '?'), epoch: typeof v.epoch === 'number' ? v.epoch : null };
+    const type = typeof v.type === 'string' && EVENT_TYPES.has(v.type) ? v.type : `unknown:${String(v.type).slice(0, 20)}`;
+    return { type, id: isName(v.id) ? v.id : String(v.id ?? '?').slice(0, 80), epoch: parseEpoch(v.epoch) };
   } catch {
     return { type: 'unparsed', id: message.slice(0, 80), epoch: null };
   }
 }
+
+const EVENT_TYPES = new Set(['acquired', 'released', 'stepped-down']);
 
 /** connect() that leaves an unreachable Redis to the reconnect loop but fails on refused credentials. */
 async function connect(redis: Redis): Promise<void> {

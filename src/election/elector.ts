@@ -77,6 +77,8 @@ export class Elector extends EventEmitter<ElectorEvents> {
   highestEpoch = 0;
   /** The last GCS address a leader published, for when Redis has lost the leader hash. */
   knownGcsAddress: string | null = null;
+  /** The malformed fields last reported (reportDropped), so each finding is logged once. */
+  private droppedReported = '';
 
   constructor(private readonly o: ElectorOptions) {
     super();
@@ -159,6 +161,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
             log.info({ downMs: Math.round(clock.nowMs() - troubleSinceMs) }, troubleRefused ? 'Redis takes acquire attempts again' : 'Redis is reachable again');
             troubleSinceMs = null;
           }
+          this.reportDropped(res.dropped);
           if (res.acquired) {
             this.highestEpoch = Math.max(this.highestEpoch, res.epoch);
             return { ...res, sentAtMs };
@@ -185,6 +188,23 @@ export class Elector extends EventEmitter<ElectorEvents> {
       }
     }
     return null;
+  }
+
+  /**
+   * Values in Redis that failed their shape check were ignored (a previous GCS
+   * address that is not host:port is never probed): said once, not on every
+   * attempt, and again only when what is wrong changes. Names, never values.
+   */
+  private reportDropped(dropped: string[] | undefined): void {
+    const key = dropped?.length ? [...dropped].sort().join(',') : '';
+    if (key === this.droppedReported) return;
+    this.droppedReported = key;
+    if (key) {
+      this.o.log.warn(
+        { ignored: dropped, rules: 'gcsAddress: host:port of at most 300 bytes; epoch: a safe integer; id: a candidate name; lease: "<id>#<epoch>"' },
+        'ignored values in Redis that do not have the shape a candidate writes (someone else wrote them)',
+      );
+    }
   }
 
   /** Renews every retryMs until the term is aborted; aborts it on a lost lease or a passed deadline. */

@@ -3,6 +3,7 @@
  * (client-go's resourcelock.Interface). src/election/redis-lease.ts is the
  * implementation; the elector's unit tests use a scripted fake.
  */
+import { isName, parseEpoch } from '../redis-values.js';
 
 export interface AcquireRequest {
   /** Highest epoch this candidate has ever seen: the new epoch is above it even if Redis restarted empty. */
@@ -19,6 +20,8 @@ export type AcquireResult =
       /** The GCS address of the term before this one, if any: the new head waits until it refuses connections. */
       previousGcsAddress: string | null;
       previousId: string | null;
+      /** Stored values that failed their shape check and were ignored ('epoch', 'gcsAddress', ...), if any. */
+      dropped?: string[];
     }
   | {
       acquired: false;
@@ -29,6 +32,8 @@ export type AcquireResult =
       /** The epoch counter as stored. */
       storedEpoch: number;
       gcsAddress: string | null;
+      /** Stored values that failed their shape check and were ignored, if any. */
+      dropped?: string[];
     };
 
 export type ReleaseKind = 'released' | 'stepped-down';
@@ -54,11 +59,12 @@ export function formatToken(id: string, epoch: number): string {
   return `${id}#${epoch}`;
 }
 
-/** `"<id>#<epoch>"` → parts; ids never contain '#' (config enforces it). */
+/** `"<id>#<epoch>"` → parts, or null unless the id is a valid name and the epoch a safe integer in digits. */
 export function parseToken(token: string): { id: string; epoch: number } | null {
   const at = token.lastIndexOf('#');
   if (at <= 0) return null;
-  const epoch = Number(token.slice(at + 1));
-  if (!Number.isSafeInteger(epoch) || epoch < 0) return null;
-  return { id: token.slice(0, at), epoch };
+  const id = token.slice(0, at);
+  const epoch = parseEpoch(token.slice(at + 1));
+  if (epoch === null || !isName(id)) return null;
+  return { id, epoch };
 }

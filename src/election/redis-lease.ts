@@ -17,7 +17,8 @@ import { ReplyError, type Redis } from 'ioredis';
 import { AttemptRefusedError, RedisRefusedError, UnexpectedReplyError } from '../errors.js';
 import { refusalOf } from '../redis-connection.js';
 import { ACQUIRE, RELEASE, RENEW } from './lease-scripts.js';
-import { parseToken, type AcquireRequest, type AcquireResult, type Lease, type LeaseEvent, type ReleaseKind } from './lease.js';
+import { checked, isEpochText, isGcsAddress, isName, parseEpoch } from '../redis-values.js';
+import { formatToken, parseToken, type AcquireRequest, type AcquireResult, type Lease, type LeaseEvent, type ReleaseKind } from './lease.js';
 
 export function leaseKeys(namespace: string) {
   const p = `ray-head-ha:{${namespace}}`;
@@ -111,29 +112,40 @@ export class RedisLease implements Lease {
         opts.gcsAddress ?? '', opts.dashboardUrl ?? '', keys.events, req.knownGcsAddress ?? '',
       )
       .catch((err: unknown) => this.rethrow(err));
-    if (!Array.isArray(reply) || reply.length !== 5) throw new UnexpectedReplyError('acquire', reply);
-    const [won, a, b, c, d] = reply as unknown[];
-    if (won === 1 && typeof a === 'string' && typeof b === 'number' && typeof c === 'string' && typeof d === 'string') {
-      this.epochFloor = Math.max(this.epochFloor, b);
+    if (!Array.isArray(reply) || reply.length !== 6 || !Array.isArray(reply[5])) throw new UnexpectedReplyError('acquire', reply);
+    const [won, a, b, c, d, droppedByLua] = reply as [unknown, unknown, unknown, unknown, unknown, unknown[]];
+    // The script already dropped what failed its checks; the same checks again here, in case a
+    // script of another version answered (they are cheap, and the reply is bounded either way).
+    const dropped = droppedByLua.map(String);
+    const epoch = parseEpoch(b);
+    if (won === 1 && typeof a === 'string' && epoch !== null && epoch > 0 && a === formatToken(opts.candidateId, epoch)) {
+      const previousId = checked(c, isName, 'id', dropped);
+      const previousGcsAddress = checked(d, isGcsAddress, 'gcsAddress', dropped);
+      this.epochFloor = Math.max(this.epochFloor, epoch);
       const shortfall = await this.replicated().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
       if (shortfall) {
         // Not acquired: give it back at once (quietly: no head ran, no one needs waking),
         // so the others do not wait a ttl for a lease that never led.
-        await this.redis.rhhaRelease(keys.lease, a, keys.events, '', opts.candidateId, b).catch(() => {});
+        await this.redis.rhhaRelease(keys.lease, a, keys.events, '', opts.candidateId, epoch).catch(() => {});
         if (shortfall instanceof Error) throw shortfall;
-        throw new AttemptRefusedError(`acquired epoch ${b} but ${shortfall}; gave it back`);
+        throw new AttemptRefusedError(`acquired epoch ${epoch} but ${shortfall}; gave it back`);
       }
-      return { acquired: true, token: a, epoch: b, previousId: c || null, previousGcsAddress: d || null };
+      return { acquired: true, token: a, epoch, previousId, previousGcsAddress, ...(dropped.length > 0 && { dropped: unique(dropped) }) };
     }
-    const holder = typeof a === 'string' ? parseToken(a) : null;
-    if (won === 0 && holder && typeof b === 'number' && typeof c === 'string' && typeof d === 'string') {
+    if (won === 0 && typeof a === 'string' && typeof b === 'number') {
+      const holder = parseToken(a);
+      if (!holder) {
+        // Someone holds the lease under a value that is not "<id>#<epoch>": not ours to take; it has to expire.
+        throw new AttemptRefusedError(`the lease key holds a value that is not "<id>#<epoch>" (ttl left ${b} ms); waiting for it to expire`);
+      }
       return {
         acquired: false,
         holderId: holder.id,
         holderEpoch: holder.epoch,
         pttlMs: b,
-        storedEpoch: Number(c) || 0,
-        gcsAddress: d || null,
+        storedEpoch: parseEpoch(checked(c, isEpochText, 'epoch', dropped)) ?? 0,
+        gcsAddress: checked(d, isGcsAddress, 'gcsAddress', dropped),
+        ...(dropped.length > 0 && { dropped: unique(dropped) }),
       };
     }
     throw new UnexpectedReplyError('acquire', reply);
@@ -240,4 +252,8 @@ function parseEvent(message: string): LeaseEvent | null {
     /* not ours: ignore */
   }
   return null;
+}
+
+function unique(fields: string[]): string[] {
+  return [...new Set(fields)];
 }

@@ -18,6 +18,16 @@ import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
 const PROBE_TIMEOUT_MS = 200;
+/** Whole request headers must arrive within this (a probe sends them at once). */
+export const HEADERS_TIMEOUT_MS = 5_000;
+/** The whole request within this. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** How often Node checks the two timeouts above. */
+export const CHECK_INTERVAL_MS = 1_000;
+/** An idle keep-alive connection is closed after this. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Open connections at most; kubelet and a Prometheus scrape need a handful. */
+export const MAX_CONNECTIONS = 64;
 
 export interface HttpServerOptions {
   /** `host:port` (port 0 picks a free one: see the returned port). */
@@ -47,7 +57,15 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
   const view = o.candidate;
   const readiness = readinessCheck(view, o.probe ?? ((a) => gcsAnswers(a, PROBE_TIMEOUT_MS)));
 
-  const server = http.createServer((req, res) => {
+  // Timeouts given at creation (set afterwards, the header timer of the first connections is
+  // already armed with the defaults): a client that sends nothing is dropped within about
+  // HEADERS_TIMEOUT_MS + CHECK_INTERVAL_MS, one that trickles a request within REQUEST_TIMEOUT_MS.
+  const server = http.createServer({
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: CHECK_INTERVAL_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  }, (req, res) => {
     route(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!).then(
       ({ status, type, body }) => {
         res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -60,9 +78,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
       },
     );
   });
-  // A probe from kubelet must never wait behind a slow client.
-  server.keepAliveTimeout = 5_000;
-  server.requestTimeout = 10_000;
+  // Slow or idle clients cost one descriptor each until the timeouts drop them: above the cap,
+  // new connections are closed at once, so a flood cannot exhaust the process's descriptors.
+  server.maxConnections = MAX_CONNECTIONS;
 
   async function route(method: string, path: string): Promise<{ status: number; type: string; body: string }> {
     if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed\n');

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { buildAddress } from '../host-port.js';
+import { MAX_HOST_PORT_BYTES, buildAddress, splitHostPort } from '../host-port.js';
 import { isLocalhost, nodeIpRayWouldPick } from './node-ip.js';
 import { hasFlag, optionValue, parseStartArgs } from './start-args.js';
 
@@ -60,6 +60,11 @@ export function rayHeadInfo(argv: readonly string[], _env: NodeJS.ProcessEnv, op
   const given = optionValue(args, '--node-ip-address');
   const nodeIp = given !== undefined && !isLocalhost(given) ? given : pickNodeIp();
   const gcsAddress = buildAddress(nodeIp, port);
+  // Published in the leader hash: the next leader accepts only this shape (host-port.ts), so refuse it here.
+  if (!splitHostPort(gcsAddress)) {
+    const source = given !== undefined && !isLocalhost(given) ? `ray start --node-ip-address=${JSON.stringify(given)}` : 'the node IP Ray would pick';
+    throw new ConfigError(`${source}: the GCS address ${JSON.stringify(gcsAddress)} is not host:port (host: A-Z a-z 0-9 . _ - or an IPv6 address; at most ${MAX_HOST_PORT_BYTES} bytes); set RAY_HA_GCS_ADDRESS`);
+  }
 
   let dashboardUrl: string | null = null;
   if (!isClickFalse(optionValue(args, '--include-dashboard'))) {

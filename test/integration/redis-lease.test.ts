@@ -192,11 +192,12 @@ describe('RedisLease', () => {
     ]);
   });
 
-  it('rejects an unexpected reply shape', async () => {
+  it('a lease held under a value that is not "<id>#<epoch>" is not taken: the attempt is refused, saying so', async () => {
     const ns = freshNs();
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
     await raw.set(k.lease, 'garbage-without-epoch');
-    await expect(a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).rejects.toThrow(/unexpected reply to acquire/);
+    await expect(a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).rejects.toThrow(/the lease key holds a value that is not "<id>#<epoch>"/);
+    expect(await raw.get(k.lease)).toBe('garbage-without-epoch');
   });
 });
