@@ -18,7 +18,9 @@
 // Failed Serve requests and failed calls of the connected driver are counted
 // per fault kind (reported, not a failure). Exits 1 on any failed trial.
 //
-//   node scripts/chaos-ray.mjs [--trials 10] [--seed S] [--ttl-ms 6000] [--faults a,b] [--out bench-results] [--keep]
+//   node scripts/chaos-ray.mjs [--trials 10] [--seed S] [--ttl-ms 6000] [--faults a,b] [--max-minutes M] [--out bench-results] [--keep]
+//
+// --max-minutes: start no trial after M minutes; the report then says how many ran of how many asked.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +31,7 @@ import { seededRandom } from './lib/harness.mjs';
 const { values: opts } = parseArgs({
   options: {
     trials: { type: 'string', default: '10' },
+    'max-minutes': { type: 'string' },
     seed: { type: 'string', default: String(Date.now() % 1_000_000) },
     'ttl-ms': { type: 'string', default: '6000' },
     faults: { type: 'string' },
@@ -279,7 +282,12 @@ try {
   void serveTraffic();
   await waitFor('Serve answering', () => serve.ok > 10, 60_000, 100);
   log('3 candidates, a worker, the actor and the Serve app are up');
+  const stopStartingAt = opts['max-minutes'] ? Date.now() + Number(opts['max-minutes']) * 60_000 : Infinity;
   for (let n = 1; n <= TRIALS; n++) {
+    if (Date.now() >= stopStartingAt) {
+      log(`--max-minutes ${opts['max-minutes']} reached after ${n - 1} trials`);
+      break;
+    }
     const fault = pick(chosen);
     const t = await trial(n, fault);
     trials.push(t);
@@ -326,7 +334,7 @@ const summary = {
   failures: trials.filter((t) => t.problems.length),
 };
 const md = [
-  `# chaos-ray: ${summary.trials} trials on real Ray across hosts (seed ${SEED}, ttl ${TTL} ms)`,
+  `# chaos-ray: ${summary.trials} trials (of ${TRIALS} asked) on real Ray across hosts (seed ${SEED}, ttl ${TTL} ms)`,
   '',
   `Failed trials: ${summary.failed}. Split brain: ${split.ms} ms over ${split.samples} samples (every 20 ms). ` +
     `Serve requests: ${serve.failed} failed of ${serve.ok + serve.failed}.`,
@@ -343,4 +351,4 @@ writeFileSync(path.join(OUT, 'chaos-ray.json'), JSON.stringify(summary, null, 2)
 writeFileSync(path.join(OUT, 'chaos-ray.md'), md);
 process.stdout.write(md);
 if (opts.keep) log(`logs kept in ${L.lab.workDir}`);
-process.exit(summary.failed || setupError || summary.trials < TRIALS ? 1 : 0);
+process.exit(summary.failed || setupError || (summary.trials < TRIALS && !opts['max-minutes']) ? 1 : 0);
