@@ -77,7 +77,7 @@ to_archive() { # ROOTFS REF OUT [umoci config args...]
 }
 
 # 2. The demo Redis (keyed by this script).
-redis_key=$(sha256sum "$0" "$here/versions.sh" | sha256sum | cut -c1-16)
+redis_key=$(cat "$here/build-image.sh" "$here/versions.sh" | sha256sum | cut -c1-16)
 redis_tar=$CACHE/images/redis-$redis_key.tar
 if [[ ! -f $redis_tar ]]; then
   echo "[k8s-lab] building $REDIS_IMAGE"
@@ -92,7 +92,7 @@ fi
 # 3. ray-head-ha, keyed by its inputs: versions, this script, and the project's
 #    tracked sources that go into the image.
 files=(bin src native scripts/ray-shim.py package.json package-lock.json tsconfig.json)
-ray_key=$( { sha256sum "$0" "$here/versions.sh"; cd "$repo" && git ls-files -z -- "${files[@]}" | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
+ray_key=$( { cat "$here/build-image.sh" "$here/versions.sh"; cd "$repo" && git ls-files -z -- "${files[@]}" | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
 ray_tar=$CACHE/images/ray-head-ha-$ray_key.tar
 if [[ ! -f $ray_tar ]]; then
   started=$(date +%s)
