@@ -124,7 +124,7 @@ if [[ ! -f $ray_tar ]]; then
     && rm -rf build/native/CMakeFiles build/native/*.cmake build/native/Makefile build/native/CMakeCache.txt)
   # 3d. The runtime root: Python and bash from Debian, the results copied in.
   unpack_base "$work/rt"
-  in_root "$work/rt" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 ca-certificates procps >/dev/null \
+  in_root "$work/rt" bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 ca-certificates procps wget >/dev/null \
     && apt-get clean && rm -rf /var/lib/apt/lists/* && useradd --create-home --uid 1000 --shell /bin/bash ray'
   cp -a "$work/builder/opt/ray" "$work/rt/opt/ray"
   cp -a "$work/builder/opt/ray-head-ha" "$work/rt/opt/ray-head-ha"

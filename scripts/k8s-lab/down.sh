@@ -64,6 +64,11 @@ for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
 done
 grep -F " $RUN" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 
+# The kubelets' symlinks to their pods' logs (the link directory is fixed).
+for l in /var/log/containers/*.log; do
+  [[ -L $l && $(readlink "$l") == "$RUN"/* ]] && rm -f "$l"
+done
+
 # 4. Network: node 2's namespace (its bridge and veth end go with it), the
 #    machine's bridge, veth and route; kube-proxy's and the kubelet's chains.
 ip netns delete $NS2 2>/dev/null
@@ -100,6 +105,7 @@ fi
 leaks=()
 grep -qF " $RUN" /proc/self/mountinfo && leaks+=("mounts under $RUN")
 ip netns list 2>/dev/null | grep -q "^$NS2\b" && leaks+=("netns $NS2")
+for l in /var/log/containers/*.log; do [[ -L $l && $(readlink "$l") == "$RUN"/* ]] && leaks+=("log link $l"); done
 ip link show $BR1 >/dev/null 2>&1 && leaks+=("bridge $BR1")
 ip link show $VETH_H >/dev/null 2>&1 && leaks+=("veth $VETH_H")
 iptables-save 2>/dev/null | grep -q 'KUBE-' && leaks+=("iptables KUBE-* rules")

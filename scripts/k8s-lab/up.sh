@@ -76,6 +76,7 @@ start kube-apiserver 1 "$BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:$ET
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range=$SVC_CIDR --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
   --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP,Hostname \
   --allow-privileged=true --profiling=false --event-ttl=30m
 wait_for 60 "the apiserver" kc get --raw /readyz
 start kube-controller-manager 1 "$BIN/kube-controller-manager" --kubeconfig="$RUN/controller-manager.kubeconfig" \
@@ -160,6 +161,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 localStorageCapacityIsolation: false
 maxPods: 30
+podLogsDir: $d/pod-logs   # not /var/log/pods: each kubelet removes the logs of pods it does not know
 KCFG
   start kubelet-n$n $n "$BIN/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$RUN/node$n.kubeconfig" \
     --root-dir="$d/kubelet" --node-ip="$nip" --hostname-override="$name" --cert-dir="$d/kubelet/pki"
