@@ -48,10 +48,12 @@ function redisKeys(): number {
   return out.split('\n').filter(Boolean).length;
 }
 
-function leader(): Pod {
-  const ready = candidates().filter((p) => p.ready);
-  if (ready.length !== 1) throw new Error(`expected one Ready candidate, got ${ready.map((p) => p.name).join(',') || 'none'}`);
-  return ready[0]!;
+/** The one Ready candidate; waits out a readiness blip (a probe timing out on a loaded node) for up to 30 s. */
+async function leader(): Promise<Pod> {
+  return waitFor('exactly one Ready candidate', () => {
+    const ready = candidates().filter((p) => p.ready);
+    return ready.length === 1 ? ready[0] : false;
+  }, 30_000, 500);
 }
 
 /** Waits until the Service's only endpoint is a candidate other than `old`, and the lease agrees. */
@@ -146,7 +148,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
       input: JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: NS } }),
       allowFail: true,
     });
-    const l = leader();
+    const l = await leader();
     const standby = candidates().find((p) => p.name !== l.name)!;
     expect(evict(l.name)).toBe(''); // refused (429: the budget would be violated)
     expect(candidates().find((p) => p.name === l.name)).toBeDefined();
@@ -156,11 +158,11 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
       return c.length === 2 && c.every((p) => p.phase === 'Running') && c.filter((p) => p.ready).length === 1;
     }, 180_000, 1000);
     await sleep(3000);
-    expect(leader().name).toBe(l.name); // no failover happened
+    expect((await leader()).name).toBe(l.name); // no failover happened
   }, 300_000);
 
   it('fails over when the leader pod is deleted (graceful)', async () => {
-    const old = leader();
+    const old = await leader();
     const t0 = Date.now();
     kubectl(['-n', NS, 'delete', 'pod', old.name, '--wait=false']);
     const { followMs } = await serviceFollows(old, t0);
@@ -170,7 +172,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
   }, 300_000);
 
   it('fails over when the leader container is killed (crash)', async () => {
-    const old = leader();
+    const old = await leader();
     const node = old.node === 'k8slab-n1' ? 1 : 2;
     const t0 = Date.now();
     const r = spawnSync('bash', ['-c', `source ${ROOT}/scripts/k8s-lab/lib.sh && ctr_n ${node} tasks kill -s SIGKILL ${old.containerId}`], { encoding: 'utf8' });
@@ -184,14 +186,14 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
 
   it('fails over when the leader\'s node is partitioned, and the node comes back as a standby', async () => {
     // The leader must be on node 2 (node 1 is this machine and holds Redis).
-    if (leader().node !== 'k8slab-n2') {
-      const l = leader();
+    if ((await leader()).node !== 'k8slab-n2') {
+      const l = await leader();
       kubectl(['-n', NS, 'delete', 'pod', l.name, '--wait=false']);
       await serviceFollows(l, Date.now());
       await actorAnswers(Date.now());
       await standsBy(l.name);
     }
-    const old = leader();
+    const old = await leader();
     expect(old.node).toBe('k8slab-n2');
     const t0 = Date.now();
     spawnSync('ip', ['link', 'set', 'k8slab-v2h', 'down']);
@@ -207,13 +209,13 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
   }, 600_000);
 
   it('deleting the RayCluster keeps the GCS state a StatefulSet leader uses', async () => {
-    if (leader().owner !== 'statefulset') {
-      const l = leader();
+    if ((await leader()).owner !== 'statefulset') {
+      const l = await leader();
       kubectl(['-n', NS, 'delete', 'pod', l.name, '--wait=false']);
       await serviceFollows(l, Date.now());
       await actorAnswers(Date.now());
     }
-    const l = leader();
+    const l = await leader();
     expect(l.owner).toBe('statefulset');
     const epoch = leaseHolder()!.epoch;
     const before = redisKeys();
