@@ -1,0 +1,28 @@
+"""A Ray driver for the Kubernetes end-to-end tests, run in a worker pod.
+
+`create`: makes the detached actor `counter` (one CPU: it lives on a worker,
+never on a head) and calls it once; `incr`: finds it and calls it once.
+Prints `COUNTER <n>`: the actor's state, which survives a head failover.
+"""
+import sys
+
+import ray
+
+ray.init(address="ray-head:6379", namespace="k8s-e2e", logging_level="ERROR", log_to_driver=False)
+
+
+@ray.remote(num_cpus=1)
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def incr(self):
+        self.n += 1
+        return self.n
+
+
+if sys.argv[1] == "create":
+    actor = Counter.options(name="counter", lifetime="detached", get_if_exists=True).remote()
+else:
+    actor = ray.get_actor("counter")
+print("COUNTER", ray.get(actor.incr.remote(), timeout=20), flush=True)
