@@ -105,10 +105,6 @@ async function workerBack(t0) {
 
 const holder = async () => (await L.leaseHolder())?.id ?? null;
 
-async function waitStandby(name) {
-  await waitFor(`${name} to stand by`, () => L.events(name).some((e) => /-> standby$/.test(e.msg)), 90_000, 100);
-}
-
 /** The part every kind shares: a connected driver and a fresh one ready, the fault, the clocks. */
 async function measure(kind, fault, candidates) {
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
@@ -156,7 +152,7 @@ async function haSetup() {
   await waitFor('the GCS of c1', () => L.gcsListeningOn('c1'), 90_000, 100);
   log(`HA: c1 leads, GCS up ${sec(Date.now() - t0)} s after start`);
   await L.startCandidate('c2');
-  await waitStandby('c2');
+  await L.waitStandby('c2');
   await L.startWorker();
   await L.createActor();
   log('HA: worker joined through the balancer, detached actor created');
@@ -181,7 +177,7 @@ async function haRun(kind) {
   if (kind === 'partition') L.heal(leader);
   if (kind === 'host-death') L.revive(leader);
   await L.restartCandidate(leader);
-  await waitStandby(leader);
+  await L.waitStandby(leader);
   await waitFor(`the balancer on ${other}`, async () => (await L.balancerUp()).join() === other, 30_000, 50);
   await sleep(RETRY_MS);
   return row;

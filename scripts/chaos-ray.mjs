@@ -126,10 +126,6 @@ function deployServe() {
 
 const workerRayletAlive = () => L.host('w1').commands().some((c) => /\/raylet\b|raylet /.test(c) && !c.startsWith('unshare'));
 
-async function waitStandby(name) {
-  await waitFor(`${name} to stand by`, () => L.events(name).some((e) => /-> standby$/.test(e.msg)), 120_000, 100);
-}
-
 /** A leader holds the lease, its GCS answers, the balancer routes to it only. */
 async function leaderServing(timeoutMs) {
   return waitFor('a serving leader', async () => {
@@ -251,7 +247,7 @@ async function trial(n, fault) {
     const alive = pod && pod.proc.exitCode === null && pod.proc.signalCode === null;
     if (!alive) {
       await L.restartCandidate(c);
-      await waitStandby(c).catch((e) => t.problems.push(`restart of ${c}: ${e.message}`));
+      await L.waitStandby(c).catch((e) => t.problems.push(`restart of ${c}: ${e.message}`));
     }
   }
   // No Ray process on any candidate but the leader (no orphan of an old head).
@@ -275,7 +271,7 @@ try {
   await L.startCandidate('c1');
   await leaderServing(90_000);
   for (const c of L.candidates.slice(1)) await L.startCandidate(c);
-  for (const c of L.candidates.slice(1)) await waitStandby(c);
+  for (const c of L.candidates.slice(1)) await L.waitStandby(c);
   await L.startWorker();
   lastValue = (await L.createActor()).value;
   await deployServe();

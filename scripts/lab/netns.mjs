@@ -139,13 +139,3 @@ export function deleteHost(ns, peer) {
 export function deleteBridge(name) {
   tryRun('ip', ['link', 'del', name]);
 }
-
-/** Names of the network namespaces and links on this machine that start with `prefix`. */
-export function leftovers(prefix) {
-  const netns = (tryRun('ip', ['netns', 'list']) ?? '').split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(prefix));
-  const links = (tryRun('ip', ['-o', 'link', 'show']) ?? '')
-    .split('\n')
-    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
-    .filter((n) => n && n.startsWith(prefix));
-  return { netns, links };
-}

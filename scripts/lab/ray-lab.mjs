@@ -242,6 +242,10 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
         return false;
       }
     },
+    /** Waits until the host's current candidate logged that it stands by. */
+    waitStandby(name, timeoutMs = 120_000) {
+      return waitFor(`${name} to stand by`, () => self.events(name).some((e) => /-> standby$/.test(e.msg)), timeoutMs, 100);
+    },
     logTail(name, n = 40) {
       const pod = pods.get(name);
       try {

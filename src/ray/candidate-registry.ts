@@ -15,6 +15,7 @@
 import { readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { readProcStat } from '../proc-stat.js';
 import { ensurePrivateDir, replaceAtomically } from '../safe-files.js';
 
 export const RUN_DIR_ENV = 'RAY_HA_RUN_DIR';
@@ -87,16 +88,7 @@ function pruneStale(dir: string, pidNamespace: string): void {
 }
 
 /** Field 22 of /proc/PID/stat, or null when there is no such process. */
-function startTimeOf(pid: number | 'self'): string | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // Fields after the command name, which is in parentheses and may hold anything: state is field 3.
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-}
+const startTimeOf = (pid: number | 'self'): string | null => readProcStat(pid)?.startTime ?? null;
 
 export function selfRecord(): CandidateRecord {
   const startTime = startTimeOf('self');

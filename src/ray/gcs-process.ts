@@ -11,31 +11,14 @@
  * is gone (or a zombie, or its pid now names another process) cannot come back.
  * See: man proc (/proc/PID/stat fields 4 ppid, 22 starttime).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { Clock } from '../election/clock.js';
-
-interface Stat {
-  comm: string;
-  state: string;
-  ppid: number;
-  startTime: string;
-}
-
-function stat(pid: number): Stat | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = s.lastIndexOf(')');
-    const rest = s.slice(close + 2).split(' ');
-    return { comm: s.slice(s.indexOf('(') + 1, close), state: rest[0]!, ppid: Number(rest[1]), startTime: rest[19]! };
-  } catch {
-    return null;
-  }
-}
+import { readProcStat } from '../proc-stat.js';
 
 /** True when `pid` descends from `ancestor` (walks the ppid chain; a short chain in practice). */
 function descendsFrom(pid: number, ancestor: number): boolean {
   for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
-    const s = stat(p);
+    const s = readProcStat(p);
     if (!s) return false;
     if (s.ppid === ancestor) return true;
     p = s.ppid;
@@ -48,7 +31,7 @@ export function findGcsServer(headPid: number): { pid: number; startTime: string
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    const s = stat(pid);
+    const s = readProcStat(pid);
     if (s?.comm === 'gcs_server' && s.state !== 'Z' && descendsFrom(pid, headPid)) return { pid, startTime: s.startTime };
   }
   return null;
@@ -78,7 +61,7 @@ export async function watchGcsProcess(headPid: number, signal: AbortSignal, o: G
     }
     for (;;) {
       await o.clock.sleep(checkEveryMs, signal);
-      const s = stat(gcs.pid);
+      const s = readProcStat(gcs.pid);
       if (!s || s.state === 'Z' || s.state === 'X' || s.startTime !== gcs.startTime) return `gcs_server (pid ${gcs.pid}) exited`;
     }
   } catch {

@@ -108,6 +108,7 @@ export interface RayLab {
   readyz(name: string): Promise<number | null>;
   events(name: string): OrchestratorEvent[];
   logTail(name: string, n?: number): string;
+  waitStandby(name: string, timeoutMs?: number): Promise<unknown>;
   rayStarted(name: string): boolean;
   startTcpReadiness(name: string): Promise<Pod>;
   redisRestart(): Promise<void>;
