@@ -135,8 +135,6 @@ describe.sequential('head HA on real Ray across hosts', () => {
     timings['termToBalancer'] = (Date.now() - t0) / 1000;
     expect(await old.exited, L.logTail('c2')).toEqual({ code: 0, signal: null });
     expect(L.rayProcessesOn('c2')).toEqual([]);
-    // Stopped fast: once its gcs_server had exited, the rest was killed without waiting out the grace.
-    expect(L.events('c2').some((e) => e.msg === 'stopping: the GCS exited; killing the rest of the head now'), L.logTail('c2')).toBe(true);
     await actorAnswers();
     timings['termToActor'] = (Date.now() - t0) / 1000;
     await L.restartCandidate('c2');
