@@ -2,19 +2,53 @@
 // and TCP proxies that can cut, black-hole or slow one candidate's Redis
 // connection. One implementation for the scripts and the tests
 // (test/helpers/ports.ts types it).
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * The lowest port the kernel hands out for outgoing connections. A port the
+ * harness picks must lie below it: a head's GCS port is re-bound by each new
+ * leader, and in the gap between two heads an ephemeral port of any client
+ * connection (Redis replication, a sentinel, a test's own client) may land on
+ * it and make the next bind fail with EADDRINUSE.
+ */
+function ephemeralLow() {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const handedOut = new Set();
+
+function tryListen(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, outside the kernel's
+ * ephemeral range (so no outgoing connection takes it between two binds) and
+ * never handed out twice by this process.
+ */
+export async function freePort() {
+  const high = ephemeralLow();
+  const low = Math.max(1024, Math.min(10000, high - 4096));
+  for (let tries = 0; tries < 200; tries++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port)) continue;
+    if (await tryListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`freePort: no free port in ${low}-${high - 1} after 200 tries`);
 }
 
 /** True when something accepts TCP connections on host:port within timeoutMs. */
