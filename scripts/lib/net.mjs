@@ -22,6 +22,7 @@ function ephemeralLow() {
 }
 
 const handedOut = new Set();
+const RAY_WORKER_PORTS_END = 19999;
 
 function tryListen(port) {
   return new Promise((resolve) => {
@@ -34,12 +35,14 @@ function tryListen(port) {
 
 /**
  * A port that was free a moment ago on 127.0.0.1, outside the kernel's
- * ephemeral range (so no outgoing connection takes it between two binds) and
- * never handed out twice by this process.
+ * ephemeral range (so no outgoing connection takes it between two binds),
+ * above Ray's worker ports, and never handed out twice by this process.
  */
 export async function freePort() {
   const high = ephemeralLow();
-  const low = Math.max(1024, Math.min(10000, high - 4096));
+  // Above Ray's default worker ports (10002-19999): a real-Ray test's GCS port
+  // must not be one a worker of another head may take.
+  const low = Math.max(1024, Math.min(RAY_WORKER_PORTS_END + 1, high - 4096));
   for (let tries = 0; tries < 200; tries++) {
     const port = low + Math.floor(Math.random() * (high - low));
     if (handedOut.has(port)) continue;

@@ -1,7 +1,7 @@
 /** Loopback ports and proxies: scripts/lib/net.mjs (one implementation with the scripts), typed. */
 import * as impl from '../../scripts/lib/net.mjs';
 
-/** A port that was free a moment ago on 127.0.0.1, below the kernel's ephemeral range, never handed out twice. */
+/** A port that was free a moment ago on 127.0.0.1, between Ray's worker ports and the kernel's ephemeral range, never handed out twice. */
 export const freePort = impl.freePort as () => Promise<number>;
 
 /** True when something accepts TCP connections on host:port. */
