@@ -3,6 +3,9 @@
 #   - redis-server and redis-sentinel (Debian packages; apt-get when missing and we are root)
 #   - with --lab: haproxy, iptables and iproute2 for the multi-host lab (scripts/lab/; root only)
 #   - with --ray: a Python venv in .venv with the pinned ray[default,serve] (for the real-Ray tests)
+#   - with --k8s: what the Kubernetes lab (scripts/k8s-lab/) runs on: containerd, runc, etcd, CNI
+#     plugins, conntrack, and the image tools debootstrap, umoci, skopeo (root only); Go must be
+#     installed (the lab builds Kubernetes, CoreDNS and KubeRay from the Go module proxy)
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,11 +13,13 @@ cd "$(dirname "$0")/.."
 RAY_VERSION="2.60.0"
 WANT_RAY=0
 WANT_LAB=0
+WANT_K8S=0
 for arg in "$@"; do
   case "$arg" in
     --ray) WANT_RAY=1 ;;
     --lab) WANT_LAB=1 ;;
-    *) echo "[setup] unknown option $arg (known: --ray --lab)" >&2; exit 2 ;;
+    --k8s) WANT_K8S=1 ;;
+    *) echo "[setup] unknown option $arg (known: --ray --lab --k8s)" >&2; exit 2 ;;
   esac
 done
 
@@ -45,6 +50,21 @@ if [ "$WANT_LAB" = 1 ]; then
   command -v unshare >/dev/null || missing+=(util-linux)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
   say "lab: $(haproxy -v | head -1 | cut -d' ' -f1-3), $(iptables --version)"
+fi
+
+if [ "$WANT_K8S" = 1 ]; then
+  missing=()
+  for pair in containerd:containerd runc:runc etcd:etcd-server conntrack:conntrack iptables:iptables \
+      nsenter:util-linux debootstrap:debootstrap umoci:umoci skopeo:skopeo openssl:openssl bc:bc curl:curl; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if ! command -v go >/dev/null; then
+    echo "[setup] go is missing: the Kubernetes lab builds its binaries with Go >= 1.24 (https://go.dev/doc/install)" >&2
+    exit 1
+  fi
+  say "k8s: $(containerd --version | cut -d' ' -f3), $(etcd --version | head -1), $(go version | cut -d' ' -f3)"
 fi
 
 if [ "$WANT_RAY" = 1 ]; then

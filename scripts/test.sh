@@ -4,7 +4,7 @@
 # (unit, integration with real Redis and real processes, e2e on real Ray).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --ray --lab
+bash scripts/setup.sh --ray --lab --k8s
 echo "[test] building (tsc + cmake-js)"
 npm run --silent build
 echo "[test] typechecking src and tests"

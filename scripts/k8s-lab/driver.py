@@ -1,5 +1,6 @@
-"""A Ray driver for the Kubernetes end-to-end tests, run in a worker pod.
+"""A Ray driver for the Kubernetes lab's tests and bench, run in a worker pod.
 
+Usage: driver.py create|incr [ADDRESS] (default ray-head:6379, the leader Service).
 `create`: makes the detached actor `counter` (one CPU: it lives on a worker,
 never on a head) and calls it once; `incr`: finds it and calls it once.
 Prints `COUNTER <n>`: the actor's state, which survives a head failover.
@@ -8,7 +9,7 @@ import sys
 
 import ray
 
-ray.init(address="ray-head:6379", namespace="k8s-e2e", logging_level="ERROR", log_to_driver=False)
+ray.init(address=sys.argv[2] if len(sys.argv) > 2 else "ray-head:6379", namespace="k8s-e2e", logging_level="ERROR", log_to_driver=False)
 
 
 @ray.remote(num_cpus=1)

@@ -25,15 +25,24 @@ host_ip() { ip -4 route get 192.0.2.255 2>/dev/null | sed -n 's/.* src \([0-9.]*
 say() { echo "[k8s-lab $(date +%T)] $*"; }
 in_n2() { nsenter --net=/var/run/netns/$NS2 "$@"; }
 
-# start NAME NETNS(1|2) CMD...: a daemon in its own session, log and pid under $RUN.
+# start NAME NETNS(1|2) CMD...: a daemon in its own session, log and pid under
+# $RUN; its command is kept in $RUN/cmd/NAME so node.sh can start it again.
 start() {
   local name=$1 node=$2; shift 2
+  mkdir -p "$RUN/cmd"; printf '%q ' "$node" "$@" >"$RUN/cmd/$name"
   if [[ $node == 2 ]]; then
-    setsid nsenter --net=/var/run/netns/$NS2 "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+    setsid nsenter --net=/var/run/netns/$NS2 "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
   else
-    setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+    setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
   fi
   echo "$! $1" >"$PIDS/$name"
+}
+
+# restart NAME: start a daemon again with the command start() recorded.
+restart() {
+  local name=$1 words
+  eval "words=($(cat "$RUN/cmd/$name"))"
+  start "$name" "${words[@]}"
 }
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.5 s.

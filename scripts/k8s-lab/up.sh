@@ -25,6 +25,9 @@ images=$(bash "$here/build-image.sh" | tail -1)
 t_built=$(date +%s.%N)
 
 mkdir -p "$RUN" "$LOGS" "$PIDS"
+# Who owns the lab: a test run names its process (K8S_LAB_OWNER_PID) so that
+# the next run can tear the lab down if that process died; `manual` otherwise.
+echo "${K8S_LAB_OWNER_PID:-manual}" >"$RUN/owner"
 failed() { local rc=$?; trap - EXIT INT TERM; say "up failed (exit $rc): tearing down; logs were in $LOGS"; tail -n 5 "$LOGS"/*.log 2>/dev/null | tail -n 60 >&2 || true; bash "$here/down.sh" >&2 || true; exit $rc; }
 trap failed EXIT
 trap 'exit 130' INT TERM

@@ -1,0 +1,226 @@
+#!/usr/bin/env node
+// `npm run bench:k8s`: head failover on the Kubernetes lab (scripts/k8s-lab/,
+// two nodes, KubeRay), ray-head-ha against KubeRay's own GCS fault tolerance
+// with one head (what KubeRay users run today), same cluster, same image,
+// same faults, measured the same way, in one run.
+//
+//   ha      deploy/kubernetes/ as written (namespace ray-ha-demo): two head
+//           candidates on two nodes, the leader Service `ray-head`
+//   alone   scripts/k8s-lab/kuberay-alone.yaml (namespace ray-alone): one
+//           RayCluster head with gcsFaultToleranceOptions, KubeRay's head Service
+// One system at a time, each with its own demo Redis and the worker on node 1
+// (the machine); the head (for ha: the leader) on node 2 before a node-lost fault.
+//
+// Faults, against the head (ha: the leader):
+//   pod-delete   kubectl delete pod (graceful: the kubelet's SIGTERM)
+//   crash        SIGKILL of the head container's task (ctr), the pod stays
+//   node-lost    node 2 powered off (link down, every process of it killed);
+//                after the run the node boots again (node.sh revive)
+// Clocks per run, from the fault: `down` (the old head observed gone: out of
+// the Service, or its container restarted), `actor` (a new driver in the worker
+// pod, through the Service's DNS name, gets the detached actor and its next
+// value; attempts start once `down` holds, each a fresh `python3` with a
+// 25 s timeout), for ha also `follow` (the Service's only endpoint is the new
+// leader). A run that does not recover within --max-s is reported as such.
+//
+//   node scripts/bench-k8s.mjs [--runs 3] [--node-lost-runs N (default: --runs)]
+//        [--kinds pod-delete,crash,node-lost]
+//        [--systems ha,alone] [--max-s 420] [--out bench-results]
+//
+// Needs root and what the lab needs (scripts/setup.sh --k8s); makes the lab
+// itself (up.sh) and tears it down (down.sh), also on SIGINT/SIGTERM.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  ALONE, NS, ROOT, candidates, ctr, deployAlone, deployExample, driver, kubectl, labScript, node, pods,
+  serviceEndpoints, sleep, waitFor,
+} from './k8s-lab/k8s.mjs';
+
+const KINDS_ALL = ['pod-delete', 'crash', 'node-lost'];
+const SYSTEMS_ALL = ['ha', 'alone'];
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    'node-lost-runs': { type: 'string' },
+    kinds: { type: 'string', default: KINDS_ALL.join(',') },
+    systems: { type: 'string', default: SYSTEMS_ALL.join(',') },
+    'max-s': { type: 'string', default: '420' },
+    out: { type: 'string', default: 'bench-results' },
+  },
+});
+const RUNS = Number(opts.runs);
+const NODE_LOST_RUNS = Number(opts['node-lost-runs'] ?? opts.runs);
+const KINDS = opts.kinds.split(',');
+const SYSTEMS = opts.systems.split(',');
+const MAX_MS = Number(opts['max-s']) * 1000;
+const OUT = path.resolve(ROOT, opts.out);
+for (const k of KINDS) if (!KINDS_ALL.includes(k)) throw new Error(`bench-k8s: unknown kind ${k} (known: ${KINDS_ALL})`);
+for (const s of SYSTEMS) if (!SYSTEMS_ALL.includes(s)) throw new Error(`bench-k8s: unknown system ${s} (known: ${SYSTEMS_ALL})`);
+for (const n of [RUNS, NODE_LOST_RUNS]) if (!Number.isInteger(n) || n < 1) throw new Error('bench-k8s: --runs and --node-lost-runs must be positive integers');
+if (process.getuid?.() !== 0) throw new Error('bench-k8s: needs root (the lab makes network namespaces, cgroups and a cluster)');
+
+const log = (msg) => console.log(`[bench-k8s ${new Date().toISOString().slice(11, 23)}] ${msg}`);
+const sec = (ms) => (ms === null || ms === undefined ? null : Math.round(ms / 100) / 10);
+const password = crypto.randomUUID().replaceAll('-', '');
+const counters = { ha: 0, alone: 0 };
+
+let up = false;
+async function teardown() {
+  if (!up) return;
+  up = false;
+  await labScript('down.sh', 5 * 60_000).catch((e) => log(`teardown: ${e.message}`));
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    log(`${sig}: tearing the lab down`);
+    teardown().finally(() => process.exit(130));
+  });
+}
+
+// --- the two systems: where the head is, how it is hit, how it is seen back --
+
+/** The one Ready candidate (waits out a readiness blip). */
+const haLeader = () => waitFor('exactly one Ready candidate', () => {
+  const ready = candidates().filter((p) => p.ready);
+  return ready.length === 1 ? ready[0] : false;
+}, 60_000, 500);
+
+const aloneHead = () => waitFor('the KubeRay head Running and Ready', () => {
+  const h = pods(ALONE.ns, 'ray.io/node-type=head').find((p) => p.phase === 'Running' && p.ready);
+  return h ?? false;
+}, 300_000, 500);
+
+const where = { ha: {}, alone: { ns: ALONE.ns, address: ALONE.address } };
+
+/** Back to steady state after a run: node 2 up, every candidate Running, one leader, the actor answering. */
+async function settle(system) {
+  await waitFor('node 2 Ready', () => / Ready /.test(kubectl(['get', 'node', 'k8slab-n2', '--no-headers'])), 180_000, 1000);
+  if (system === 'ha') {
+    await waitFor('two candidates Running, one Ready', () => {
+      const c = candidates();
+      return c.length === 2 && c.every((p) => p.phase === 'Running') && c.filter((p) => p.ready).length === 1
+        && serviceEndpoints().length === 1;
+    }, 300_000, 1000);
+  } else {
+    await aloneHead();
+  }
+  counters[system] = await waitFor('the actor answering', () => driver('incr', 60, where[system]), 300_000, 2000);
+}
+
+/** Puts the head (ha: the leader) on node 2, as a node-lost fault needs. */
+async function headOnNode2(system) {
+  for (let i = 0; i < 4; i++) {
+    const h = system === 'ha' ? await haLeader() : await aloneHead();
+    if (h.node === 'k8slab-n2') return;
+    log(`${system}: the head is on ${h.node}; deleting ${h.name} to move it`);
+    kubectl(['-n', system === 'ha' ? NS : ALONE.ns, 'delete', 'pod', h.name, '--wait=true', '--timeout=120s']);
+    await sleep(2000);
+    await settle(system);
+  }
+  throw new Error(`${system}: could not get the head onto node 2`);
+}
+
+/** One run: the fault, then the clocks. */
+async function run(system, kind) {
+  if (kind === 'node-lost') await headOnNode2(system);
+  const ns = system === 'ha' ? NS : ALONE.ns;
+  const old = system === 'ha' ? await haLeader() : await aloneHead();
+  const t0 = Date.now();
+  if (kind === 'pod-delete') kubectl(['-n', ns, 'delete', 'pod', old.name, '--wait=false']);
+  else if (kind === 'crash') ctr(old.node === 'k8slab-n1' ? 1 : 2, ['tasks', 'kill', '-s', 'SIGKILL', old.containerId]);
+  else node('lose');
+  const row = { system, kind, down: null, follow: null, actor: null, recovered: false };
+  try {
+    // `down`: the old head is no longer what a client reaches.
+    const service = system === 'ha' ? 'ray-head' : ALONE.service;
+    await waitFor('the old head gone', () => {
+      if (system === 'alone' && kind === 'crash') {
+        const p = pods(ns, 'ray.io/node-type=head').find((x) => x.name === old.name);
+        return !p || p.restarts > old.restarts || !p.ready;
+      }
+      return !serviceEndpoints(service, ns).includes(old.ip);
+    }, MAX_MS, 100);
+    row.down = Date.now() - t0;
+    if (system === 'ha') {
+      const followP = waitFor('the Service on the new leader', () => {
+        const eps = serviceEndpoints();
+        return eps.length === 1 && eps[0] !== old.ip;
+      }, MAX_MS - (Date.now() - t0), 100).then(() => (row.follow = Date.now() - t0));
+      followP.catch(() => {});
+    }
+    const n = await waitFor('a new driver to get the actor', () => {
+      try {
+        return driver('incr', 25, where[system]);
+      } catch {
+        return false;
+      }
+    }, MAX_MS - (Date.now() - t0), 200);
+    row.actor = Date.now() - t0;
+    row.recovered = true;
+    if (n !== counters[system] + 1) throw new Error(`${system}: the actor answered ${n}, expected ${counters[system] + 1}: its state was lost`);
+    counters[system] = n;
+  } catch (e) {
+    if (!String(e.message).startsWith('timed out')) throw e;
+    log(`${system} ${kind}: not recovered within ${MAX_MS / 1000} s`);
+  } finally {
+    if (kind === 'node-lost') node('revive');
+  }
+  await settle(system);
+  return row;
+}
+
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+function markdown(result) {
+  const lines = [
+    `# bench:k8s (${result.date}, ${result.runs} runs per kind, ${result.nodeLostRuns} of node-lost; median seconds from the fault)`,
+    '',
+    '| fault | ray-head-ha: actor answers | ray-head-ha: Service follows | KubeRay alone: actor answers | ratio (ha / alone) | not recovered within ' + `${MAX_MS / 1000} s (ha, alone) |`,
+    '|---|---|---|---|---|---|',
+  ];
+  for (const kind of KINDS) {
+    const rows = (s) => result.rows.filter((r) => r.system === s && r.kind === kind);
+    const ha = median(rows('ha').map((r) => r.actor));
+    const alone = median(rows('alone').map((r) => r.actor));
+    const follow = median(rows('ha').map((r) => r.follow));
+    const failed = (s) => rows(s).filter((r) => !r.recovered).length;
+    const ratio = ha !== null && alone !== null ? (ha / alone).toFixed(2) : 'n/a';
+    lines.push(`| ${kind} | ${sec(ha) ?? 'n/a'} | ${sec(follow) ?? 'n/a'} | ${alone === null ? `> ${MAX_MS / 1000}` : sec(alone)} | ${ratio} | ${failed('ha')}, ${failed('alone')} |`);
+  }
+  lines.push('', 'Every run (s):', '', '| system | fault | down | Service follows | actor answers |', '|---|---|---|---|---|');
+  for (const r of result.rows) lines.push(`| ${r.system} | ${r.kind} | ${sec(r.down) ?? '-'} | ${sec(r.follow) ?? '-'} | ${r.recovered ? sec(r.actor) : 'not recovered'} |`);
+  return lines.join('\n') + '\n';
+}
+
+const result = { date: new Date().toISOString(), runs: RUNS, nodeLostRuns: NODE_LOST_RUNS, kinds: KINDS, systems: SYSTEMS, rows: [] };
+try {
+  log('bringing the lab up (up.sh)');
+  await labScript('up.sh', 40 * 60_000);
+  up = true;
+  // One system at a time (a lost node would hit both): deploy, every kind, remove.
+  for (const system of SYSTEMS) {
+    counters[system] = system === 'ha' ? await deployExample(password) : await deployAlone(password);
+    log(`${system}: deployed, actor at ${counters[system]}`);
+    for (const kind of KINDS) {
+      for (let i = 0; i < (kind === 'node-lost' ? NODE_LOST_RUNS : RUNS); i++) {
+        const row = await run(system, kind);
+        result.rows.push(row);
+        log(`${system} ${kind} #${i + 1}: down ${sec(row.down)} s, follow ${sec(row.follow)} s, actor ${row.recovered ? `${sec(row.actor)} s` : 'not recovered'}`);
+      }
+    }
+    const ns = system === 'ha' ? NS : ALONE.ns;
+    kubectl(['delete', 'rayclusters,statefulsets', '--all', '-n', ns, '--wait=true', '--timeout=180s'], { timeoutMs: 200_000 });
+    kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=180s'], { timeoutMs: 200_000 });
+  }
+} finally {
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(path.join(OUT, 'bench-k8s.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(path.join(OUT, 'bench-k8s.md'), markdown(result));
+  await teardown();
+}
+console.log(markdown(result));

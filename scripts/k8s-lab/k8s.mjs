@@ -1,0 +1,292 @@
+// The Kubernetes lab from Node: its scripts (up.sh, down.sh, node.sh),
+// kubectl, the head candidates and the leader Service as the cluster sees
+// them, and a Ray driver run in a worker pod. One implementation for
+// test/e2e/k8s-failover.test.ts (typed by test/e2e/k8s-lab.ts) and
+// scripts/bench-k8s.mjs.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const LAB = path.join(ROOT, 'scripts', 'k8s-lab');
+/** The namespace deploy/kubernetes/ applies to. */
+export const NS = 'ray-ha-demo';
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function labVar(name) {
+  const r = spawnSync('bash', ['-c', `source ${LAB}/lib.sh && printf %s "$${name}"`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`reading ${name} from lib.sh: ${r.stderr}`);
+  return r.stdout;
+}
+export const RUN = labVar('RUN');
+export const BIN = labVar('BIN');
+export const KUBECONFIG = path.join(RUN, 'admin.kubeconfig');
+
+/**
+ * Runs up.sh or down.sh with its output streamed to our stderr; rejects on a
+ * non-zero exit. up.sh records this process as the lab's owner, so that
+ * sweepDeadK8sLab() can remove the lab if this process dies first.
+ */
+export function labScript(script, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(LAB, script)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, K8S_LAB_OWNER_PID: String(process.pid) },
+    });
+    let out = '';
+    const onData = (d) => {
+      out += d.toString();
+      process.stderr.write(d);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${script} exited ${code}:\n${out.slice(-3000)}`));
+    });
+  });
+}
+
+/** A fault of node 2: partition, heal, lose, revive (scripts/k8s-lab/node.sh). */
+export function node(verb) {
+  const r = spawnSync('bash', [path.join(LAB, 'node.sh'), verb], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`node.sh ${verb} exited ${r.status}: ${r.stdout}${r.stderr}`);
+}
+
+/**
+ * Tears down a lab that a test run made and whose process is gone (killed
+ * mid-test, so its afterAll never ran). A lab made by hand (`npm run k8s:up`)
+ * is left alone: the next up.sh refuses with a clear message instead.
+ * Returns what it did, for the log.
+ */
+export function sweepDeadK8sLab() {
+  if (!existsSync(RUN)) return null;
+  let owner = '';
+  try {
+    owner = readFileSync(path.join(RUN, 'owner'), 'utf8').trim();
+  } catch {
+    return null; // up.sh is just starting: not ours to judge
+  }
+  const pid = Number(owner);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return null; // its owner lives
+  } catch {
+    /* dead owner */
+  }
+  const r = spawnSync('bash', [path.join(LAB, 'down.sh')], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`down.sh for the lab of dead process ${pid} exited ${r.status}: ${r.stdout}${r.stderr}`);
+  return `removed the Kubernetes lab of dead process ${pid}`;
+}
+
+export function kubectl(args, opts = {}) {
+  const r = spawnSync(path.join(BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG, ...args], {
+    encoding: 'utf8',
+    input: opts.input,
+    timeout: opts.timeoutMs ?? 30_000,
+  });
+  if (r.status !== 0 && !opts.allowFail) {
+    throw new Error(`kubectl ${args.join(' ')} exited ${r.status}: ${r.stderr || r.error}`);
+  }
+  return r.stdout;
+}
+
+export function kubectlJson(args) {
+  return JSON.parse(kubectl([...args, '-o', 'json']));
+}
+
+/** Polls fn until it returns a truthy value (thrown errors count as "not yet"). */
+export async function waitFor(what, fn, timeoutMs, everyMs = 250) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+function toPod(p) {
+  const cs = (p.status.containerStatuses ?? [])[0] ?? {};
+  return {
+    name: p.metadata.name,
+    node: p.spec.nodeName ?? '',
+    ip: p.status.podIP ?? '',
+    ready: (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    phase: p.status.phase,
+    restarts: cs.restartCount ?? 0,
+    containerId: String(cs.containerID ?? '').replace(/^containerd:\/\//, ''),
+    owner: p.metadata.labels?.['ray-head-ha/owner'] === 'statefulset' ? 'statefulset' : 'raycluster',
+  };
+}
+
+/** Pods (not being deleted) of a namespace that match a label selector. */
+export function pods(ns, selector) {
+  return kubectlJson(['-n', ns, 'get', 'pods', '-l', selector]).items.filter((p) => !p.metadata.deletionTimestamp).map(toPod);
+}
+
+/** The head candidates (StatefulSet pods and the RayCluster's head pod). */
+export function candidates() {
+  return pods(NS, 'ray-head-ha/cluster=ray-ha-demo');
+}
+
+/** Ready addresses of a Service (default: the leader Service `ray-head`), from its EndpointSlices. */
+export function serviceEndpoints(service = 'ray-head', ns = NS) {
+  const s = kubectlJson(['-n', ns, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`]);
+  const ips = [];
+  for (const slice of s.items) {
+    for (const e of slice.endpoints ?? []) if (e.conditions?.ready) ips.push(...e.addresses);
+  }
+  return ips.sort();
+}
+
+/** The lease holder as the candidates' own status command sees it, run in `pod` (default: a running candidate on node 1). */
+export function leaseHolder(pod) {
+  const name = pod ?? candidates().find((p) => p.phase === 'Running' && p.node === 'k8slab-n1')?.name;
+  if (!name) return null;
+  const out = kubectl(['-n', NS, 'exec', name, '--', 'node', '/opt/ray-head-ha/bin/ray-head-ha.js', 'status', '--json'], {
+    timeoutMs: 20_000,
+  });
+  const s = JSON.parse(out);
+  return s.leader ? { id: s.leader.id, epoch: s.leader.epoch } : null;
+}
+
+export function workerPod(ns = NS) {
+  const p = pods(ns, 'ray.io/node-type=worker').find((w) => w.phase === 'Running');
+  if (!p) throw new Error(`no running worker pod in ${ns}`);
+  return p.name;
+}
+
+export const DRIVER = readFileSync(path.join(LAB, 'driver.py'), 'utf8');
+
+/**
+ * A new Ray driver in a worker pod: `create` makes the detached actor, `incr`
+ * calls it; returns the counter. `address` is the head as the worker pod
+ * names it (default: the leader Service).
+ */
+export function driver(op, timeoutS = 30, { ns = NS, address = 'ray-head:6379' } = {}) {
+  const out = kubectl(['-n', ns, 'exec', '-i', workerPod(ns), '--', 'timeout', String(timeoutS), 'python3', '-', op, address], {
+    input: DRIVER,
+    timeoutMs: (timeoutS + 15) * 1000,
+  });
+  const m = /^COUNTER (\d+)$/m.exec(out);
+  if (!m) throw new Error(`driver ${op} printed no counter: ${out.slice(-500)}`);
+  return Number(m[1]);
+}
+
+/** Runs a command in a node's containerd (ctr -n k8s.io), e.g. to SIGKILL a container's task. */
+export function ctr(nodeNumber, args) {
+  const r = spawnSync('bash', ['-c', `source ${LAB}/lib.sh && ctr_n ${nodeNumber} "$@"`, 'ctr', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ctr ${args.join(' ')} on node ${nodeNumber} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const MANIFESTS = path.join(ROOT, 'deploy', 'kubernetes');
+
+/** Applies YAML text (a manifest of deploy/kubernetes/, or one rewritten for another namespace). */
+export function applyYaml(text) {
+  kubectl(['apply', '-f', '-'], { input: text });
+}
+
+/** deploy/kubernetes/FILE as written, or with its namespace rewritten to `ns`. */
+export function manifest(file, ns = NS) {
+  const text = readFileSync(path.join(MANIFESTS, file), 'utf8');
+  return ns === NS ? text : text.replaceAll(`namespace: ${NS}`, `namespace: ${ns}`);
+}
+
+/** Waits for namespace ns's default ServiceAccount (pods made before it fail), then makes the Redis password Secret. */
+async function namespaceWithSecret(ns, redisPassword) {
+  await waitFor(`the default ServiceAccount of ${ns}`, () => kubectl(['-n', ns, 'get', 'sa', 'default'], { allowFail: true }), 30_000);
+  kubectl(['-n', ns, 'create', 'secret', 'generic', 'redis-auth', `--from-literal=password=${redisPassword}`]);
+}
+
+/**
+ * Places what must survive a loss of node 2 (the demo Redis, the worker) on
+ * node 1: node 2 is cordoned while `apply` runs and until `onNode1` holds.
+ */
+async function onNode1(apply, placed) {
+  kubectl(['cordon', 'k8slab-n2']);
+  try {
+    apply();
+    await waitFor('Redis and the worker on node 1', placed, 180_000, 1000);
+  } finally {
+    kubectl(['uncordon', 'k8slab-n2']);
+  }
+}
+
+function nodeOf(ns, pred) {
+  return kubectlJson(['-n', ns, 'get', 'pods']).items.find(pred)?.spec.nodeName;
+}
+
+/**
+ * deploy/kubernetes/ applied as the README says (namespace, the password
+ * Secret, Redis, config, candidates, RayCluster), Redis and the worker on
+ * node 1; waits for one leader behind the Service and creates the detached
+ * actor. Returns the actor's counter.
+ */
+export async function deployExample(redisPassword) {
+  applyYaml(manifest('namespace.yaml'));
+  await namespaceWithSecret(NS, redisPassword);
+  await onNode1(() => {
+    for (const f of ['redis.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(manifest(f));
+  }, () => nodeOf(NS, (p) => p.metadata.name === 'redis-0') === 'k8slab-n1'
+    && nodeOf(NS, (p) => p.metadata.labels['ray.io/node-type'] === 'worker') === 'k8slab-n1');
+  await waitFor('one leader behind the Service', () => serviceEndpoints().length === 1 && candidates().length === 2, 300_000, 1000);
+  return createActor({});
+}
+
+/** The baseline: one KubeRay head with KubeRay's GCS fault tolerance (scripts/k8s-lab/kuberay-alone.yaml). */
+export const ALONE = { ns: 'ray-alone', address: 'ray-alone-head-svc:6379', service: 'ray-alone-head-svc' };
+
+export async function deployAlone(redisPassword) {
+  const text = readFileSync(path.join(LAB, 'kuberay-alone.yaml'), 'utf8');
+  const [nsDoc] = text.split(/^---$/m);
+  applyYaml(nsDoc);
+  await namespaceWithSecret(ALONE.ns, redisPassword);
+  await onNode1(() => {
+    applyYaml(manifest('redis.yaml', ALONE.ns));
+    applyYaml(text);
+  }, () => nodeOf(ALONE.ns, (p) => p.metadata.name === 'redis-0') === 'k8slab-n1');
+  await waitFor('the KubeRay head Ready', () => serviceEndpoints(ALONE.service, ALONE.ns).length === 1, 300_000, 1000);
+  return createActor({ ns: ALONE.ns, address: ALONE.address });
+}
+
+async function createActor(where) {
+  return waitFor('the detached actor on the worker', () => {
+    try {
+      return driver('create', 90, where);
+    } catch (e) {
+      console.error(String(e).slice(0, 300));
+      return false;
+    }
+  }, 300_000, 2000);
+}
+
+/**
+ * The last `lines` lines of every log file the kubelets keep for a pod (all
+ * its containers and restarts), read from the node's pod-logs directory.
+ */
+export function podLogs(ns, name, lines = 40) {
+  const r = spawnSync('bash', ['-c', `for f in ${RUN}/n*/pod-logs/${ns}_${name}_*/*/*.log; do [[ -f $f ]] && { echo "== $f"; tail -n ${lines} "$f"; }; done`], { encoding: 'utf8' });
+  return r.stdout;
+}
+
+/** What the lab looks like now (pods, the leader Service's endpoints, the candidates' logs): for a failure message. */
+export function describeExample() {
+  const out = [kubectl(['get', 'nodes', '-o', 'wide'], { allowFail: true }), kubectl(['-n', NS, 'get', 'pods', '-o', 'wide'], { allowFail: true })];
+  try {
+    out.push(`ray-head endpoints: ${serviceEndpoints().join(' ')}`);
+  } catch (e) {
+    out.push(String(e));
+  }
+  for (const p of candidates()) out.push(podLogs(NS, p.name, 25));
+  return out.join('\n');
+}
