@@ -90,7 +90,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   const retryMs = readInt(OPTIONS.retryMs, flags, env, 10) ?? 2_000;
   const renewDeadlineMs = readInt(OPTIONS.renewDeadlineMs, flags, env, 1) ?? Math.floor((ttlMs * 2) / 3);
   const killGraceMs = readInt(OPTIONS.killGraceMs, flags, env, 0) ?? Math.min(2_000, Math.floor(ttlMs / 10));
-  const maxFailures = readInt(OPTIONS.maxFailures, flags, env, 1);
+  // null: no count, the renew deadline alone ends a term (ant-ray's default of 5 would never come first).
+  const maxFailures = readInt(OPTIONS.maxFailures, flags, env, 0);
   const waitAfterElectedMs = readInt(OPTIONS.waitAfterElectedMs, flags, env, 0) ?? 0;
   const waitPreviousMaxMs = readInt(OPTIONS.waitPreviousMaxMs, flags, env, 0) ?? 60_000;
   const connectTimeoutMs = readInt(OPTIONS.connectTimeoutMs, flags, env, 1) ?? Math.max(100, Math.floor(renewDeadlineMs / 2));

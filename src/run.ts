@@ -10,7 +10,7 @@ import { RedisLease } from './election/redis-lease.js';
 import { ExitCode } from './errors.js';
 import type { Logger } from './log.js';
 import { describeRedis } from './redis-address.js';
-import { electionConnection, explainTlsFailure, subscriberConnection } from './redis-connection.js';
+import { electionConnection, explainTlsFailure, subscriberConnection, type ElectionConnectionOptions } from './redis-connection.js';
 import { leadTerm } from './supervisor/lead-term.js';
 import type { HeadExit, HeadSupervisor } from './supervisor/types.js';
 
@@ -33,12 +33,7 @@ export interface RunDeps {
 export async function runCandidate(d: RunDeps): Promise<number> {
   const { config: c, log } = d;
   const clock = d.clock ?? monotonicClock;
-  const connOpts = {
-    // DESIGN.md: a command timeout of at most half the renew deadline.
-    commandTimeoutMs: Math.max(1, Math.floor(c.renewDeadlineMs / 2)),
-    connectTimeoutMs: c.connectTimeoutMs,
-    reconnectMaxMs: Math.min(c.retryMs, 1_000),
-  };
+  const connOpts = electionTimeouts(c);
   const lease = new RedisLease(electionConnection(c.redis, connOpts), subscriberConnection(c.redis, connOpts), {
     namespace: c.namespace,
     candidateId: c.candidateId,
@@ -70,6 +65,7 @@ export async function runCandidate(d: RunDeps): Promise<number> {
       ttlMs: c.ttlMs,
       retryMs: c.retryMs,
       renewDeadlineMs: c.renewDeadlineMs,
+      commandTimeoutMs: connOpts.commandTimeoutMs,
       killGraceMs: c.killGraceMs,
       gcsAddress: c.gcsAddress,
       onLoss: c.onLoss,
@@ -104,6 +100,20 @@ export async function runCandidate(d: RunDeps): Promise<number> {
   } finally {
     await lease.close();
   }
+}
+
+/**
+ * The election connection's timeouts. RAY_HA_CONNECT_TIMEOUT_MS bounds the
+ * connect and every command, as ant-ray's socket timeouts do; the command
+ * timeout never exceeds half the renew deadline (the design's rule: a renew
+ * is never applied long after it was sent).
+ */
+export function electionTimeouts(c: Pick<Config, 'connectTimeoutMs' | 'renewDeadlineMs' | 'retryMs'>): ElectionConnectionOptions {
+  return {
+    commandTimeoutMs: Math.max(1, Math.min(c.connectTimeoutMs, Math.floor(c.renewDeadlineMs / 2))),
+    connectTimeoutMs: c.connectTimeoutMs,
+    reconnectMaxMs: Math.min(c.retryMs, 1_000),
+  };
 }
 
 /** How a term ended → the process's exit code (see README "Exit codes"). */

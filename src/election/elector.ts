@@ -248,7 +248,8 @@ export class Elector extends EventEmitter<ElectorEvents> {
         failures++;
         this.emit('renew-failed', { durationMs, error: outcome.error });
         log.warn({ err: outcome.error, failures }, 'renew failed');
-        if (maxFailures !== null && failures >= maxFailures) return stepDown('deadline', { failures, maxFailures });
+        // ant-ray's RAY_HA_CHECK_MAX_FAILURE_COUNT: step down after MORE than N failures in a row.
+        if (maxFailures !== null && failures > maxFailures) return stepDown('deadline', { failures, maxFailures });
       }
     }
   }

@@ -1,6 +1,6 @@
 /**
- * What a leader does with its term: pause if configured, wait for the
- * previous GCS to stop, start the head through the HeadSupervisor, feed it
+ * What a leader does with its term: after a previous leader, pause if
+ * configured and wait for its GCS to stop, start the head through the HeadSupervisor, feed it
  * each new fencing deadline, and stop it when the term is aborted. Returns
  * only when the head and its whole tree are gone.
  */
@@ -36,8 +36,10 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
   const ended = (reason: StopReason, error?: string): HeadExit => ({ code: null, signal: null, reason, durationMs: 0, ...(error ? { error } : {}) });
   // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
   try {
-    if (o.waitAfterElectedMs > 0) await o.clock.sleep(o.waitAfterElectedMs, term.signal);
     const previous = term.previousGcsAddress;
+    // ant-ray's RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS: only when someone led before (a first term has no one to wait for).
+    const hadLeader = term.previousId !== null || previous !== null;
+    if (o.waitAfterElectedMs > 0 && hadLeader) await o.clock.sleep(o.waitAfterElectedMs, term.signal);
     if (previous) {
       const t0 = o.clock.nowMs();
       const stopped = await waitUntilGcsStops(previous, o.waitPreviousMaxMs, o.clock, term.signal);
