@@ -6,10 +6,11 @@
 import { loadConfig } from './config.js';
 import { OPTIONS, lookup, parseFlags, RUN_FLAGS, type Flags } from './options.js';
 import { REDIS_FLAGS, USAGE } from './usage.js';
-import { ConfigError, ExitCode, HeadHaError, RedisRefusedError } from './errors.js';
+import { ConfigError, ExitCode, HeadHaError } from './errors.js';
 import { createLogger } from './log.js';
-import { describeRedis, type RedisTarget } from './redis-address.js';
-import { credentialRefusal, explainTlsFailure, oneShotConnection } from './redis-connection.js';
+import { describeRedis } from './redis/address.js';
+import { oneShotConnection } from './redis/connection.js';
+import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js';
 import { attachHttp } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
 import { prepareHead } from './ray/ray-head.js';
@@ -97,7 +98,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(watchHead && { watchHead }),
     });
   } catch (err) {
-    throw namingRedis(err, config.redis);
+    throw withAddress(err, config.redis);
   } finally {
     offSignals();
     reportStopped?.();
@@ -143,7 +144,7 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     });
     return ExitCode.ok;
   } catch (err) {
-    throw namingRedis((err instanceof RedisRefusedError ? null : await explainTlsFailure(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
+    throw (await explainFailure(err, config.redis, config.connectTimeoutMs)) ?? err;
   } finally {
     offSignals();
   }
@@ -156,19 +157,15 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   const config = loadConfig(pick(flags, REDIS_FLAGS), env);
   const redis = oneShotConnection(config.redis, config.connectTimeoutMs);
   // The command fails with "Connection is closed."; the transport error before it says why.
-  let transportError: string | null = null;
-  redis.on('error', (err: Error) => (transportError = err.message));
+  const failures = new FailureTracker(config.redis.sentinel !== undefined).watch(redis);
   try {
     const status = await readStatus(redis, config.namespace);
     process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status));
     return ExitCode.ok;
   } catch (err) {
-    const where = describeRedis(config.redis);
-    const refused = credentialRefusal(err);
-    if (refused) throw namingRedis(refused, config.redis);
-    const plain = await explainTlsFailure(config.redis, config.connectTimeoutMs);
-    if (plain) throw namingRedis(plain, config.redis);
-    throw new HeadHaError(`cannot read status from ${where}: ${transportError ?? (err as Error).message}`);
+    const refused = await explainFailure(err, config.redis, config.connectTimeoutMs, failures);
+    if (refused) throw refused;
+    throw new HeadHaError(`cannot read status from ${describeRedis(config.redis)}: ${failures.last?.message ?? (err as Error).message}`);
   } finally {
     redis.disconnect();
   }
@@ -187,13 +184,6 @@ function onShutdownSignals(handler: (signal: NodeJS.Signals) => void): () => voi
     process.off('SIGTERM', handler);
     process.off('SIGINT', handler);
   };
-}
-
-/** A refusal by Redis (credentials, EVAL, read-only) gets the address it came from, without the password. */
-function namingRedis(err: unknown, target: RedisTarget): unknown {
-  if (!(err instanceof RedisRefusedError)) return err;
-  const Refusal = err.constructor as new (message: string) => RedisRefusedError;
-  return new Refusal(`${describeRedis(target)}: ${err.message}`);
 }
 
 function pick(flags: Flags, names: readonly string[]): Flags {

@@ -9,14 +9,16 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { OPTIONS, lookup, oneOf, readInt, type Flags, type Option } from './options.js';
-import { parseRedisAddress, type RedisTarget } from './redis-address.js';
-import { loadRedisSecrets } from './redis-secrets.js';
+import { parseRedisAddress, type RedisTarget } from './redis/address.js';
+import { loadRedisSecrets, type RedisFiles } from './redis/secrets.js';
 import { MAX_HOST_PORT_BYTES, splitHostPort } from './host-port.js';
+import { NAME_PATTERN } from './redis/values.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';
 
-export interface Config {
+/** RedisFiles: paths only; the contents go into `redis` (the password never sits in Config twice). */
+export interface Config extends RedisFiles {
   redis: RedisTarget;
   namespace: string;
   candidateId: string;
@@ -36,13 +38,6 @@ export interface Config {
   logLevel: string;
   /** Replicas that must acknowledge an acquire or renew (Redis WAIT) for it to count; 0 = do not wait. */
   minReplicas: number;
-  /** Paths only: the contents go into `redis` (the password never sits in Config twice). */
-  redisPasswordFile: string | null;
-  redisCaFile: string | null;
-  redisCaPath: string | null;
-  redisCertFile: string | null;
-  redisKeyFile: string | null;
-  redisServerName: string | null;
 }
 
 // Every Config field has its row in OPTIONS (checked when compiling).
@@ -51,8 +46,6 @@ OPTIONS satisfies Record<keyof Config, Option>;
 /** Allowed clock drift between Redis and us, as a fraction of the ttl (DESIGN.md: ttl·maxDrift). */
 export const MAX_DRIFT = 0.01;
 
-/** A candidate id or a namespace: it goes into Redis keys, tokens and logs. */
-export const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 
 export function defaultCandidateId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;

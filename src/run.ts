@@ -4,15 +4,17 @@
  */
 import { constants, hostname } from 'node:os';
 import type { Config } from './config.js';
-import { monotonicClock, type Clock } from './election/clock.js';
+import { monotonicClock, type Clock } from './clock.js';
 import { Elector, type TermResult } from './election/elector.js';
 import { RedisLease } from './election/redis-lease.js';
 import { ExitCode } from './errors.js';
 import type { Logger } from './log.js';
-import { describeRedis } from './redis-address.js';
-import { electionConnection, explainTlsFailure, subscriberConnection, type ElectionConnectionOptions } from './redis-connection.js';
+import { describeRedis } from './redis/address.js';
+import { electionConnection, subscriberConnection, type ElectionConnectionOptions } from './redis/connection.js';
+import { explainTlsFailure } from './redis/refusals.js';
 import { leadTerm } from './supervisor/lead-term.js';
-import type { HeadExit, HeadSupervisor } from './supervisor/types.js';
+import type { HeadSupervisor } from './supervisor/types.js';
+import type { HeadExit } from './term.js';
 
 export interface RunDeps {
   config: Config;

@@ -10,12 +10,13 @@
  */
 import type { Redis } from 'ioredis';
 import { HeadHaError } from './errors.js';
-import { leaseKeys } from './election/redis-lease.js';
-import { monotonicClock } from './election/clock.js';
-import { describeRedis, type RedisTarget } from './redis-address.js';
-import { credentialRefusal, electionConnection, subscriberConnection } from './redis-connection.js';
+import { monotonicClock } from './clock.js';
+import { describeRedis, type RedisTarget } from './redis/address.js';
+import { electionConnection, subscriberConnection } from './redis/connection.js';
+import { parseEvent } from './redis/events.js';
+import { leaseKeys } from './redis/keys.js';
+import { FailureTracker, credentialRefusal } from './redis/refusals.js';
 import { jsonLine, printable } from './printable.js';
-import { isName, parseEpoch } from './redis-values.js';
 import { readStatus, type Status } from './status.js';
 
 export interface WatchOptions {
@@ -63,8 +64,7 @@ export async function watch(o: WatchOptions): Promise<void> {
   o.out.on('error', onAbort); // EPIPE: the reader went away
 
   // Errors surface through the reads; the last transport error says why a read failed.
-  let lastError: string | null = null;
-  for (const c of [reader, sub]) c?.on('error', (err: Error) => (lastError = err.message));
+  const failures = new FailureTracker(o.redis.sentinel !== undefined).watch(reader, sub);
   sub?.on('ready', () => void sub.subscribe(keys.events).catch(() => {}));
   sub?.on('message', (channel: string, message: string) => {
     if (channel !== keys.events) return;
@@ -81,7 +81,7 @@ export async function watch(o: WatchOptions): Promise<void> {
     await Promise.all([connect(reader), sub && connect(sub)]);
     if (tty) o.out.write('\x1b[?25l\x1b[2J'); // hide the cursor, clear once
     while (!stop.signal.aborted) {
-      seen = await poll(reader, o.namespace, seen, () => lastError);
+      seen = await poll(reader, o.namespace, seen, failures);
       if (o.once && seen.error) throw new HeadHaError(`cannot read status from ${where}: ${seen.error}`);
       render();
       if (o.once) break;
@@ -116,15 +116,15 @@ export async function watch(o: WatchOptions): Promise<void> {
   }
 }
 
-async function poll(redis: Redis, namespace: string, prev: Seen, lastError: () => string | null): Promise<Seen> {
+async function poll(redis: Redis, namespace: string, prev: Seen, failures: FailureTracker): Promise<Seen> {
   try {
     return { status: await readStatus(redis, namespace), error: null, readAtMs: performance.now() };
   } catch (err) {
     // A refused AUTH shows up on the connection's 'error' event, the read then only fails to send.
-    const refused = credentialRefusal(err) ?? credentialRefusal(new Error(lastError() ?? ''));
+    const refused = failures.credentialRefusal(err);
     if (refused) throw refused;
     // "Stream isn't writeable" says less than the transport error behind it.
-    const why = redis.status === 'ready' ? (err as Error).message : `${redis.status}${lastError() ? `: ${lastError()}` : ''}`;
+    const why = redis.status === 'ready' ? (err as Error).message : failures.notReady(redis);
     return { ...prev, error: `Redis unreachable (${why})` };
   }
 }
@@ -161,19 +161,6 @@ function frame(seen: Seen, where: string, namespace: string, nowMs: number, even
   lines.push('', 'events', ...(events.length ? events : ['(none yet)']));
   return lines;
 }
-
-/** An event as published by the scripts; anything else on the channel is shown cut short (and escaped when printed). */
-function parseEvent(message: string): { type: string; id: string; epoch: number | null } {
-  try {
-    const v = JSON.parse(message) as { type?: unknown; id?: unknown; epoch?: unknown };
-    const type = typeof v.type === 'string' && EVENT_TYPES.has(v.type) ? v.type : `unknown:${String(v.type).slice(0, 20)}`;
-    return { type, id: isName(v.id) ? v.id : String(v.id ?? '?').slice(0, 80), epoch: parseEpoch(v.epoch) };
-  } catch {
-    return { type: 'unparsed', id: message.slice(0, 80), epoch: null };
-  }
-}
-
-const EVENT_TYPES = new Set(['acquired', 'released', 'stepped-down']);
 
 /** connect() that leaves an unreachable Redis to the reconnect loop but fails on refused credentials. */
 async function connect(redis: Redis): Promise<void> {

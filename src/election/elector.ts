@@ -16,24 +16,11 @@
 import { EventEmitter } from 'node:events';
 import { AttemptRefusedError, RedisRefusedError, errorText } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HeadExit, StopReason } from '../supervisor/types.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
+import type { HeadExit, StopReason, Term } from '../term.js';
 import type { Lease, ReleaseKind } from './lease.js';
 
 export type ElectorState = 'standby' | 'leading' | 'stepping-down' | 'stopped';
-
-export interface Term {
-  epoch: number;
-  token: string;
-  previousId: string | null;
-  previousGcsAddress: string | null;
-  /** Aborted, with a StopReason as its reason, when this term must end. */
-  signal: AbortSignal;
-  /** The fencing deadline now (absolute monotonic ms). */
-  deadlineMs(): number;
-  /** Called after every renew that succeeded, with the new deadline. */
-  onRenewed(listener: (deadlineMs: number) => void): void;
-}
 
 export interface TermResult {
   epoch: number;

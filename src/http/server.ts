@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, errorText } from '../errors.js';
 import { buildAddress, splitHostPort } from '../host-port.js';
 import type { Logger } from '../log.js';
-import { gcsAnswers } from '../supervisor/previous-gcs.js';
+import { portAnswers } from '../port-probe.js';
 import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
@@ -55,7 +55,7 @@ export interface Readiness {
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
   const { host, port } = httpHostPort(o.address);
   const view = o.candidate;
-  const readiness = readinessCheck(view, o.probe ?? ((a) => gcsAnswers(a, PROBE_TIMEOUT_MS)));
+  const readiness = readinessCheck(view, o.probe ?? ((a) => portAnswers(a, PROBE_TIMEOUT_MS)));
 
   // Timeouts given at creation (set afterwards, the header timer of the first connections is
   // already armed with the defaults): a client that sends nothing is dropped within about

@@ -4,13 +4,13 @@
  * each new fencing deadline, and stop it when the term is aborted. Returns
  * only when the head and its whole tree are gone.
  */
-import type { Clock } from '../election/clock.js';
-import type { Term } from '../election/elector.js';
+import type { Clock } from '../clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TERM_ENV, termValue } from '../ray/nested-candidate.js';
 import { waitUntilGcsStops } from './previous-gcs.js';
-import type { HeadExit, HeadSupervisor, StopReason } from './types.js';
+import type { HeadExit, StopReason, Term } from '../term.js';
+import type { HeadSupervisor } from './types.js';
 
 export interface LeadOptions {
   supervisor: HeadSupervisor;

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config.js';
 import { parseFlags, RUN_FLAGS } from '../../src/options.js';
 import { ConfigError } from '../../src/errors.js';
 import { electionTimeouts } from '../../src/run.js';
-import { describeRedis, parseRedisAddress } from '../../src/redis-address.js';
+import { describeRedis, parseRedisAddress } from '../../src/redis/address.js';
 
 const load = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) => loadConfig(flags, env);
 

@@ -3,11 +3,11 @@
  * case the calls it must make and how the term must end.
  */
 import { describe, expect, it } from 'vitest';
-import { Elector, type Term } from '../../src/election/elector.js';
+import { Elector } from '../../src/election/elector.js';
 import { pino } from 'pino';
 import { AttemptRefusedError, RedisAuthError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import type { HeadExit, StopReason } from '../../src/supervisor/types.js';
+import type { HeadExit, StopReason, Term } from '../../src/term.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { FakeLease, taken, won, type Reply } from '../helpers/fake-lease.js';
 

@@ -4,7 +4,7 @@
  * started, on a fake clock.
  */
 import { describe, expect, it } from 'vitest';
-import type { Term } from '../../src/election/elector.js';
+import type { Term } from '../../src/term.js';
 import { silentLogger } from '../../src/log.js';
 import { leadTerm } from '../../src/supervisor/lead-term.js';
 import type { HeadHandle, HeadSpec, HeadSupervisor } from '../../src/supervisor/types.js';
