@@ -43,7 +43,7 @@ export interface Config extends RedisFiles {
 // Every Config field has its row in OPTIONS (checked when compiling).
 OPTIONS satisfies Record<keyof Config, Option>;
 
-/** Allowed clock drift between Redis and us, as a fraction of the ttl (DESIGN.md: ttl·maxDrift). */
+/** Allowed clock drift between Redis and us, as a fraction of the ttl (docs/design.md, "Timing": ttl·0.01). */
 export const MAX_DRIFT = 0.01;
 
 
@@ -123,7 +123,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
 type TimingKey = 'ttlMs' | 'retryMs' | 'renewDeadlineMs' | 'killGraceMs';
 
 /**
- * The safety rule of DESIGN.md: the head is dead (renewDeadline + killGrace)
+ * The safety rule (docs/design.md, "Timing"): the head is dead (renewDeadline + killGrace)
  * before the lease can expire in Redis, even with the allowed clock drift, so
  * no one else can be leader while it runs. And a renew must get at least one
  * retry before the deadline.

@@ -1,7 +1,7 @@
 /**
  * The lease in Redis. Every state change is one Lua script: atomic, and timed
  * by the server alone. Keys of one namespace share the hash tag `{ns}` so they
- * live in one cluster slot (DESIGN.md, "Redis keys").
+ * live in one cluster slot (docs/design.md, "Redis keys").
  *
  * What this does NOT guarantee on its own: a Redis that loses its data
  * (restart without persistence, failover to a replica that had not seen the

@@ -1,6 +1,6 @@
 /**
  * Every bad input gets one clear line on stderr, a distinct exit code, and
- * leaves nothing running (DESIGN.md invariant 6).
+ * leaves nothing running (docs/design.md, invariant 6).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadSampler, STAND_IN, runCli } from '../helpers/candidates.js';

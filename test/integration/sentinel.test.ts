@@ -6,7 +6,7 @@
  * exactly one leader afterwards, epochs never go backwards, also when the
  * promoted replica had lost the lease, the epoch and the leader hash. And
  * with slow sentinels, our connections come back after ioredis ends them
- * (docs/design-notes.md, note 14).
+ * (docs/design.md, decision 14).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
