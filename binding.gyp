@@ -17,7 +17,7 @@
     {
       "target_name": "ray-head-ha-keeper",
       "type": "executable",
-      "sources": ["native/src/keeper.cc", "native/src/proc_tree.cc", "native/src/signal_proc.cc"],
+      "sources": ["native/src/keeper.cc", "native/src/keeper_protocol.cc", "native/src/proc_tree.cc", "native/src/signal_proc.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17"]
@@ -25,7 +25,7 @@
     {
       "target_name": "ray-head-ha-keeper-test",
       "type": "executable",
-      "sources": ["native/src/keeper.cc", "native/src/proc_tree.cc", "native/src/signal_proc.cc"],
+      "sources": ["native/src/keeper.cc", "native/src/keeper_protocol.cc", "native/src/proc_tree.cc", "native/src/signal_proc.cc"],
       "defines": ["RHHA_KEEPER_TEST_HOOKS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],

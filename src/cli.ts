@@ -4,11 +4,13 @@
  * 3 lost leadership, 127 head command cannot start, else the head's own code.
  */
 import { loadConfig } from './config.js';
-import { OPTIONS, parseFlags, RUN_FLAGS, type Flags } from './options.js';
-import { ConfigError, ExitCode, HeadHaError, RedisRefusedError } from './errors.js';
+import { OPTIONS, lookup, parseFlags, RUN_FLAGS, type Flags } from './options.js';
+import { REDIS_FLAGS, USAGE } from './usage.js';
+import { ConfigError, ExitCode, HeadHaError } from './errors.js';
 import { createLogger } from './log.js';
-import { describeRedis, type RedisTarget } from './redis-address.js';
-import { credentialRefusal, explainTlsFailure, oneShotConnection } from './redis-connection.js';
+import { describeRedis } from './redis/address.js';
+import { oneShotConnection } from './redis/connection.js';
+import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js';
 import { attachHttp } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
 import { prepareHead } from './ray/ray-head.js';
@@ -19,39 +21,10 @@ import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
 import { jsonLine } from './printable.js';
 import { formatStatus, readStatus } from './status.js';
+import { preflightHeadCommand } from './supervisor/preflight.js';
 import { createSupervisor } from './supervisor/select.js';
 import { installFaultSwitch } from './test-faults.js';
 import { watch } from './watch.js';
-
-/** The flags of run that say how to reach Redis and which cluster: status and watch take them too. */
-const REDIS_FLAGS = [
-  OPTIONS.redis,
-  OPTIONS.namespace,
-  OPTIONS.connectTimeoutMs,
-  OPTIONS.redisPasswordFile,
-  OPTIONS.redisCaFile,
-  OPTIONS.redisCaPath,
-  OPTIONS.redisCertFile,
-  OPTIONS.redisKeyFile,
-  OPTIONS.redisServerName,
-].map((o) => o.flag);
-
-const USAGE = `Usage:
-  ray-head-ha run [flags] -- <head command> [args...]
-  ray-head-ha status [--json] [--redis ADDR] [--namespace NS] [Redis flags]
-  ray-head-ha watch [--json] [--once] [--duration-ms N] [--redis ADDR] [--namespace NS] [Redis flags]
-  ray-head-ha install-shim --bin-dir DIR [--ray PATH]
-  ray-head-ha --help
-
-Flags of run (each also read from the environment variable in brackets; a flag wins):
-${Object.values(OPTIONS)
-  .map((o) => `  --${o.flag.padEnd(24)} [${o.env.join(', ')}]`)
-  .join('\n')}
-
-Redis flags (status and watch take these flags of run): ${REDIS_FLAGS.map((f) => `--${f}`).join(' ')}
-
-Exit codes: 0 clean shutdown, 2 bad configuration or credentials, 3 lost leadership,
-127 head command cannot be started, otherwise the head's own exit code.`;
 
 export async function main(argv: string[]): Promise<void> {
   const code = await runCli(argv, process.env).catch((err: unknown) => reportError(err));
@@ -74,8 +47,7 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     case '--help':
     case '-h':
     case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return ExitCode.ok;
+      return printUsage();
     case undefined:
       throw new ConfigError(`missing command\n${USAGE}`);
     default:
@@ -85,13 +57,12 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
 async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { flags, rest } = parseFlags(args, RUN_FLAGS);
-  if (flags.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return ExitCode.ok;
-  }
+  if (flags.help) return printUsage();
   refuseNestedCandidate(env);
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
   const { command, config, watchHead } = prepareHead(rest, loadConfig(flags, env), env);
+  // A head that cannot be exec'd must not take the lease (exit 127 before the election).
+  preflightHeadCommand(command, env);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
   // The pidfile by which `ray stop` (through the shim) finds this candidate; removed in finally.
@@ -120,13 +91,14 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       shutdown: shutdown.signal,
       onElector: (elector) => {
         http?.onElector(elector);
-        if (env.RAY_HA_STATE_FILE) reportStopped = reportRoles(env.RAY_HA_STATE_FILE, elector, { id: config.candidateId, gcsAddress: config.gcsAddress }, log);
+        const stateFile = lookup(OPTIONS.stateFile, {}, env)?.value;
+        if (stateFile) reportStopped = reportRoles(stateFile, elector, { id: config.candidateId, gcsAddress: config.gcsAddress }, log);
       },
       ...(http && { onHead: http.onHead }),
       ...(watchHead && { watchHead }),
     });
   } catch (err) {
-    throw namingRedis(err, config.redis);
+    throw withAddress(err, config.redis);
   } finally {
     offSignals();
     reportStopped?.();
@@ -137,10 +109,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
 function cmdInstallShim(args: string[]): number {
   const { flags, rest } = parseFlags(args, ['bin-dir', 'ray', 'help']);
-  if (flags.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return ExitCode.ok;
-  }
+  if (flags.help) return printUsage();
   if (rest.length > 0) throw new ConfigError(`install-shim takes no arguments, got ${JSON.stringify(rest[0])}`);
   const binDir = flags['bin-dir'];
   if (!binDir) throw new ConfigError('install-shim needs --bin-dir DIR (the directory to put before Ray\'s own `ray` on PATH)');
@@ -152,10 +121,7 @@ function cmdInstallShim(args: string[]): number {
 async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const known = [...REDIS_FLAGS, 'json', 'once', 'duration-ms', 'help'];
   const { flags, rest } = parseFlags(args, known);
-  if (flags.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return ExitCode.ok;
-  }
+  if (flags.help) return printUsage();
   if (rest.length > 0) throw new ConfigError(`watch takes no arguments, got ${JSON.stringify(rest[0])}`);
   const durationText = flags['duration-ms'];
   const durationMs = durationText === undefined ? null : Number(durationText);
@@ -178,7 +144,7 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     });
     return ExitCode.ok;
   } catch (err) {
-    throw namingRedis((err instanceof RedisRefusedError ? null : await explainTlsFailure(config.redis, config.connectTimeoutMs)) ?? err, config.redis);
+    throw (await explainFailure(err, config.redis, config.connectTimeoutMs)) ?? err;
   } finally {
     offSignals();
   }
@@ -186,26 +152,28 @@ async function cmdWatch(args: string[], env: NodeJS.ProcessEnv): Promise<number>
 
 async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { flags, rest } = parseFlags(args, [...REDIS_FLAGS, 'json', 'help']);
+  if (flags.help) return printUsage();
   if (rest.length > 0) throw new ConfigError(`status takes no arguments, got ${JSON.stringify(rest[0])}`);
   const config = loadConfig(pick(flags, REDIS_FLAGS), env);
   const redis = oneShotConnection(config.redis, config.connectTimeoutMs);
   // The command fails with "Connection is closed."; the transport error before it says why.
-  let transportError: string | null = null;
-  redis.on('error', (err: Error) => (transportError = err.message));
+  const failures = new FailureTracker(config.redis.sentinel !== undefined).watch(redis);
   try {
     const status = await readStatus(redis, config.namespace);
     process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status));
     return ExitCode.ok;
   } catch (err) {
-    const where = describeRedis(config.redis);
-    const refused = credentialRefusal(err);
-    if (refused) throw namingRedis(refused, config.redis);
-    const plain = await explainTlsFailure(config.redis, config.connectTimeoutMs);
-    if (plain) throw namingRedis(plain, config.redis);
-    throw new HeadHaError(`cannot read status from ${where}: ${transportError ?? (err as Error).message}`);
+    const refused = await explainFailure(err, config.redis, config.connectTimeoutMs, failures);
+    if (refused) throw refused;
+    throw new HeadHaError(`cannot read status from ${describeRedis(config.redis)}: ${failures.last?.message ?? (err as Error).message}`);
   } finally {
     redis.disconnect();
   }
+}
+
+function printUsage(): number {
+  process.stdout.write(`${USAGE}\n`);
+  return ExitCode.ok;
 }
 
 /** SIGTERM and SIGINT both mean "stop cleanly"; returns the undo. */
@@ -218,14 +186,7 @@ function onShutdownSignals(handler: (signal: NodeJS.Signals) => void): () => voi
   };
 }
 
-/** A refusal by Redis (credentials, EVAL, read-only) gets the address it came from, without the password. */
-function namingRedis(err: unknown, target: RedisTarget): unknown {
-  if (!(err instanceof RedisRefusedError)) return err;
-  const Refusal = err.constructor as new (message: string) => RedisRefusedError;
-  return new Refusal(`${describeRedis(target)}: ${err.message}`);
-}
-
-function pick(flags: Flags, names: string[]): Flags {
+function pick(flags: Flags, names: readonly string[]): Flags {
   return Object.fromEntries(Object.entries(flags).filter(([k]) => names.includes(k)));
 }
 

@@ -9,14 +9,16 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { OPTIONS, lookup, oneOf, readInt, type Flags, type Option } from './options.js';
-import { parseRedisAddress, type RedisTarget } from './redis-address.js';
-import { loadRedisSecrets } from './redis-secrets.js';
+import { parseRedisAddress, type RedisTarget } from './redis/address.js';
+import { loadRedisSecrets, type RedisFiles } from './redis/secrets.js';
 import { MAX_HOST_PORT_BYTES, splitHostPort } from './host-port.js';
+import { NAME_PATTERN } from './redis/values.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';
 
-export interface Config {
+/** RedisFiles: paths only; the contents go into `redis` (the password never sits in Config twice). */
+export interface Config extends RedisFiles {
   redis: RedisTarget;
   namespace: string;
   candidateId: string;
@@ -36,23 +38,14 @@ export interface Config {
   logLevel: string;
   /** Replicas that must acknowledge an acquire or renew (Redis WAIT) for it to count; 0 = do not wait. */
   minReplicas: number;
-  /** Paths only: the contents go into `redis` (the password never sits in Config twice). */
-  redisPasswordFile: string | null;
-  redisCaFile: string | null;
-  redisCaPath: string | null;
-  redisCertFile: string | null;
-  redisKeyFile: string | null;
-  redisServerName: string | null;
 }
 
 // Every Config field has its row in OPTIONS (checked when compiling).
 OPTIONS satisfies Record<keyof Config, Option>;
 
-/** Allowed clock drift between Redis and us, as a fraction of the ttl (DESIGN.md: ttl·maxDrift). */
+/** Allowed clock drift between Redis and us, as a fraction of the ttl (docs/design.md, "Timing": ttl·0.01). */
 export const MAX_DRIFT = 0.01;
 
-/** A candidate id or a namespace: it goes into Redis keys, tokens and logs. */
-export const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 
 export function defaultCandidateId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -90,7 +83,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
   const retryMs = readInt(OPTIONS.retryMs, flags, env, 10) ?? 2_000;
   const renewDeadlineMs = readInt(OPTIONS.renewDeadlineMs, flags, env, 1) ?? Math.floor((ttlMs * 2) / 3);
   const killGraceMs = readInt(OPTIONS.killGraceMs, flags, env, 0) ?? Math.min(2_000, Math.floor(ttlMs / 10));
-  const maxFailures = readInt(OPTIONS.maxFailures, flags, env, 1);
+  // null: no count, the renew deadline alone ends a term (ant-ray's default of 5 would never come first).
+  const maxFailures = readInt(OPTIONS.maxFailures, flags, env, 0);
   const waitAfterElectedMs = readInt(OPTIONS.waitAfterElectedMs, flags, env, 0) ?? 0;
   const waitPreviousMaxMs = readInt(OPTIONS.waitPreviousMaxMs, flags, env, 0) ?? 60_000;
   const connectTimeoutMs = readInt(OPTIONS.connectTimeoutMs, flags, env, 1) ?? Math.max(100, Math.floor(renewDeadlineMs / 2));
@@ -129,7 +123,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
 type TimingKey = 'ttlMs' | 'retryMs' | 'renewDeadlineMs' | 'killGraceMs';
 
 /**
- * The safety rule of DESIGN.md: the head is dead (renewDeadline + killGrace)
+ * The safety rule (docs/design.md, "Timing"): the head is dead (renewDeadline + killGrace)
  * before the lease can expire in Redis, even with the allowed clock drift, so
  * no one else can be leader while it runs. And a renew must get at least one
  * retry before the deadline.

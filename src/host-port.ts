@@ -2,7 +2,7 @@
  * `host:port` both ways, with brackets around an IPv6 host (`[::1]:6379`), as
  * Ray's build_address writes it. One shape everywhere: a GCS address in the
  * configuration, one read back from Redis, and the HTTP address. The acquire
- * script checks the same shape in Lua (HOST_PORT_LUA in election/lease-scripts.ts),
+ * script checks the same shape in Lua (hostPortOf in redis/lua-checks.ts),
  * so a value a candidate may publish is exactly a value the next one accepts.
  * Callers say what the address was for.
  */

@@ -7,39 +7,54 @@
 import { ConfigError } from './errors.js';
 
 export interface Option {
-  flag: string;
+  /** null: read from the environment only (a secret, which argv would show to every user, or a value the shim sets). */
+  flag: string | null;
   env: string[];
+  /** One line for --help: what it sets, and its default. */
+  help: string;
 }
 
-/** One table: flag, and the environment names that feed it (first wins). */
+/**
+ * One table of every setting of `run`: its flag (null: environment only), the
+ * environment names that feed it (first wins), and one line of help.
+ */
 export const OPTIONS = {
   // RAY_HA_REDIS_ADDRESS is for the election only: Ray's GCS reads RAY_REDIS_ADDRESS and knows no redis+sentinel://.
-  redis: { flag: 'redis', env: ['RAY_HA_REDIS_ADDRESS', 'RAY_REDIS_ADDRESS'] },
-  namespace: { flag: 'namespace', env: ['RAY_external_storage_namespace'] },
-  candidateId: { flag: 'id', env: ['RAY_HA_CANDIDATE_ID'] },
-  ttlMs: { flag: 'ttl-ms', env: ['RAY_HA_KEY_EXPIRE_TIME_MS'] },
-  retryMs: { flag: 'retry-ms', env: ['RAY_HA_CHECK_INTERVAL_MS'] },
-  renewDeadlineMs: { flag: 'renew-deadline-ms', env: ['RAY_HA_RENEW_DEADLINE_MS'] },
-  killGraceMs: { flag: 'kill-grace-ms', env: ['RAY_HA_KILL_GRACE_MS'] },
-  maxFailures: { flag: 'max-failures', env: ['RAY_HA_CHECK_MAX_FAILURE_COUNT'] },
-  waitAfterElectedMs: { flag: 'wait-after-elected-ms', env: ['RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS'] },
-  waitPreviousMaxMs: { flag: 'wait-previous-max-ms', env: ['RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS'] },
-  connectTimeoutMs: { flag: 'connect-timeout-ms', env: ['RAY_HA_CONNECT_TIMEOUT_MS'] },
-  gcsAddress: { flag: 'gcs-address', env: ['RAY_HA_GCS_ADDRESS'] },
-  dashboardUrl: { flag: 'dashboard-url', env: ['RAY_HA_DASHBOARD_URL'] },
-  onLoss: { flag: 'on-loss', env: ['RAY_HA_ON_LOSS'] },
-  httpAddress: { flag: 'http', env: ['RAY_HA_HTTP_ADDRESS'] },
-  logFormat: { flag: 'log-format', env: ['RAY_HA_LOG_FORMAT'] },
-  logLevel: { flag: 'log-level', env: ['RAY_HA_LOG_LEVEL'] },
-  minReplicas: { flag: 'min-replicas', env: ['RAY_HA_MIN_REPLICAS'] },
+  redis: { flag: 'redis', env: ['RAY_HA_REDIS_ADDRESS', 'RAY_REDIS_ADDRESS'], help: 'Redis: host:port, redis[s]://..., redis[s]+sentinel://... (127.0.0.1:6379)' },
+  namespace: { flag: 'namespace', env: ['RAY_external_storage_namespace'], help: 'one cluster = one namespace (default)' },
+  candidateId: { flag: 'id', env: ['RAY_HA_CANDIDATE_ID'], help: "this candidate's name (hostname-pid-random)" },
+  ttlMs: { flag: 'ttl-ms', env: ['RAY_HA_KEY_EXPIRE_TIME_MS'], help: 'lease ttl (15000)' },
+  retryMs: { flag: 'retry-ms', env: ['RAY_HA_CHECK_INTERVAL_MS'], help: 'renew and poll period (2000)' },
+  renewDeadlineMs: { flag: 'renew-deadline-ms', env: ['RAY_HA_RENEW_DEADLINE_MS'], help: 'step down when no renew succeeded for this long (2/3 of ttl)' },
+  killGraceMs: { flag: 'kill-grace-ms', env: ['RAY_HA_KILL_GRACE_MS'], help: 'SIGTERM to SIGKILL for the head (min(2000, ttl/10))' },
+  maxFailures: { flag: 'max-failures', env: ['RAY_HA_CHECK_MAX_FAILURE_COUNT'], help: 'also step down after more than this many failed renews in a row (none)' },
+  waitAfterElectedMs: { flag: 'wait-after-elected-ms', env: ['RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS'], help: 'pause before starting the head, after a previous leader only (0)' },
+  waitPreviousMaxMs: { flag: 'wait-previous-max-ms', env: ['RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS'], help: "longest wait for the previous leader's GCS to stop answering (60000)" },
+  connectTimeoutMs: { flag: 'connect-timeout-ms', env: ['RAY_HA_CONNECT_TIMEOUT_MS'], help: 'Redis connect and command timeout; commands at most renewDeadline/2 (renewDeadline/2)' },
+  gcsAddress: { flag: 'gcs-address', env: ['RAY_HA_GCS_ADDRESS'], help: "host:port of this candidate's GCS (from ray start's arguments)" },
+  dashboardUrl: { flag: 'dashboard-url', env: ['RAY_HA_DASHBOARD_URL'], help: "this candidate's dashboard URL (from ray start's arguments)" },
+  onLoss: { flag: 'on-loss', env: ['RAY_HA_ON_LOSS'], help: 'after a lost lease: exit (code 3) or standby (exit)' },
+  httpAddress: { flag: 'http', env: ['RAY_HA_HTTP_ADDRESS'], help: 'host:port for /healthz, /readyz, /leader, /metrics (off)' },
+  logFormat: { flag: 'log-format', env: ['RAY_HA_LOG_FORMAT'], help: 'json or pretty (json)' },
+  logLevel: { flag: 'log-level', env: ['RAY_HA_LOG_LEVEL'], help: 'trace, debug, info, warn or error (info)' },
+  minReplicas: { flag: 'min-replicas', env: ['RAY_HA_MIN_REPLICAS'], help: 'replicas that must acknowledge each acquire and renew, WAIT (0)' },
   // Secrets come from the environment or a file, never from a flag (argv is world-readable in /proc).
-  redisPasswordFile: { flag: 'redis-password-file', env: ['RAY_HA_REDIS_PASSWORD_FILE'] },
+  redisPasswordFile: { flag: 'redis-password-file', env: ['RAY_HA_REDIS_PASSWORD_FILE'], help: 'a file holding the Redis password (one trailing newline dropped)' },
   // TLS: our names first, then Ray's own (what its GCS reads), so one setting serves both.
-  redisCaFile: { flag: 'redis-ca-file', env: ['RAY_HA_REDIS_TLS_CA_FILE', 'RAY_REDIS_CA_CERT'] },
-  redisCaPath: { flag: 'redis-ca-path', env: ['RAY_HA_REDIS_TLS_CA_PATH', 'RAY_REDIS_CA_PATH'] },
-  redisCertFile: { flag: 'redis-cert-file', env: ['RAY_HA_REDIS_TLS_CERT_FILE', 'RAY_REDIS_CLIENT_CERT'] },
-  redisKeyFile: { flag: 'redis-key-file', env: ['RAY_HA_REDIS_TLS_KEY_FILE', 'RAY_REDIS_CLIENT_KEY'] },
-  redisServerName: { flag: 'redis-server-name', env: ['RAY_HA_REDIS_TLS_SERVER_NAME', 'RAY_REDIS_SERVER_NAME'] },
+  redisCaFile: { flag: 'redis-ca-file', env: ['RAY_HA_REDIS_TLS_CA_FILE', 'RAY_REDIS_CA_CERT'], help: 'PEM CA bundle to verify the server (system CAs)' },
+  redisCaPath: { flag: 'redis-ca-path', env: ['RAY_HA_REDIS_TLS_CA_PATH', 'RAY_REDIS_CA_PATH'], help: 'a directory of PEM CA certificates' },
+  redisCertFile: { flag: 'redis-cert-file', env: ['RAY_HA_REDIS_TLS_CERT_FILE', 'RAY_REDIS_CLIENT_CERT'], help: 'client certificate' },
+  redisKeyFile: { flag: 'redis-key-file', env: ['RAY_HA_REDIS_TLS_KEY_FILE', 'RAY_REDIS_CLIENT_KEY'], help: "the client certificate's key" },
+  redisServerName: { flag: 'redis-server-name', env: ['RAY_HA_REDIS_TLS_SERVER_NAME', 'RAY_REDIS_SERVER_NAME'], help: 'name to verify the certificate against (the host)' },
+  // Environment only: secrets (argv is world-readable) and what the shim hands over.
+  redisPassword: { flag: null, env: ['REDIS_PASSWORD'], help: "Redis password when the address has none and no password file is given (Ray's variable)" },
+  redisUsername: { flag: null, env: ['RAY_HA_REDIS_USERNAME', 'REDIS_USERNAME'], help: 'Redis user when the address has none' },
+  sentinelUsername: { flag: null, env: ['RAY_HA_REDIS_SENTINEL_USERNAME'], help: 'user for sentinels that require auth' },
+  sentinelPassword: { flag: null, env: ['RAY_HA_REDIS_SENTINEL_PASSWORD'], help: 'password for sentinels that require auth' },
+  sentinelPasswordFile: { flag: null, env: ['RAY_HA_REDIS_SENTINEL_PASSWORD_FILE'], help: 'a file holding it (wins over the variable)' },
+  headRedisPassword: { flag: null, env: ['RAY_HA_HEAD_REDIS_PASSWORD'], help: "set by the shim: Ray's --redis-password, put back on the head's command line only" },
+  stateFile: { flag: null, env: ['RAY_HA_STATE_FILE'], help: "set by the shim: where run reports its role (leader, standby, stopped)" },
+  runDir: { flag: null, env: ['RAY_HA_RUN_DIR'], help: "absolute directory of the candidates' pidfiles, for ray stop (/tmp/ray-head-ha-<uid>)" },
 } as const satisfies Record<string, Option>;
 
 export type Flags = Partial<Record<string, string>>;
@@ -77,11 +92,11 @@ export function parseFlags(args: string[], known: readonly string[]): { flags: F
 
 const BOOLEAN_FLAGS = new Set(['json', 'help', 'once']);
 
-export const RUN_FLAGS: readonly string[] = [...Object.values(OPTIONS).map((o) => o.flag), 'help'];
+export const RUN_FLAGS: readonly string[] = [...Object.values(OPTIONS).flatMap((o: Option) => (o.flag === null ? [] : [o.flag])), 'help'];
 
 /** Reads one option: the flag if given, else the first environment name that is set. */
 export function lookup(opt: Option, flags: Flags, env: NodeJS.ProcessEnv): { value: string; source: string } | null {
-  const fromFlag = flags[opt.flag];
+  const fromFlag = opt.flag === null ? undefined : flags[opt.flag];
   if (fromFlag !== undefined) return { value: fromFlag, source: `--${opt.flag}` };
   for (const name of opt.env) {
     const v = env[name];

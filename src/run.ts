@@ -4,15 +4,17 @@
  */
 import { constants, hostname } from 'node:os';
 import type { Config } from './config.js';
-import { monotonicClock, type Clock } from './election/clock.js';
+import { monotonicClock, type Clock } from './clock.js';
 import { Elector, type TermResult } from './election/elector.js';
 import { RedisLease } from './election/redis-lease.js';
 import { ExitCode } from './errors.js';
 import type { Logger } from './log.js';
-import { describeRedis } from './redis-address.js';
-import { electionConnection, explainTlsFailure, subscriberConnection } from './redis-connection.js';
+import { describeRedis } from './redis/address.js';
+import { electionConnection, subscriberConnection, type ElectionConnectionOptions } from './redis/connection.js';
+import { explainTlsFailure } from './redis/refusals.js';
 import { leadTerm } from './supervisor/lead-term.js';
-import type { HeadExit, HeadSupervisor } from './supervisor/types.js';
+import type { HeadSupervisor } from './supervisor/types.js';
+import type { HeadExit } from './term.js';
 
 export interface RunDeps {
   config: Config;
@@ -30,72 +32,68 @@ export interface RunDeps {
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
-export async function runCandidate(d: RunDeps): Promise<number> {
-  const { config: c, log } = d;
-  const clock = d.clock ?? monotonicClock;
-  const connOpts = {
-    // DESIGN.md: a command timeout of at most half the renew deadline.
-    commandTimeoutMs: Math.max(1, Math.floor(c.renewDeadlineMs / 2)),
-    connectTimeoutMs: c.connectTimeoutMs,
-    reconnectMaxMs: Math.min(c.retryMs, 1_000),
-  };
-  const lease = new RedisLease(electionConnection(c.redis, connOpts), subscriberConnection(c.redis, connOpts), {
-    namespace: c.namespace,
-    candidateId: c.candidateId,
-    ttlMs: c.ttlMs,
+export async function runCandidate(deps: RunDeps): Promise<number> {
+  const { config, log } = deps;
+  const clock = deps.clock ?? monotonicClock;
+  const connOpts = electionTimeouts(config);
+  const lease = new RedisLease(electionConnection(config.redis, connOpts), subscriberConnection(config.redis, connOpts), {
+    namespace: config.namespace,
+    candidateId: config.candidateId,
+    ttlMs: config.ttlMs,
     host: hostname(),
-    gcsAddress: c.gcsAddress,
-    dashboardUrl: c.dashboardUrl,
-    minReplicas: c.minReplicas,
+    gcsAddress: config.gcsAddress,
+    dashboardUrl: config.dashboardUrl,
+    minReplicas: config.minReplicas,
     // WAIT must answer before the command timeout cuts it off: half of it.
     replicaWaitMs: Math.max(1, Math.floor(connOpts.commandTimeoutMs / 2)),
-    viaSentinel: c.redis.sentinel !== undefined,
-    explainConnectFailure: () => explainTlsFailure(c.redis, c.connectTimeoutMs),
+    viaSentinel: config.redis.sentinel !== undefined,
+    explainConnectFailure: () => explainTlsFailure(config.redis, config.connectTimeoutMs),
   });
   const elector = new Elector({
     lease,
     clock,
-    retryMs: c.retryMs,
-    renewDeadlineMs: c.renewDeadlineMs,
-    maxFailures: c.maxFailures,
+    retryMs: config.retryMs,
+    renewDeadlineMs: config.renewDeadlineMs,
+    maxFailures: config.maxFailures,
     log,
   });
-  d.onElector?.(elector);
+  deps.onElector?.(elector);
   log.info(
     {
-      redis: describeRedis(c.redis),
-      ...(c.minReplicas > 0 && { minReplicas: c.minReplicas }),
-      ...(c.redis.tls && { tlsCaFile: c.redisCaFile ?? c.redisCaPath ?? 'system', tlsClientCert: c.redisCertFile }),
-      namespace: c.namespace,
-      ttlMs: c.ttlMs,
-      retryMs: c.retryMs,
-      renewDeadlineMs: c.renewDeadlineMs,
-      killGraceMs: c.killGraceMs,
-      gcsAddress: c.gcsAddress,
-      onLoss: c.onLoss,
+      redis: describeRedis(config.redis),
+      ...(config.minReplicas > 0 && { minReplicas: config.minReplicas }),
+      ...(config.redis.tls && { tlsCaFile: config.redisCaFile ?? config.redisCaPath ?? 'system', tlsClientCert: config.redisCertFile }),
+      namespace: config.namespace,
+      ttlMs: config.ttlMs,
+      retryMs: config.retryMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      commandTimeoutMs: connOpts.commandTimeoutMs,
+      killGraceMs: config.killGraceMs,
+      gcsAddress: config.gcsAddress,
+      onLoss: config.onLoss,
     },
     'candidate starting',
   );
   try {
     await lease.connect();
     for (;;) {
-      const result = await elector.runTerm(d.shutdown, (term) =>
+      const result = await elector.runTerm(deps.shutdown, (term) =>
         leadTerm(term, {
-          supervisor: d.supervisor,
+          supervisor: deps.supervisor,
           clock,
           log,
-          candidateId: c.candidateId,
-          command: d.command,
-          env: d.env,
-          killGraceMs: c.killGraceMs,
-          waitAfterElectedMs: c.waitAfterElectedMs,
-          waitPreviousMaxMs: c.waitPreviousMaxMs,
-          ...(d.onHead ? { onHead: d.onHead } : {}),
-          ...(d.watchHead ? { watchHead: d.watchHead } : {}),
+          candidateId: config.candidateId,
+          command: deps.command,
+          env: deps.env,
+          killGraceMs: config.killGraceMs,
+          waitAfterElectedMs: config.waitAfterElectedMs,
+          waitPreviousMaxMs: config.waitPreviousMaxMs,
+          ...(deps.onHead ? { onHead: deps.onHead } : {}),
+          ...(deps.watchHead ? { watchHead: deps.watchHead } : {}),
         }),
       );
       const code = exitCodeOf(result);
-      if (code === ExitCode.fenced && c.onLoss === 'standby' && !d.shutdown.aborted) {
+      if (code === ExitCode.fenced && config.onLoss === 'standby' && !deps.shutdown.aborted) {
         log.info({ reason: result?.reason }, 're-entering as a standby (--on-loss standby)');
         continue;
       }
@@ -104,6 +102,20 @@ export async function runCandidate(d: RunDeps): Promise<number> {
   } finally {
     await lease.close();
   }
+}
+
+/**
+ * The election connection's timeouts. RAY_HA_CONNECT_TIMEOUT_MS bounds the
+ * connect and every command, as ant-ray's socket timeouts do; the command
+ * timeout never exceeds half the renew deadline (the design's rule: a renew
+ * is never applied long after it was sent).
+ */
+export function electionTimeouts(config: Pick<Config, 'connectTimeoutMs' | 'renewDeadlineMs' | 'retryMs'>): ElectionConnectionOptions {
+  return {
+    commandTimeoutMs: Math.max(1, Math.min(config.connectTimeoutMs, Math.floor(config.renewDeadlineMs / 2))),
+    connectTimeoutMs: config.connectTimeoutMs,
+    reconnectMaxMs: Math.min(config.retryMs, 1_000),
+  };
 }
 
 /** How a term ended → the process's exit code (see README "Exit codes"). */

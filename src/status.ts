@@ -1,14 +1,13 @@
 /**
- * `ray-head-ha status`: who leads a namespace, read in one atomic script so
- * the lease, its ttl and the leader hash belong to the same instant.
+ * `ray-head-ha status`: who leads a namespace, read in one atomic script
+ * (redis/scripts.ts, STATUS) so the lease, its ttl and the leader hash belong
+ * to the same instant, and every value checked before it is shown.
  */
 import type { Redis } from 'ioredis';
-import { UnexpectedReplyError } from './errors.js';
-import { BOUNDED_READS_LUA } from './election/lease-scripts.js';
-import { leaseKeys } from './election/redis-lease.js';
-import { parseToken } from './election/lease.js';
+import { leaseKeys, parseToken } from './redis/keys.js';
+import { registerScripts } from './redis/scripts.js';
+import { checked, isBoundedText, isDashboardUrl, isEpochText, isGcsAddress, parseEpoch } from './redis/values.js';
 import { printable } from './printable.js';
-import { checked, isBoundedText, isDashboardUrl, isEpochText, isGcsAddress, parseEpoch } from './redis-values.js';
 
 export interface LeaderStatus {
   id: string;
@@ -29,34 +28,15 @@ export interface Status {
   ignored?: string[];
 }
 
-/** Longest value the script reads of any field: above every valid one, never a megabyte read or echoed back. */
-const MAX_FIELD_BYTES = 512;
-
-/**
- * KEYS: lease, epoch, leader. ARGV: the longest value to return.
- * Reply: {lease, pttl, epoch, {id, epoch, since, host, gcsAddress, dashboardUrl}}: each value
- * false when absent, or its length instead of a value over ARGV[1] bytes (which then fails its check).
- */
-const READ_STATUS = `${BOUNDED_READS_LUA}
-local max = tonumber(ARGV[1])
-local fields = {'id', 'epoch', 'since', 'host', 'gcsAddress', 'dashboardUrl'}
-local hash = {}
-for i, f in ipairs(fields) do hash[i] = hgetBounded(KEYS[3], f, max) end
-return {getBounded(KEYS[1], max), redis.call('PTTL', KEYS[1]), getBounded(KEYS[2], max), hash}
-`;
-
 export async function readStatus(redis: Redis, namespace: string): Promise<Status> {
-  const k = leaseKeys(namespace);
-  const reply = (await redis.eval(READ_STATUS, 3, k.lease, k.epoch, k.leader, MAX_FIELD_BYTES)) as unknown;
-  if (!Array.isArray(reply) || reply.length !== 4 || !Array.isArray(reply[3])) throw new UnexpectedReplyError('status', reply);
-  const [token, pttl, epochText, fields] = reply as [unknown, unknown, unknown, unknown[]];
+  const { token, pttlMs: pttl, storedEpoch: epochText, leader: hash } = await registerScripts(redis).status(leaseKeys(namespace));
   const ignored: string[] = [];
   const withIgnored = (st: Omit<Status, 'ignored'>): Status => (ignored.length > 0 ? { ...st, ignored } : st);
   const epoch = parseEpoch(checked(epochText, isEpochText, 'epoch', ignored)) ?? 0;
   const holderToken = checked(token, (v): v is string => typeof v === 'string' && parseToken(v) !== null, 'lease', ignored);
   const holder = holderToken === null ? null : parseToken(holderToken);
   if (!holder || typeof pttl !== 'number') return withIgnored({ namespace, epoch, leader: null });
-  const [id, termEpoch, since, host, gcsAddress, dashboardUrl] = fields;
+  const { id, epoch: termEpoch, since, host, gcsAddress, dashboardUrl } = hash;
   // The hash describes the holder only when it names the same term.
   const sameTerm = id === holder.id && isEpochText(termEpoch) && Number(termEpoch) === holder.epoch;
   const field = <T>(v: unknown, ok: (x: unknown) => x is T, name: string): T | null => (sameTerm ? checked(v, ok, name, ignored) : null);

@@ -10,12 +10,13 @@
  */
 import type { Redis } from 'ioredis';
 import { HeadHaError } from './errors.js';
-import { leaseKeys } from './election/redis-lease.js';
-import { monotonicClock } from './election/clock.js';
-import { describeRedis, type RedisTarget } from './redis-address.js';
-import { credentialRefusal, electionConnection, subscriberConnection } from './redis-connection.js';
+import { monotonicClock } from './clock.js';
+import { describeRedis, type RedisTarget } from './redis/address.js';
+import { electionConnection, subscriberConnection } from './redis/connection.js';
+import { parseEvent } from './redis/events.js';
+import { leaseKeys } from './redis/keys.js';
+import { FailureTracker, credentialRefusal } from './redis/refusals.js';
 import { jsonLine, printable } from './printable.js';
-import { isName, parseEpoch } from './redis-values.js';
 import { readStatus, type Status } from './status.js';
 
 export interface WatchOptions {
@@ -42,14 +43,14 @@ interface Seen {
 const STATUS_EVERY_MS = 1_000;
 const MAX_EVENTS_SHOWN = 10;
 
-export async function watch(o: WatchOptions): Promise<void> {
-  const keys = leaseKeys(o.namespace);
-  const intervalMs = o.intervalMs ?? 100;
-  const conn = { commandTimeoutMs: o.connectTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, reconnectMaxMs: 1_000 };
-  const reader = electionConnection(o.redis, conn);
-  const sub = o.once ? null : subscriberConnection(o.redis, conn);
-  const where = describeRedis(o.redis);
-  const tty = !o.json && o.out.isTTY === true;
+export async function watch(options: WatchOptions): Promise<void> {
+  const keys = leaseKeys(options.namespace);
+  const intervalMs = options.intervalMs ?? 100;
+  const conn = { commandTimeoutMs: options.connectTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, reconnectMaxMs: 1_000 };
+  const reader = electionConnection(options.redis, conn);
+  const sub = options.once ? null : subscriberConnection(options.redis, conn);
+  const where = describeRedis(options.redis);
+  const tty = !options.json && options.out.isTTY === true;
   const events: string[] = [];
   let seen: Seen = { status: null, error: null, readAtMs: 0 };
   let lastKey = '';
@@ -57,40 +58,39 @@ export async function watch(o: WatchOptions): Promise<void> {
 
   const stop = new AbortController();
   const onAbort = () => stop.abort();
-  o.signal?.addEventListener('abort', onAbort, { once: true });
-  if (o.signal?.aborted) stop.abort();
-  const timer = o.durationMs != null ? setTimeout(onAbort, o.durationMs) : null;
-  o.out.on('error', onAbort); // EPIPE: the reader went away
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+  const timer = options.durationMs != null ? setTimeout(onAbort, options.durationMs) : null;
+  options.out.on('error', onAbort); // EPIPE: the reader went away
 
   // Errors surface through the reads; the last transport error says why a read failed.
-  let lastError: string | null = null;
-  for (const c of [reader, sub]) c?.on('error', (err: Error) => (lastError = err.message));
+  const failures = new FailureTracker(options.redis.sentinel !== undefined).watch(reader, sub);
   sub?.on('ready', () => void sub.subscribe(keys.events).catch(() => {}));
   sub?.on('message', (channel: string, message: string) => {
     if (channel !== keys.events) return;
     const e = parseEvent(message);
     const at = new Date();
-    if (o.json) write({ type: 'event', at: at.toISOString(), event: e.type, id: e.id, epoch: e.epoch });
+    if (options.json) write({ type: 'event', at: at.toISOString(), event: e.type, id: e.id, epoch: e.epoch });
     else if (tty) {
       events.push(`${clock(at)}  ${e.type.padEnd(13)} ${e.id}  epoch ${e.epoch}`);
       events.splice(0, events.length - MAX_EVENTS_SHOWN);
-    } else o.out.write(`${printable(`${clock(at)} event ${e.type} ${e.id} epoch ${e.epoch}`)}\n`);
+    } else options.out.write(`${printable(`${clock(at)} event ${e.type} ${e.id} epoch ${e.epoch}`)}\n`);
   });
 
   try {
     await Promise.all([connect(reader), sub && connect(sub)]);
-    if (tty) o.out.write('\x1b[?25l\x1b[2J'); // hide the cursor, clear once
+    if (tty) options.out.write('\x1b[?25l\x1b[2J'); // hide the cursor, clear once
     while (!stop.signal.aborted) {
-      seen = await poll(reader, o.namespace, seen, () => lastError);
-      if (o.once && seen.error) throw new HeadHaError(`cannot read status from ${where}: ${seen.error}`);
+      seen = await poll(reader, options.namespace, seen, failures);
+      if (options.once && seen.error) throw new HeadHaError(`cannot read status from ${where}: ${seen.error}`);
       render();
-      if (o.once) break;
+      if (options.once) break;
       await monotonicClock.sleep(intervalMs, stop.signal).catch(() => {}); // an abort ends the wait, then the loop
     }
   } finally {
     if (timer) clearTimeout(timer);
-    o.signal?.removeEventListener('abort', onAbort);
-    if (tty) o.out.write('\x1b[?25h'); // show the cursor again
+    options.signal?.removeEventListener('abort', onAbort);
+    if (tty) options.out.write('\x1b[?25h'); // show the cursor again
     reader.disconnect();
     sub?.disconnect();
   }
@@ -99,32 +99,32 @@ export async function watch(o: WatchOptions): Promise<void> {
     const nowMs = performance.now();
     if (tty) {
       // Each line escaped before our own escapes are added: a stored control character must not move the cursor.
-      o.out.write(`\x1b[H${frame(seen, where, o.namespace, nowMs, events).map((l) => `${printable(l)}\x1b[K\n`).join('')}\x1b[J`);
+      options.out.write(`\x1b[H${frame(seen, where, options.namespace, nowMs, events).map((l) => `${printable(l)}\x1b[K\n`).join('')}\x1b[J`);
       return;
     }
     const s = seen.status;
     const key = seen.error ?? (s?.leader ? `${s.leader.id}#${s.leader.epoch}` : `none#${s?.epoch ?? 0}`);
-    if (key === lastKey && nowMs - lastPrintMs < STATUS_EVERY_MS && !o.once) return;
+    if (key === lastKey && nowMs - lastPrintMs < STATUS_EVERY_MS && !options.once) return;
     lastKey = key;
     lastPrintMs = nowMs;
-    if (o.json) write({ type: 'status', at: new Date().toISOString(), ...(seen.error ? { error: seen.error } : s) });
-    else o.out.write(`${printable(`${clock(new Date())} ${statusLine(seen)}`)}\n`);
+    if (options.json) write({ type: 'status', at: new Date().toISOString(), ...(seen.error ? { error: seen.error } : s) });
+    else options.out.write(`${printable(`${clock(new Date())} ${statusLine(seen)}`)}\n`);
   }
 
   function write(value: unknown): void {
-    o.out.write(`${jsonLine(value)}\n`);
+    options.out.write(`${jsonLine(value)}\n`);
   }
 }
 
-async function poll(redis: Redis, namespace: string, prev: Seen, lastError: () => string | null): Promise<Seen> {
+async function poll(redis: Redis, namespace: string, prev: Seen, failures: FailureTracker): Promise<Seen> {
   try {
     return { status: await readStatus(redis, namespace), error: null, readAtMs: performance.now() };
   } catch (err) {
     // A refused AUTH shows up on the connection's 'error' event, the read then only fails to send.
-    const refused = credentialRefusal(err) ?? credentialRefusal(new Error(lastError() ?? ''));
+    const refused = failures.credentialRefusal(err);
     if (refused) throw refused;
     // "Stream isn't writeable" says less than the transport error behind it.
-    const why = redis.status === 'ready' ? (err as Error).message : `${redis.status}${lastError() ? `: ${lastError()}` : ''}`;
+    const why = redis.status === 'ready' ? (err as Error).message : failures.notReady(redis);
     return { ...prev, error: `Redis unreachable (${why})` };
   }
 }
@@ -161,19 +161,6 @@ function frame(seen: Seen, where: string, namespace: string, nowMs: number, even
   lines.push('', 'events', ...(events.length ? events : ['(none yet)']));
   return lines;
 }
-
-/** An event as published by the scripts; anything else on the channel is shown cut short (and escaped when printed). */
-function parseEvent(message: string): { type: string; id: string; epoch: number | null } {
-  try {
-    const v = JSON.parse(message) as { type?: unknown; id?: unknown; epoch?: unknown };
-    const type = typeof v.type === 'string' && EVENT_TYPES.has(v.type) ? v.type : `unknown:${String(v.type).slice(0, 20)}`;
-    return { type, id: isName(v.id) ? v.id : String(v.id ?? '?').slice(0, 80), epoch: parseEpoch(v.epoch) };
-  } catch {
-    return { type: 'unparsed', id: message.slice(0, 80), epoch: null };
-  }
-}
-
-const EVENT_TYPES = new Set(['acquired', 'released', 'stepped-down']);
 
 /** connect() that leaves an unreachable Redis to the reconnect loop but fails on refused credentials. */
 async function connect(redis: Redis): Promise<void> {

@@ -7,9 +7,9 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { Elector } from '../../dist/election/elector.js';
 import { RedisLease } from '../../dist/election/redis-lease.js';
-import { monotonicClock } from '../../dist/election/clock.js';
-import { electionConnection } from '../../dist/redis-connection.js';
-import { parseRedisAddress } from '../../dist/redis-address.js';
+import { monotonicClock } from '../../dist/clock.js';
+import { electionConnection } from '../../dist/redis/connection.js';
+import { parseRedisAddress } from '../../dist/redis/address.js';
 import { silentLogger } from '../../dist/log.js';
 
 const env = process.env;

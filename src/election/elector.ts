@@ -16,24 +16,11 @@
 import { EventEmitter } from 'node:events';
 import { AttemptRefusedError, RedisRefusedError, errorText } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HeadExit, StopReason } from '../supervisor/types.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
+import type { HeadExit, StopReason, Term } from '../term.js';
 import type { Lease, ReleaseKind } from './lease.js';
 
 export type ElectorState = 'standby' | 'leading' | 'stepping-down' | 'stopped';
-
-export interface Term {
-  epoch: number;
-  token: string;
-  previousId: string | null;
-  previousGcsAddress: string | null;
-  /** Aborted, with a StopReason as its reason, when this term must end. */
-  signal: AbortSignal;
-  /** The fencing deadline now (absolute monotonic ms). */
-  deadlineMs(): number;
-  /** Called after every renew that succeeded, with the new deadline. */
-  onRenewed(listener: (deadlineMs: number) => void): void;
-}
 
 export interface TermResult {
   epoch: number;
@@ -80,9 +67,9 @@ export class Elector extends EventEmitter<ElectorEvents> {
   /** The malformed fields last reported (reportDropped), so each finding is logged once. */
   private droppedReported = '';
 
-  constructor(private readonly o: ElectorOptions) {
+  constructor(private readonly options: ElectorOptions) {
     super();
-    this.stateSinceMs = o.clock.nowMs();
+    this.stateSinceMs = options.clock.nowMs();
   }
 
   /**
@@ -94,7 +81,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
     const won = await this.acquire(signal);
     if (!won) return null;
     const { token, epoch } = won;
-    let deadlineMs = won.sentAtMs + this.o.renewDeadlineMs;
+    let deadlineMs = won.sentAtMs + this.options.renewDeadlineMs;
     const listeners: ((d: number) => void)[] = [];
     const termCtl = new AbortController();
     const onShutdown = () => termCtl.abort('shutdown' satisfies StopReason);
@@ -139,7 +126,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
   }
 
   private async acquire(signal: AbortSignal) {
-    const { lease, clock, log, retryMs } = this.o;
+    const { lease, clock, log, retryMs } = this.options;
     // Since when attempts fail, and how: Redis not reached, or reached and refusing (AttemptRefusedError).
     let troubleSinceMs: number | null = null;
     let troubleRefused = false;
@@ -200,7 +187,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
     if (key === this.droppedReported) return;
     this.droppedReported = key;
     if (key) {
-      this.o.log.warn(
+      this.options.log.warn(
         { ignored: dropped, rules: 'gcsAddress: host:port of at most 300 bytes; epoch: a safe integer; id: a candidate name; lease: "<id>#<epoch>"' },
         'ignored values in Redis that do not have the shape a candidate writes (someone else wrote them)',
       );
@@ -214,7 +201,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
     deadline: () => number,
     renewed: (deadlineMs: number) => void,
   ): Promise<void> {
-    const { clock, log, retryMs, renewDeadlineMs, maxFailures } = this.o;
+    const { clock, log, retryMs, renewDeadlineMs, maxFailures } = this.options;
     let failures = 0;
     const stepDown = (reason: StopReason, detail: Record<string, unknown>) => {
       log.warn({ ...detail, reason }, 'stepping down');
@@ -248,7 +235,8 @@ export class Elector extends EventEmitter<ElectorEvents> {
         failures++;
         this.emit('renew-failed', { durationMs, error: outcome.error });
         log.warn({ err: outcome.error, failures }, 'renew failed');
-        if (maxFailures !== null && failures >= maxFailures) return stepDown('deadline', { failures, maxFailures });
+        // ant-ray's RAY_HA_CHECK_MAX_FAILURE_COUNT: step down after MORE than N failures in a row.
+        if (maxFailures !== null && failures > maxFailures) return stepDown('deadline', { failures, maxFailures });
       }
     }
   }
@@ -259,11 +247,11 @@ export class Elector extends EventEmitter<ElectorEvents> {
     signal.addEventListener('abort', stop, { once: true });
     try {
       return await Promise.race([
-        this.o.lease.renew(token).then(
+        this.options.lease.renew(token).then(
           (ok): RenewOutcome => (ok ? 'ok' : 'lost'),
           (err: unknown): RenewOutcome => ({ error: errorText(err) }),
         ),
-        this.o.clock.sleep(budgetMs, timer.signal).then(
+        this.options.clock.sleep(budgetMs, timer.signal).then(
           (): RenewOutcome => ({ error: 'no reply before the renew deadline' }),
           (): RenewOutcome => ({ error: 'aborted' }),
         ),
@@ -276,9 +264,9 @@ export class Elector extends EventEmitter<ElectorEvents> {
 
   private async release(token: string, kind: ReleaseKind): Promise<boolean> {
     try {
-      return await this.o.lease.release(token, kind);
+      return await this.options.lease.release(token, kind);
     } catch (err) {
-      this.o.log.warn({ err: errorText(err) }, 'release failed; the lease will expire by its ttl');
+      this.options.log.warn({ err: errorText(err) }, 'release failed; the lease will expire by its ttl');
       return false;
     }
   }
@@ -286,11 +274,11 @@ export class Elector extends EventEmitter<ElectorEvents> {
   private setState(to: ElectorState, reason: string, epoch: number): void {
     const from = this.state;
     if (from === to) return;
-    const nowMs = this.o.clock.nowMs();
+    const nowMs = this.options.clock.nowMs();
     const inStateMs = Math.round(nowMs - this.stateSinceMs);
     this.state = to;
     this.stateSinceMs = nowMs;
-    this.o.log.info({ from, to, reason, epoch, inStateMs }, `${from} -> ${to}`);
+    this.options.log.info({ from, to, reason, epoch, inStateMs }, `${from} -> ${to}`);
     this.emit('state', { from, to, reason, epoch });
   }
 }

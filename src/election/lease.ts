@@ -3,8 +3,6 @@
  * (client-go's resourcelock.Interface). src/election/redis-lease.ts is the
  * implementation; the elector's unit tests use a scripted fake.
  */
-import { isName, parseEpoch } from '../redis-values.js';
-
 export interface AcquireRequest {
   /** Highest epoch this candidate has ever seen: the new epoch is above it even if Redis restarted empty. */
   minEpoch: number;
@@ -38,12 +36,6 @@ export type AcquireResult =
 
 export type ReleaseKind = 'released' | 'stepped-down';
 
-export interface LeaseEvent {
-  type: 'acquired' | ReleaseKind;
-  id: string;
-  epoch: number;
-}
-
 export interface Lease {
   tryAcquire(req: AcquireRequest): Promise<AcquireResult>;
   /** True when the lease is still ours and its ttl was reset; false when it is lost. Throws on transport errors. */
@@ -52,19 +44,4 @@ export interface Lease {
   release(token: string, kind: ReleaseKind): Promise<boolean>;
   /** Resolves at the next `released` / `stepped-down` event; rejects when the signal aborts. */
   waitForVacancy(signal: AbortSignal): Promise<void>;
-}
-
-/** The token the acquire script builds (Lua), for code that needs one without Redis. */
-export function formatToken(id: string, epoch: number): string {
-  return `${id}#${epoch}`;
-}
-
-/** `"<id>#<epoch>"` → parts, or null unless the id is a valid name and the epoch a safe integer in digits. */
-export function parseToken(token: string): { id: string; epoch: number } | null {
-  const at = token.lastIndexOf('#');
-  if (at <= 0) return null;
-  const id = token.slice(0, at);
-  const epoch = parseEpoch(token.slice(at + 1));
-  if (epoch === null || !isName(id)) return null;
-  return { id, epoch };
 }

@@ -1,7 +1,7 @@
 /**
  * The lease in Redis. Every state change is one Lua script: atomic, and timed
  * by the server alone. Keys of one namespace share the hash tag `{ns}` so they
- * live in one cluster slot (DESIGN.md, "Redis keys").
+ * live in one cluster slot (docs/design.md, "Redis keys").
  *
  * What this does NOT guarantee on its own: a Redis that loses its data
  * (restart without persistence, failover to a replica that had not seen the
@@ -15,21 +15,12 @@
  */
 import { ReplyError, type Redis } from 'ioredis';
 import { AttemptRefusedError, RedisRefusedError, UnexpectedReplyError } from '../errors.js';
-import { refusalOf } from '../redis-connection.js';
-import { ACQUIRE, RELEASE, RENEW } from './lease-scripts.js';
-import { checked, isEpochText, isGcsAddress, isName, parseEpoch } from '../redis-values.js';
-import { formatToken, parseToken, type AcquireRequest, type AcquireResult, type Lease, type LeaseEvent, type ReleaseKind } from './lease.js';
-
-export function leaseKeys(namespace: string) {
-  const p = `ray-head-ha:{${namespace}}`;
-  return { lease: `${p}:lease`, epoch: `${p}:epoch`, leader: `${p}:leader`, events: `${p}:events` };
-}
-
-interface ScriptCommands {
-  rhhaAcquire(...args: (string | number)[]): Promise<unknown>;
-  rhhaRenew(...args: (string | number)[]): Promise<unknown>;
-  rhhaRelease(...args: (string | number)[]): Promise<unknown>;
-}
+import { isVacancy, parseEvent } from '../redis/events.js';
+import { formatToken, leaseKeys, parseToken, type LeaseKeys } from '../redis/keys.js';
+import { FailureTracker, refusalOf } from '../redis/refusals.js';
+import { registerScripts, type LeaseScripts } from '../redis/scripts.js';
+import { checked, isEpochText, isGcsAddress, isName, parseEpoch } from '../redis/values.js';
+import type { AcquireRequest, AcquireResult, Lease, ReleaseKind } from './lease.js';
 
 export interface RedisLeaseOptions {
   namespace: string;
@@ -49,44 +40,27 @@ export interface RedisLeaseOptions {
 }
 
 export class RedisLease implements Lease {
-  readonly keys: ReturnType<typeof leaseKeys>;
-  private readonly redis: Redis & ScriptCommands;
+  readonly keys: LeaseKeys;
+  private readonly scripts: LeaseScripts;
   private readonly waiters = new Set<() => void>();
-  /** Set when a (re)connect was refused for good (credentials, TLS): retrying cannot help. */
-  private refusal: RedisRefusedError | null = null;
+  /** What the connections met: a refusal for good (credentials, TLS), or the last transport error. */
+  private readonly failures: FailureTracker;
   /** Highest epoch an acquire of ours produced, also one we gave back unreplicated. */
   private epochFloor = 0;
-  /** The last transport error, so "not connected" can say why (ECONNREFUSED, ETIMEDOUT, ...). */
-  private lastError: string | null = null;
 
   /**
    * @param redis the election's own connection (fail-fast options).
    * @param subscriber a separate connection for the events channel, or null to poll only.
    */
-  constructor(redis: Redis, private readonly subscriber: Redis | null, private readonly opts: RedisLeaseOptions) {
+  constructor(private readonly redis: Redis, private readonly subscriber: Redis | null, private readonly opts: RedisLeaseOptions) {
     this.keys = leaseKeys(opts.namespace);
-    // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (after SCRIPT FLUSH or a restart).
-    redis.defineCommand('rhhaAcquire', { numberOfKeys: 3, lua: ACQUIRE });
-    redis.defineCommand('rhhaRenew', { numberOfKeys: 1, lua: RENEW });
-    redis.defineCommand('rhhaRelease', { numberOfKeys: 1, lua: RELEASE });
-    this.redis = redis as Redis & ScriptCommands;
-    // Connection errors surface through the commands that fail; an 'error'
-    // listener is still needed (an unlistened 'error' event would crash) and
+    this.scripts = registerScripts(redis);
+    // Connection errors surface through the commands that fail; the tracker
     // is where a refused AUTH during a reconnect shows up.
-    for (const conn of [redis, subscriber]) {
-      conn?.on('error', (err: Error) => {
-        const refusal = refusalOf(err, this.viaSentinel);
-        if (refusal) this.refusal = refusal;
-        else this.lastError = err.message;
-      });
-    }
-    if (subscriber) {
-      subscriber.on('message', (channel: string, message: string) => {
-        if (channel !== this.keys.events) return;
-        const event = parseEvent(message);
-        if (event && event.type !== 'acquired') this.wakeWaiters();
-      });
-    }
+    this.failures = new FailureTracker(this.viaSentinel).watch(redis, subscriber);
+    subscriber?.on('message', (channel: string, message: string) => {
+      if (channel === this.keys.events && isVacancy(parseEvent(message))) this.wakeWaiters();
+    });
   }
 
   /**
@@ -105,46 +79,50 @@ export class RedisLease implements Lease {
   async tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
     const { keys, opts } = this;
     this.assertConnected();
-    const reply = await this.redis
-      .rhhaAcquire(
-        keys.lease, keys.epoch, keys.leader,
-        opts.candidateId, opts.ttlMs, Math.max(req.minEpoch, this.epochFloor), opts.host,
-        opts.gcsAddress ?? '', opts.dashboardUrl ?? '', keys.events, req.knownGcsAddress ?? '',
-      )
+    const reply = await this.scripts
+      .acquire(keys, {
+        candidateId: opts.candidateId,
+        ttlMs: opts.ttlMs,
+        minEpoch: Math.max(req.minEpoch, this.epochFloor),
+        host: opts.host,
+        gcsAddress: opts.gcsAddress,
+        dashboardUrl: opts.dashboardUrl,
+        knownGcsAddress: req.knownGcsAddress,
+      })
       .catch((err: unknown) => this.rethrow(err));
-    if (!Array.isArray(reply) || reply.length !== 6 || !Array.isArray(reply[5])) throw new UnexpectedReplyError('acquire', reply);
-    const [won, a, b, c, d, droppedByLua] = reply as [unknown, unknown, unknown, unknown, unknown, unknown[]];
     // The script already dropped what failed its checks; the same checks again here, in case a
     // script of another version answered (they are cheap, and the reply is bounded either way).
-    const dropped = droppedByLua.map(String);
-    const epoch = parseEpoch(b);
-    if (won === 1 && typeof a === 'string' && epoch !== null && epoch > 0 && a === formatToken(opts.candidateId, epoch)) {
-      const previousId = checked(c, isName, 'id', dropped);
-      const previousGcsAddress = checked(d, isGcsAddress, 'gcsAddress', dropped);
-      this.epochFloor = Math.max(this.epochFloor, epoch);
-      const shortfall = await this.replicated().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-      if (shortfall) {
-        // Not acquired: give it back at once (quietly: no head ran, no one needs waking),
-        // so the others do not wait a ttl for a lease that never led.
-        await this.redis.rhhaRelease(keys.lease, a, keys.events, '', opts.candidateId, epoch).catch(() => {});
-        if (shortfall instanceof Error) throw shortfall;
-        throw new AttemptRefusedError(`acquired epoch ${epoch} but ${shortfall}; gave it back`);
+    const dropped = [...reply.dropped];
+    if (reply.won) {
+      const { token } = reply;
+      const epoch = parseEpoch(reply.epoch);
+      if (typeof token === 'string' && epoch !== null && epoch > 0 && token === formatToken(opts.candidateId, epoch)) {
+        const previousId = checked(reply.previousId, isName, 'id', dropped);
+        const previousGcsAddress = checked(reply.previousGcsAddress, isGcsAddress, 'gcsAddress', dropped);
+        this.epochFloor = Math.max(this.epochFloor, epoch);
+        const shortfall = await this.replicated().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+        if (shortfall) {
+          // Not acquired: give it back at once (quietly: no head ran, no one needs waking),
+          // so the others do not wait a ttl for a lease that never led.
+          await this.scripts.release(keys, token, '', { id: opts.candidateId, epoch }).catch(() => {});
+          if (shortfall instanceof Error) throw shortfall;
+          throw new AttemptRefusedError(`acquired epoch ${epoch} but ${shortfall}; gave it back`);
+        }
+        return { acquired: true, token, epoch, previousId, previousGcsAddress, ...(dropped.length > 0 && { dropped: unique(dropped) }) };
       }
-      return { acquired: true, token: a, epoch, previousId, previousGcsAddress, ...(dropped.length > 0 && { dropped: unique(dropped) }) };
-    }
-    if (won === 0 && typeof a === 'string' && typeof b === 'number') {
-      const holder = parseToken(a);
+    } else if (typeof reply.holderToken === 'string' && typeof reply.pttlMs === 'number') {
+      const holder = parseToken(reply.holderToken);
       if (!holder) {
         // Someone holds the lease under a value that is not "<id>#<epoch>": not ours to take; it has to expire.
-        throw new AttemptRefusedError(`the lease key holds a value that is not "<id>#<epoch>" (ttl left ${b} ms); waiting for it to expire`);
+        throw new AttemptRefusedError(`the lease key holds a value that is not "<id>#<epoch>" (ttl left ${reply.pttlMs} ms); waiting for it to expire`);
       }
       return {
         acquired: false,
         holderId: holder.id,
         holderEpoch: holder.epoch,
-        pttlMs: b,
-        storedEpoch: parseEpoch(checked(c, isEpochText, 'epoch', dropped)) ?? 0,
-        gcsAddress: checked(d, isGcsAddress, 'gcsAddress', dropped),
+        pttlMs: reply.pttlMs,
+        storedEpoch: parseEpoch(checked(reply.storedEpoch, isEpochText, 'epoch', dropped)) ?? 0,
+        gcsAddress: checked(reply.gcsAddress, isGcsAddress, 'gcsAddress', dropped),
         ...(dropped.length > 0 && { dropped: unique(dropped) }),
       };
     }
@@ -153,9 +131,8 @@ export class RedisLease implements Lease {
 
   async renew(token: string): Promise<boolean> {
     this.assertConnected();
-    const reply = await this.redis.rhhaRenew(this.keys.lease, token, this.opts.ttlMs).catch((err: unknown) => this.rethrow(err));
-    if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('renew', reply);
-    if (reply === 0) return false;
+    const renewed = await this.scripts.renew(this.keys, token, this.opts.ttlMs).catch((err: unknown) => this.rethrow(err));
+    if (renewed === 0) return false;
     // Renewed on the primary but not on enough replicas: a failed renew, not a lost
     // lease, so the leader keeps trying and steps down at its deadline.
     const shortfall = await this.replicated();
@@ -175,20 +152,14 @@ export class RedisLease implements Lease {
   }
 
   async release(token: string, kind: ReleaseKind): Promise<boolean> {
-    const parsed = parseToken(token);
-    const reply = await this.redis
-      .rhhaRelease(this.keys.lease, token, this.keys.events, kind, parsed?.id ?? '', parsed?.epoch ?? 0)
-      .catch((err: unknown) => this.rethrow(err));
-    if (reply !== 0 && reply !== 1) throw new UnexpectedReplyError('release', reply);
-    return reply === 1;
+    const released = await this.scripts.release(this.keys, token, kind, parseToken(token)).catch((err: unknown) => this.rethrow(err));
+    return released === 1;
   }
 
   /** Fails fast, with the reason, while the election connection is down (no offline queue). */
   private assertConnected(): void {
-    if (this.refusal) throw this.refusal;
-    if (this.redis.status !== 'ready') {
-      throw new Error(`not connected to Redis (${this.redis.status}${this.lastError ? `: ${this.lastError}` : ''})`);
-    }
+    if (this.failures.refusal) throw this.failures.refusal;
+    if (this.redis.status !== 'ready') throw new Error(`not connected to Redis (${this.failures.notReady(this.redis)})`);
   }
 
   waitForVacancy(signal: AbortSignal): Promise<void> {
@@ -216,6 +187,7 @@ export class RedisLease implements Lease {
    * AttemptRefusedError (Redis is there, the next try may work); transport errors stay as they are.
    */
   private rethrow(err: unknown): never {
+    if (err instanceof UnexpectedReplyError) throw err;
     throw refusalOf(err, this.viaSentinel) ?? (err instanceof ReplyError ? new AttemptRefusedError((err as Error).message) : err);
   }
 
@@ -242,16 +214,6 @@ export class RedisLease implements Lease {
     this.waiters.clear();
     for (const w of waiters) w();
   }
-}
-
-function parseEvent(message: string): LeaseEvent | null {
-  try {
-    const v = JSON.parse(message) as Partial<LeaseEvent>;
-    if (typeof v.type === 'string' && typeof v.id === 'string' && typeof v.epoch === 'number') return v as LeaseEvent;
-  } catch {
-    /* not ours: ignore */
-  }
-  return null;
 }
 
 function unique(fields: string[]): string[] {

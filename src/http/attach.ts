@@ -17,12 +17,12 @@ export interface HttpHooks {
   port: number;
 }
 
-export async function attachHttp(d: { config: Config; log: Logger }): Promise<HttpHooks> {
-  if (!d.config.httpAddress) throw new Error('attachHttp needs config.httpAddress');
-  const view = new CandidateView(d.config);
+export async function attachHttp(deps: { config: Config; log: Logger }): Promise<HttpHooks> {
+  if (!deps.config.httpAddress) throw new Error('attachHttp needs config.httpAddress');
+  const view = new CandidateView(deps.config);
   let server;
   try {
-    server = await startHttpServer({ address: d.config.httpAddress, candidate: view, log: d.log });
+    server = await startHttpServer({ address: deps.config.httpAddress, candidate: view, log: deps.log });
   } catch (err) {
     view.close();
     throw err;

@@ -5,7 +5,7 @@
  * candidate last saw it (its own term, or the holder its last acquire found).
  */
 import type { Config } from '../config.js';
-import { monotonicClock, type Clock } from '../election/clock.js';
+import { monotonicClock, type Clock } from '../clock.js';
 import type { ElectorEvents, ElectorState, HolderView } from '../election/elector.js';
 import { HeadHaMetrics, type ElectorEventSource } from './metrics.js';
 

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ElectorEvents, ElectorState } from '../election/elector.js';
-import type { StopReason } from '../supervisor/types.js';
+import type { StopReason } from '../term.js';
 
 /** What the gauges read at scrape time. */
 export interface MetricsSource {

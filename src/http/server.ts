@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, errorText } from '../errors.js';
 import { buildAddress, splitHostPort } from '../host-port.js';
 import type { Logger } from '../log.js';
-import { gcsAnswers } from '../supervisor/previous-gcs.js';
+import { portAnswers } from '../port-probe.js';
 import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
@@ -52,10 +52,10 @@ export interface Readiness {
   reason: string;
 }
 
-export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer> {
-  const { host, port } = httpHostPort(o.address);
-  const view = o.candidate;
-  const readiness = readinessCheck(view, o.probe ?? ((a) => gcsAnswers(a, PROBE_TIMEOUT_MS)));
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { host, port } = httpHostPort(options.address);
+  const view = options.candidate;
+  const readiness = readinessCheck(view, options.probe ?? ((a) => portAnswers(a, PROBE_TIMEOUT_MS)));
 
   // Timeouts given at creation (set afterwards, the header timer of the first connections is
   // already armed with the defaults): a client that sends nothing is dropped within about
@@ -72,7 +72,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (err: unknown) => {
-        o.log.warn({ err: errorText(err), url: req.url }, 'http handler failed');
+        options.log.warn({ err: errorText(err), url: req.url }, 'http handler failed');
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('internal error\n');
       },
@@ -105,7 +105,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(new ConfigError(`cannot serve HTTP on ${o.address} (--http / RAY_HA_HTTP_ADDRESS): ${err.code ?? err.message}`));
+      reject(new ConfigError(`cannot serve HTTP on ${options.address} (--http / RAY_HA_HTTP_ADDRESS): ${err.code ?? err.message}`));
     };
     server.once('error', onError);
     server.listen(port, host, () => {
@@ -113,9 +113,9 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServer>
       resolve();
     });
   });
-  server.on('error', (err) => o.log.warn({ err: err.message }, 'http server error'));
+  server.on('error', (err) => options.log.warn({ err: err.message }, 'http server error'));
   const bound = (server.address() as AddressInfo).port;
-  o.log.info({ address: buildAddress(host, bound) }, 'http endpoints listening');
+  options.log.info({ address: buildAddress(host, bound) }, 'http endpoints listening');
   return {
     port: bound,
     close: () =>

@@ -15,10 +15,11 @@
 import { readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { OPTIONS } from '../options.js';
 import { readProcStat } from '../proc-stat.js';
 import { ensurePrivateDir, replaceAtomically } from '../safe-files.js';
 
-export const RUN_DIR_ENV = 'RAY_HA_RUN_DIR';
+export const RUN_DIR_ENV = OPTIONS.runDir.env[0];
 
 export interface CandidateRecord {
   pid: number;

@@ -12,7 +12,7 @@
  * See: man proc (/proc/PID/stat fields 4 ppid, 22 starttime).
  */
 import { readdirSync } from 'node:fs';
-import type { Clock } from '../election/clock.js';
+import type { Clock } from '../clock.js';
 import { readProcStat } from '../proc-stat.js';
 
 /** True when `pid` descends from `ancestor` (walks the ppid chain; a short chain in practice). */

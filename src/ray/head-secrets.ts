@@ -13,17 +13,18 @@
  *   REDIS_PASSWORD stay: Ray reads them.
  */
 import { ConfigError } from '../errors.js';
+import { OPTIONS } from '../options.js';
 import { isRayHeadStart } from './head-command.js';
 
 /** Set by the shim: the value of the --redis-password it took off `ray start --head`. */
-export const HEAD_PASSWORD_ENV = 'RAY_HA_HEAD_REDIS_PASSWORD';
+export const HEAD_PASSWORD_ENV = OPTIONS.headRedisPassword.env[0];
 
 /** Removed from the head's environment whatever they hold. */
 const SECRET_VARIABLES = [
   HEAD_PASSWORD_ENV,
-  'RAY_HA_REDIS_PASSWORD_FILE',
-  'RAY_HA_REDIS_SENTINEL_PASSWORD',
-  'RAY_HA_REDIS_SENTINEL_PASSWORD_FILE',
+  ...OPTIONS.redisPasswordFile.env,
+  ...OPTIONS.sentinelPassword.env,
+  ...OPTIONS.sentinelPasswordFile.env,
 ];
 
 /** Removed when they carry credentials (user:password@ in the URL). */

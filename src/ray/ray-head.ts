@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { monotonicClock } from '../election/clock.js';
+import { monotonicClock } from '../clock.js';
 import { watchGcsProcess } from './gcs-process.js';
 import { isRayHeadStart, rayHeadInfo, redisCredentialsFromRayArgs } from './head-command.js';
 import { restoreRayPassword } from './head-secrets.js';

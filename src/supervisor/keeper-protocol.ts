@@ -1,5 +1,5 @@
 /**
- * The wire protocol of ray-head-ha-keeper (native/src/keeper.cc is the
+ * The wire protocol of ray-head-ha-keeper (native/src/keeper_protocol.h is the
  * reference). The head command goes to the keeper's fd 4 (NUL-terminated
  * arguments, then EOF), not its argv, so a password among the head's
  * arguments stays out of the keeper's /proc/PID/cmdline. Control lines go to

@@ -15,12 +15,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
-import { monotonicClock, type Clock } from '../election/clock.js';
+import { monotonicClock, type Clock } from '../clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
 import { COMMAND_FD, deadlineLine, encodeCommand, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
 import { killAdoptedOrphans, sigkillQuietly } from './orphans.js';
-import type { HeadExit, HeadHandle, HeadSpec, HeadSupervisor, StopReason } from './types.js';
+import type { HeadExit, StopReason } from '../term.js';
+import type { HeadHandle, HeadSpec, HeadSupervisor } from './types.js';
 
 export interface KeeperSupervisorOptions {
   /** The keeper executable; default: found beside the addon (keeperExecutablePath()). */

@@ -1,16 +1,16 @@
 /**
- * What a leader does with its term: pause if configured, wait for the
- * previous GCS to stop, start the head through the HeadSupervisor, feed it
+ * What a leader does with its term: after a previous leader, pause if
+ * configured and wait for its GCS to stop, start the head through the HeadSupervisor, feed it
  * each new fencing deadline, and stop it when the term is aborted. Returns
  * only when the head and its whole tree are gone.
  */
-import type { Clock } from '../election/clock.js';
-import type { Term } from '../election/elector.js';
+import type { Clock } from '../clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TERM_ENV, termValue } from '../ray/nested-candidate.js';
 import { waitUntilGcsStops } from './previous-gcs.js';
-import type { HeadExit, HeadSupervisor, StopReason } from './types.js';
+import type { HeadExit, StopReason, Term } from '../term.js';
+import type { HeadSupervisor } from './types.js';
 
 export interface LeadOptions {
   supervisor: HeadSupervisor;
@@ -32,23 +32,25 @@ export interface LeadOptions {
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
-export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
+export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadExit> {
   const ended = (reason: StopReason, error?: string): HeadExit => ({ code: null, signal: null, reason, durationMs: 0, ...(error ? { error } : {}) });
   // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
   try {
-    if (o.waitAfterElectedMs > 0) await o.clock.sleep(o.waitAfterElectedMs, term.signal);
     const previous = term.previousGcsAddress;
+    // ant-ray's RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS: only when someone led before (a first term has no one to wait for).
+    const hadLeader = term.previousId !== null || previous !== null;
+    if (options.waitAfterElectedMs > 0 && hadLeader) await options.clock.sleep(options.waitAfterElectedMs, term.signal);
     if (previous) {
-      const t0 = o.clock.nowMs();
-      const stopped = await waitUntilGcsStops(previous, o.waitPreviousMaxMs, o.clock, term.signal);
+      const t0 = options.clock.nowMs();
+      const stopped = await waitUntilGcsStops(previous, options.waitPreviousMaxMs, options.clock, term.signal);
       if (!stopped) {
-        o.log.error(
-          { previousGcsAddress: previous, previousId: term.previousId, waitedMs: o.waitPreviousMaxMs },
+        options.log.error(
+          { previousGcsAddress: previous, previousId: term.previousId, waitedMs: options.waitPreviousMaxMs },
           'the previous GCS still answers; stepping down rather than risk two heads',
         );
         return ended('previous-gcs');
       }
-      o.log.info({ previousGcsAddress: previous, waitedMs: Math.round(o.clock.nowMs() - t0) }, 'previous GCS is down');
+      options.log.info({ previousGcsAddress: previous, waitedMs: Math.round(options.clock.nowMs() - t0) }, 'previous GCS is down');
     }
   } catch {
     return ended(term.signal.reason as StopReason);
@@ -60,21 +62,21 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
   try {
     // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
     // TERM_ENV also tells the shim and `ray-head-ha run` in this tree that they run inside a head.
-    const env = { ...o.env, RAY_HA_CANDIDATE_ID: o.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(o.candidateId, term.epoch) };
-    handle = await o.supervisor.start({ command: o.command, env, killGraceMs: o.killGraceMs, deadlineMs: term.deadlineMs() });
+    const env = { ...options.env, RAY_HA_CANDIDATE_ID: options.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(options.candidateId, term.epoch) };
+    handle = await options.supervisor.start({ command: options.command, env, killGraceMs: options.killGraceMs, deadlineMs: term.deadlineMs() });
   } catch (err) {
     if (err instanceof FencedBeforeStartError) {
-      o.log.warn({ epoch: term.epoch }, err.message);
+      options.log.warn({ epoch: term.epoch }, err.message);
       return ended('fenced');
     }
     if (err instanceof HeadStartError) {
-      o.log.error({ command: o.command[0], err: err.message }, 'cannot start the head');
+      options.log.error({ command: options.command[0], err: err.message }, 'cannot start the head');
       return ended('start-failed', err.message);
     }
     throw err;
   }
-  o.log.info({ pid: handle.pid, epoch: term.epoch }, 'head started');
-  o.onHead?.(handle.pid);
+  options.log.info({ pid: handle.pid, epoch: term.epoch }, 'head started');
+  options.onHead?.(handle.pid);
   term.onRenewed((d) => handle.setDeadline(d));
 
   // 3. Run until the head exits or the term is aborted; then stop it and wait for the whole tree.
@@ -86,18 +88,18 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
   //    watches has exited, the rest of the tree is killed at once instead of at the end of
   //    the grace (what is left of a head without its GCS serves no one).
   const watching = new AbortController();
-  const failed = o.watchHead ? o.watchHead(handle.pid, watching.signal) : new Promise<null>(() => {});
+  const failed = options.watchHead ? options.watchHead(handle.pid, watching.signal) : new Promise<null>(() => {});
   let stopping = false;
   void failed.then((what) => {
     if (what && stopping) {
-      o.log.info({ epoch: term.epoch, failed: what }, 'stopping: the GCS exited; killing the rest of the head now');
+      options.log.info({ epoch: term.epoch, failed: what }, 'stopping: the GCS exited; killing the rest of the head now');
       handle.hurry();
     }
   });
   const first = await Promise.race([handle.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
   let exit: HeadExit;
   if (first && 'failed' in first) {
-    o.log.warn({ epoch: term.epoch, failed: first.failed }, 'the head failed; stopping the rest of its tree');
+    options.log.warn({ epoch: term.epoch, failed: first.failed }, 'the head failed; stopping the rest of its tree');
     const stopped = handle.stop('gcs-exit');
     handle.hurry();
     exit = await stopped;
@@ -108,7 +110,7 @@ export async function leadTerm(term: Term, o: LeadOptions): Promise<HeadExit> {
     exit = await handle.stop(term.signal.reason as StopReason);
   }
   watching.abort();
-  o.onHead?.(null);
-  o.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
+  options.onHead?.(null);
+  options.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
   return exit;
 }

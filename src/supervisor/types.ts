@@ -2,32 +2,9 @@
  * The one seam between the election and the head's processes. The election
  * starts a head through a HeadSupervisor and never learns how it is spawned:
  * the native keeper (src/supervisor/keeper.ts) is the production
- * implementation; a plain-spawn one exists for platforms tests and debugging.
+ * implementation; tests use fakes.
  */
-
-/** Why a head stopped, in one spelling everywhere (logs, metrics, exit codes). */
-export type StopReason =
-  | 'head-exit' // the head exited by itself
-  | 'gcs-exit' // the head's GCS process died while the head's main process still ran (Ray: see src/ray/gcs-process.ts)
-  | 'shutdown' // SIGTERM / SIGINT to the orchestrator
-  | 'lost-lease' // a renew found the lease held by someone else (or gone)
-  | 'deadline' // no renew succeeded within renewDeadlineMs
-  | 'fenced' // the keeper's own deadline passed before the orchestrator acted
-  | 'previous-gcs' // the previous leader's GCS kept answering past the bound
-  | 'start-failed'; // the head command could not be started
-
-/** One shape for every end of a head, success or failure. */
-export interface HeadExit {
-  /** Exit code of the head's main process, or null when a signal ended it. */
-  code: number | null;
-  /** Signal name that ended the head's main process, or null. */
-  signal: NodeJS.Signals | null;
-  reason: StopReason;
-  /** Milliseconds from start to the moment the whole tree was gone. */
-  durationMs: number;
-  /** When reason is 'start-failed': what went wrong. */
-  error?: string;
-}
+import type { HeadExit, StopReason } from '../term.js';
 
 export interface HeadSpec {
   /** argv[0] is looked up on PATH. */

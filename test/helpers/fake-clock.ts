@@ -1,5 +1,5 @@
 /** A manual monotonic clock for the elector's state-machine tests. */
-import type { Clock } from '../../src/election/clock.js';
+import type { Clock } from '../../src/clock.js';
 
 interface Timer {
   at: number;

@@ -3,7 +3,8 @@
  * scripted reply (or a function of the clock) and is recorded, so a table
  * case can list the calls it expects.
  */
-import { formatToken, type AcquireRequest, type AcquireResult, type Lease, type ReleaseKind } from '../../src/election/lease.js';
+import { formatToken } from '../../src/redis/keys.js';
+import type { AcquireRequest, AcquireResult, Lease, ReleaseKind } from '../../src/election/lease.js';
 
 export type Reply<T> = T | Error | 'hang' | (() => Promise<T>);
 

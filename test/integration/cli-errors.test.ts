@@ -1,6 +1,6 @@
 /**
  * Every bad input gets one clear line on stderr, a distinct exit code, and
- * leaves nothing running (DESIGN.md invariant 6).
+ * leaves nothing running (docs/design.md, invariant 6).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadSampler, STAND_IN, runCli } from '../helpers/candidates.js';
@@ -77,6 +77,37 @@ describe('bad input', () => {
     expect(r.code).toBe(127);
     expect(r.stderr).toMatch(/cannot start the head/);
     expect(await redis.client().exists('ray-head-ha:{enoent}:lease')).toBe(0);
+  });
+
+  it('preflight: a head command that cannot be executed is refused with exit 127 before the election', async () => {
+    const notExecutable = ['/nonexistent/ray', '/tmp', 'no-such-head-command-xyz'];
+    for (const command of notExecutable) {
+      const r = cli(['run', ...fast, '--namespace', 'preflight', '--', command, 'start', '--head'], { RAY_REDIS_ADDRESS: redis.address, RAY_HA_LOG_LEVEL: 'info' });
+      expect(r.code).toBe(127);
+      expect(r.errorLines).toHaveLength(1);
+      expect(r.errorLines[0]).toMatch(/^ray-head-ha: cannot start the head: /);
+      // Never a candidate: no log line of the election, no epoch counter created, no lease taken.
+      expect(r.stderr).not.toContain('candidate starting');
+    }
+    expect(await redis.client().exists('ray-head-ha:{preflight}:epoch', 'ray-head-ha:{preflight}:lease')).toBe(0);
+    // Without a Redis to reach at all the answer is the same, at once: nothing waits as a standby.
+    const unreachable = cli(['run', ...fast, '--', '/nonexistent/ray'], { RAY_REDIS_ADDRESS: '127.0.0.1:1' });
+    expect(unreachable.code).toBe(127);
+    expect(sampler.records()).toEqual([]);
+  });
+
+  it('--help of every command prints the one usage text and exit 0, without touching Redis', () => {
+    const help = cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage:\n  ray-head-ha run /);
+    for (const command of ['run', 'status', 'watch', 'install-shim']) {
+      const r = cli([command, '--help'], { RAY_REDIS_ADDRESS: '127.0.0.1:1', RAY_HA_CONNECT_TIMEOUT_MS: '200' });
+      expect(r.code, command).toBe(0);
+      expect(r.stdout, command).toBe(help.stdout);
+      expect(r.stderr, command).toBe('');
+    }
+    expect(help.stdout).toContain('RAY_HA_STATE_FILE');
+    expect(help.stdout).toContain('REDIS_PASSWORD');
   });
 
   it('status of an unreachable Redis: exit 1 with the address, no password', () => {

@@ -1,9 +1,10 @@
 /** The Redis lease against a real redis-server: raw GET / PTTL / HGETALL after each script. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RedisLease, leaseKeys } from '../../src/election/redis-lease.js';
-import { electionConnection, subscriberConnection } from '../../src/redis-connection.js';
-import { parseRedisAddress } from '../../src/redis-address.js';
+import { RedisLease } from '../../src/election/redis-lease.js';
+import { leaseKeys } from '../../src/redis/keys.js';
+import { electionConnection, subscriberConnection } from '../../src/redis/connection.js';
+import { parseRedisAddress } from '../../src/redis/address.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 let server: RedisServer;

@@ -13,8 +13,8 @@ import { startRedis, waitForReplicas, type RedisServer } from '../helpers/redis.
 import { readStatus } from '../../src/status.js';
 import { RedisLease } from '../../src/election/redis-lease.js';
 import { RedisRefusedError } from '../../src/errors.js';
-import { parseRedisAddress } from '../../src/redis-address.js';
-import { electionConnection } from '../../src/redis-connection.js';
+import { parseRedisAddress } from '../../src/redis/address.js';
+import { electionConnection } from '../../src/redis/connection.js';
 
 // FAST_TIMING, ttl 1.5 s: renewDeadline 1 s, command timeout 500 ms, WAIT 250 ms.
 

@@ -6,7 +6,7 @@
  * exactly one leader afterwards, epochs never go backwards, also when the
  * promoted replica had lost the lease, the epoch and the leader hash. And
  * with slow sentinels, our connections come back after ioredis ends them
- * (docs/design-notes.md, note 14).
+ * (docs/design.md, decision 14).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,8 +15,8 @@ import { HeadSampler, STAND_IN, describeCandidates, headStarted, isAlive, killAl
 import { freePort } from '../helpers/ports.js';
 import { makeTlsFiles, sentinelView, startRedis, startSentinel, waitForReplicas, type RedisServer, type SentinelServer, type TlsFiles } from '../helpers/redis.js';
 import { readStatus } from '../../src/status.js';
-import { parseRedisAddress } from '../../src/redis-address.js';
-import { electionConnection } from '../../src/redis-connection.js';
+import { parseRedisAddress } from '../../src/redis/address.js';
+import { electionConnection } from '../../src/redis/connection.js';
 
 const NAME = 'rhha-primary';
 // ttl 6 s: renewDeadline 4 s, longer than a Sentinel failover here (~1-3 s), so a

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI, until } from '../helpers/candidates.js';
 import { freePort } from '../helpers/ports.js';
 import { useStandInCluster } from '../helpers/cluster.js';
-import { parseRedisAddress } from '../../src/redis-address.js';
+import { parseRedisAddress } from '../../src/redis/address.js';
 import { watch } from '../../src/watch.js';
 
 const cluster = useStandInCluster('watch', { sample: false });

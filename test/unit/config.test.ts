@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { parseFlags, RUN_FLAGS } from '../../src/options.js';
 import { ConfigError } from '../../src/errors.js';
-import { describeRedis, parseRedisAddress } from '../../src/redis-address.js';
+import { electionTimeouts } from '../../src/run.js';
+import { describeRedis, parseRedisAddress } from '../../src/redis/address.js';
 
 const load = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) => loadConfig(flags, env);
 
@@ -85,6 +86,17 @@ describe('config', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).not.toContain('\n');
+  });
+
+  it("reads ant-ray's names with ant-ray's meanings", () => {
+    // RAY_HA_CHECK_MAX_FAILURE_COUNT: "more than N" failures, so 0 (step down at the first) is a value, -1 is not.
+    expect(load({}, { RAY_HA_CHECK_MAX_FAILURE_COUNT: '0' }).maxFailures).toBe(0);
+    expect(() => load({}, { RAY_HA_CHECK_MAX_FAILURE_COUNT: '-1' })).toThrow(/^RAY_HA_CHECK_MAX_FAILURE_COUNT=-1: must be >= 0$/);
+    // RAY_HA_CONNECT_TIMEOUT_MS bounds the connect and every command; the election's command timeout stays within renewDeadline/2.
+    const defaults = load({}, {});
+    expect(electionTimeouts(defaults)).toEqual({ commandTimeoutMs: 5_000, connectTimeoutMs: 5_000, reconnectMaxMs: 1_000 });
+    expect(electionTimeouts(load({}, { RAY_HA_CONNECT_TIMEOUT_MS: '300' }))).toMatchObject({ commandTimeoutMs: 300, connectTimeoutMs: 300 });
+    expect(electionTimeouts(load({}, { RAY_HA_CONNECT_TIMEOUT_MS: '60000' }))).toMatchObject({ commandTimeoutMs: 5_000, connectTimeoutMs: 60_000 });
   });
 
   it('never puts the Redis password in an error or a description', () => {

@@ -3,11 +3,11 @@
  * case the calls it must make and how the term must end.
  */
 import { describe, expect, it } from 'vitest';
-import { Elector, type Term } from '../../src/election/elector.js';
+import { Elector } from '../../src/election/elector.js';
 import { pino } from 'pino';
 import { AttemptRefusedError, RedisAuthError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import type { HeadExit, StopReason } from '../../src/supervisor/types.js';
+import type { HeadExit, StopReason, Term } from '../../src/term.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { FakeLease, taken, won, type Reply } from '../helpers/fake-lease.js';
 
@@ -89,14 +89,34 @@ const cases: Case[] = [
     expectEndedByMs: DEADLINE,
   },
   {
-    name: 'max failures reached before the deadline',
+    // ant-ray's meaning of RAY_HA_CHECK_MAX_FAILURE_COUNT: more than N consecutive failures.
+    name: 'more than max failures before the deadline: step down',
     acquire: [won(3)],
     renew: [new Error('Command timed out')],
     maxFailures: 2,
     runForMs: 10_000,
     expectReason: 'deadline',
-    expectCalls: ['acquire', 'renew me#3', 'renew me#3', 'release me#3 stepped-down'],
-    expectEndedByMs: 2 * RETRY,
+    expectCalls: ['acquire', 'renew me#3', 'renew me#3', 'renew me#3', 'release me#3 stepped-down'],
+    expectEndedByMs: 3 * RETRY,
+  },
+  {
+    name: 'exactly max failures, then a good renew: keeps leading',
+    acquire: [won(3)],
+    renew: [new Error('Command timed out'), new Error('Command timed out'), true, false],
+    maxFailures: 2,
+    runForMs: 10_000,
+    expectReason: 'lost-lease',
+    expectCalls: ['acquire', 'renew me#3', 'renew me#3', 'renew me#3', 'renew me#3'],
+  },
+  {
+    name: 'max failures 0: step down at the first failed renew',
+    acquire: [won(3)],
+    renew: [new Error('Command timed out')],
+    maxFailures: 0,
+    runForMs: 10_000,
+    expectReason: 'deadline',
+    expectCalls: ['acquire', 'renew me#3', 'release me#3 stepped-down'],
+    expectEndedByMs: RETRY,
   },
   {
     name: 'shutdown while leading: stop the head, release',

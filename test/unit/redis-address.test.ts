@@ -5,8 +5,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { describeRedis, parseRedisAddress, redactUrl } from '../../src/redis-address.js';
-import { refusalOf } from '../../src/redis-connection.js';
+import { describeRedis, parseRedisAddress, redactUrl } from '../../src/redis/address.js';
+import { refusalOf } from '../../src/redis/refusals.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'rhha-addr-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

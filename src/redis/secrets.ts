@@ -6,29 +6,35 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config.js';
-import { ConfigError } from './errors.js';
-import { OPTIONS, lookup, type Flags } from './options.js';
-import type { RedisTarget } from './redis-address.js';
+import { ConfigError } from '../errors.js';
+import { OPTIONS, lookup, type Flags, type Option } from '../options.js';
+import type { RedisTarget } from './address.js';
 
-type RedisFileKey = 'redisPasswordFile' | 'redisCaFile' | 'redisCaPath' | 'redisCertFile' | 'redisKeyFile' | 'redisServerName';
+/** The files and names given, for the start-up log (their contents went into the target). */
+export interface RedisFiles {
+  redisPasswordFile: string | null;
+  redisCaFile: string | null;
+  redisCaPath: string | null;
+  redisCertFile: string | null;
+  redisKeyFile: string | null;
+  redisServerName: string | null;
+}
 
 /**
  * Credentials and TLS material into the target. A URL's user and password win
  * (Ray's rule); then the password file, then the variables. Files are read
  * here, once, so a missing or unreadable one is a start-up error.
  */
-export function loadRedisSecrets(redis: RedisTarget, addressSource: string, flags: Flags, env: NodeJS.ProcessEnv): Pick<Config, RedisFileKey> {
+export function loadRedisSecrets(redis: RedisTarget, addressSource: string, flags: Flags, env: NodeJS.ProcessEnv): RedisFiles {
   const passwordFile = lookup(OPTIONS.redisPasswordFile, flags, env);
   if (redis.password === undefined && passwordFile) redis.password = readSecretFile(passwordFile);
-  if (redis.password === undefined && env.REDIS_PASSWORD) redis.password = env.REDIS_PASSWORD;
-  if (redis.username === undefined) redis.username = env.RAY_HA_REDIS_USERNAME || env.REDIS_USERNAME || undefined;
+  const fromEnv = (opt: Option) => lookup(opt, flags, env);
+  if (redis.password === undefined) redis.password = fromEnv(OPTIONS.redisPassword)?.value;
+  if (redis.username === undefined) redis.username = fromEnv(OPTIONS.redisUsername)?.value;
   if (redis.sentinel) {
-    const file = env.RAY_HA_REDIS_SENTINEL_PASSWORD_FILE;
-    redis.sentinel.username = env.RAY_HA_REDIS_SENTINEL_USERNAME || undefined;
-    redis.sentinel.password = file
-      ? readSecretFile({ value: file, source: 'RAY_HA_REDIS_SENTINEL_PASSWORD_FILE' })
-      : env.RAY_HA_REDIS_SENTINEL_PASSWORD || undefined;
+    const file = fromEnv(OPTIONS.sentinelPasswordFile);
+    redis.sentinel.username = fromEnv(OPTIONS.sentinelUsername)?.value;
+    redis.sentinel.password = file ? readSecretFile(file) : fromEnv(OPTIONS.sentinelPassword)?.value;
   }
 
   const ca = lookup(OPTIONS.redisCaFile, flags, env);

@@ -2,17 +2,19 @@
  * Shape and size checks for what we read back from Redis. Anyone who can
  * write the namespace's keys chooses these values, so none is trusted: a
  * value that fails its check is dropped (and named, never echoed), not used.
- * The Lua scripts apply the same rules before replying (election/lease-scripts.ts),
+ * The Lua scripts apply the same rules before replying (redis/lua-checks.ts),
  * so an oversized value never even crosses the wire; these are the second guard.
  */
-import { NAME_PATTERN } from './config.js';
-import { isHostPort } from './host-port.js';
+import { isHostPort } from '../host-port.js';
 
 /** Epochs are safe integers: above this, arithmetic in Lua and JavaScript stops being exact. */
 export const MAX_EPOCH = Number.MAX_SAFE_INTEGER;
 
 /** Free-text fields (host, dashboardUrl) longer than this are dropped. */
 export const MAX_TEXT_BYTES = 300;
+
+/** A candidate id or a namespace: it goes into Redis keys, tokens and logs (config.ts refuses others). */
+export const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 
 /** A candidate id or namespace as config.ts allows them. */
 export function isName(v: unknown): v is string {

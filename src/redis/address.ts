@@ -6,8 +6,8 @@
  * The password never leaves this object except into the ioredis options;
  * `describeRedis()` is the only form that reaches logs and errors.
  */
-import { ConfigError } from './errors.js';
-import { buildAddress } from './host-port.js';
+import { ConfigError } from '../errors.js';
+import { buildAddress } from '../host-port.js';
 
 export interface RedisEndpoint {
   host: string;

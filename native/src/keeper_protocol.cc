@@ -1,0 +1,146 @@
+// The keeper's protocol: arguments, control lines, status lines, exit codes.
+// The format is documented in keeper_protocol.h.
+// See: man 3 strtol (and why it is not used here), man 2 wait.
+#include "keeper_protocol.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+namespace rhha {
+
+namespace {
+constexpr long long kMaxPid = 4194304;  // PID_MAX_LIMIT on 64-bit Linux
+constexpr long long kMaxFd = 1048575;   // below the default fs.nr_open
+constexpr size_t kMaxLineBytes = 4096;
+}  // namespace
+
+WhyInfo Describe(Why why) {
+  switch (why) {
+    case Why::kStopped: return {"stopped", 0};
+    case Why::kFenced: return {"fenced", 3};
+    case Why::kEof: return {"eof", 4};
+    case Why::kParentDied: return {"parent-died", 5};
+    case Why::kHeadExit: return {"head-exit", 6};
+    case Why::kParentGone: return {"parent-gone", 7};
+    case Why::kSignal: return {"signal", 8};
+    case Why::kExecFailed: return {"exec-failed", 127};
+    case Why::kNone:
+    case Why::kInternal: break;
+  }
+  return {"internal", kExitInternal};
+}
+
+// strtod/strtol would take "0x10", "1.9", "1e12", " -1" or "+5", and a float
+// loses integers above 2^53.
+bool ParseInt(const char* text, long long min, long long max, long long* out) {
+  if (!text || !*text) return false;
+  long long v = 0;
+  for (const char* c = text; *c; c++) {
+    if (*c < '0' || *c > '9') return false;
+    int digit = *c - '0';
+    if (v > (max - digit) / 10) return false;  // v * 10 + digit would pass max
+    v = v * 10 + digit;
+  }
+  if (v < min) return false;
+  *out = v;
+  return true;
+}
+
+void Usage(const std::string& problem) {
+  fprintf(stderr,
+          "ray-head-ha-keeper: %s\n"
+          "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS] "
+          "[--status-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
+          problem.c_str());
+  exit(kExitUsage);
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  o.deadline_ms = NAN;
+  int i = 1;
+  for (; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      i++;
+      break;
+    }
+    if (i + 1 >= argc) Usage("missing value for " + arg);
+    const char* value = argv[++i];
+    long long v;
+    if (arg == "--parent" && ParseInt(value, 1, kMaxPid, &v)) {
+      o.parent = static_cast<pid_t>(v);
+    } else if (arg == "--grace-ms" && ParseInt(value, 0, kMaxGraceMs, &v)) {
+      o.grace_ms = static_cast<double>(v);
+    } else if (arg == "--deadline-ms" && ParseInt(value, 0, kMaxMs, &v)) {
+      o.deadline_ms = static_cast<double>(v);
+    } else if (arg == "--status-fd" && ParseInt(value, 0, kMaxFd, &v)) {
+      o.status_fd = static_cast<int>(v);
+    } else if (arg == "--command-fd" && ParseInt(value, 3, kMaxFd, &v)) {
+      o.command_fd = static_cast<int>(v);
+    } else {
+      Usage("bad option " + arg + " " + value);
+    }
+  }
+  if (o.parent <= 0) Usage("--parent is required");
+  if (o.command_fd >= 0) {
+    if (i < argc) Usage("give the command either on --command-fd or after --, not both");
+    if (o.command_fd == o.status_fd) Usage("--command-fd and --status-fd must differ");
+    return o;
+  }
+  if (i >= argc) Usage("no command after --");
+  o.command = argv + i;
+  return o;
+}
+
+std::vector<std::string> SplitCommand(const std::string& data) {
+  if (data.empty() || data.back() != '\0') Usage("--command-fd: expected NUL-terminated arguments");
+  std::vector<std::string> args;
+  for (size_t start = 0; start < data.size();) {
+    size_t end = data.find('\0', start);
+    args.push_back(data.substr(start, end - start));
+    start = end + 1;
+  }
+  if (args[0].empty()) Usage("--command-fd: the command is empty");
+  return args;
+}
+
+Control ParseControlLine(const std::string& line) {
+  if (line.empty()) return {Control::kEmpty, NAN, ""};
+  size_t space = line.find(' ');
+  std::string verb = line.substr(0, space);
+  std::string arg = space == std::string::npos ? "" : line.substr(space + 1);
+  long long v;
+  if (verb == "deadline" && ParseInt(arg.c_str(), 0, kMaxMs, &v)) return {Control::kDeadline, static_cast<double>(v), ""};
+  if (verb == "stop" && arg.empty()) return {Control::kStop, NAN, ""};
+  if (verb == "stop" && ParseInt(arg.c_str(), 0, kMaxGraceMs, &v)) return {Control::kStop, static_cast<double>(v), ""};
+  return {Control::kInvalid, NAN, line.substr(0, 80)};
+}
+
+std::vector<std::string> TakeLines(std::string* buffer, bool* too_long) {
+  std::vector<std::string> lines;
+  size_t nl;
+  while ((nl = buffer->find('\n')) != std::string::npos) {
+    lines.push_back(buffer->substr(0, nl));
+    buffer->erase(0, nl + 1);
+  }
+  *too_long = buffer->size() > kMaxLineBytes;
+  if (*too_long) buffer->clear();
+  return lines;
+}
+
+std::string StartedLine(pid_t head) { return "started " + std::to_string(head); }
+
+std::string ExecFailedLine(int err) { return "exec-failed " + std::to_string(err) + " " + strerror(err); }
+
+std::string ExitLine(Why why, bool reaped, int status) {
+  std::string code = "-", sig = "-";
+  if (reaped && WIFEXITED(status)) code = std::to_string(WEXITSTATUS(status));
+  if (reaped && WIFSIGNALED(status)) sig = std::to_string(WTERMSIG(status));
+  return std::string("exit ") + Describe(why).word + " " + code + " " + sig;
+}
+
+}  // namespace rhha

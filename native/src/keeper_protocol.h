@@ -1,0 +1,107 @@
+// The keeper's protocol with the orchestrator, apart from the fencing core
+// (keeper.cc): its arguments, the control lines it reads, the status lines
+// it writes, and its exit codes. src/supervisor/keeper-protocol.ts is the
+// other side.
+//
+// Usage:
+//   ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS]
+//                      [--status-fd FD] (--command-fd FD | -- COMMAND [ARG...])
+//
+//   --parent       pid of the orchestrator that spawned us (checked with getppid)
+//   --grace-ms     TERM -> KILL grace used when no `stop <ms>` says otherwise (5000)
+//   --deadline-ms  first fencing deadline, absolute CLOCK_MONOTONIC milliseconds
+//                  (Node: Math.floor(Number(process.hrtime.bigint()) / 1e6)); none if absent
+//   --status-fd    where status lines go (3); a missing fd is ignored
+//   --command-fd   read the head command from this fd instead of argv: each
+//                  argument NUL-terminated, up to EOF (at most 1 MiB). The
+//                  orchestrator uses it, so a password in the head's arguments
+//                  never shows in the keeper's /proc/PID/cmdline.
+//
+// Every number is decimal digits only (no sign, no 0x, no fraction, no
+// exponent) within its range: pid 1..4194304, ms 0..2^53-1 (grace: 0..2^31-1),
+// fd 0..1048575. Anything else is a usage error (exit 2, nothing started).
+//
+// Control, one line each on stdin (fd 0), from the orchestrator (integers as above):
+//   deadline <abs_ms>   move the fencing deadline; never moves it backwards
+//   stop [<grace_ms>]   end the head, with this grace; while already ending, a
+//                       shorter grace brings the KILL closer (never later)
+//   EOF                 the orchestrator is gone: end the head (default grace)
+//
+// Status, one line each on --status-fd:
+//   started <pid>                      the head exec'd
+//   exec-failed <errno> <message>      the head could not exec
+//   error <message>                    a control line was not understood (ignored)
+//   exit <reason> <code|-> <signal|->  last line: why we end, and the head main
+//                                      process's exit code or signal number
+//
+// Exit codes (the reason word on the status line matches):
+//   0 stopped      a `stop` command            5 parent-died  parent death while running
+//   1 internal     a syscall failed here       6 head-exit    the head ended on its own
+//   2 usage        bad arguments               7 parent-gone  parent gone before start
+//   3 fenced       the deadline passed         8 signal       TERM/INT/HUP from elsewhere
+//   4 eof          control pipe closed       127 exec-failed  the head could not exec
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace rhha {
+
+// Why the keeper ends; each has its status word and exit code (WhyInfo).
+// kInternal: a syscall failed before anything started (exit 1, no status line).
+enum class Why { kNone, kStopped, kFenced, kEof, kParentDied, kHeadExit, kSignal, kExecFailed, kParentGone, kInternal };
+
+struct WhyInfo {
+  const char* word;
+  int exit_code;
+};
+
+WhyInfo Describe(Why why);
+
+constexpr int kExitInternal = 1;
+constexpr int kExitUsage = 2;
+constexpr long long kMaxMs = 9007199254740991;  // 2^53-1: what the orchestrator (a JS number) can send
+constexpr long long kMaxGraceMs = 2147483647;   // INT_MAX: fits poll()'s timeout
+
+// Decimal digits only, min <= value <= max; false for anything else.
+bool ParseInt(const char* text, long long min, long long max, long long* out);
+
+struct Options {
+  pid_t parent = 0;
+  double grace_ms = 5000;
+  double deadline_ms;  // NAN: no deadline
+  int status_fd = 3;
+  int command_fd = -1;
+  char** command = nullptr;  // argv after --, or null with --command-fd
+};
+
+// Parses argv; a usage error prints the usage line and exits 2.
+Options ParseArgs(int argc, char** argv);
+[[noreturn]] void Usage(const std::string& problem);
+
+// The head command as sent on --command-fd: NUL-terminated arguments. Exits 2
+// (usage) when it is not that shape or the command is empty.
+std::vector<std::string> SplitCommand(const std::string& data);
+constexpr size_t kMaxCommandBytes = 1 << 20;
+
+// One control line, parsed. kInvalid: not understood (answered with an `error` line).
+struct Control {
+  enum Kind { kEmpty, kDeadline, kStop, kInvalid } kind;
+  double ms;         // kDeadline: the deadline; kStop: the grace, or NAN for the default
+  std::string line;  // kInvalid: the line, cut to 80 bytes
+};
+Control ParseControlLine(const std::string& line);
+
+// Takes every complete line out of `buffer`; a partial line over 4096 bytes is
+// dropped and reported by `too_long`.
+std::vector<std::string> TakeLines(std::string* buffer, bool* too_long);
+
+// Status lines.
+std::string StartedLine(pid_t head);
+std::string ExecFailedLine(int err);
+// `exit <reason> <code|-> <signal|->`; `status` is the head's wait status when `reaped`.
+std::string ExitLine(Why why, bool reaped, int status);
+
+}  // namespace rhha
