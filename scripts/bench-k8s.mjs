@@ -33,7 +33,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ALONE, NS, ROOT, candidates, ctr, deployAlone, deployExample, driver, kubectl, labScript, node, pods,
+  ALONE, NS, ROOT, candidates, ctr, deployAlone, deployExample, driver, interruptLabScripts, kubectl, labScript, node, pods,
   serviceEndpoints, sleep, waitFor,
 } from './k8s-lab/k8s.mjs';
 
@@ -74,7 +74,7 @@ async function teardown() {
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     log(`${sig}: tearing the lab down`);
-    teardown().finally(() => process.exit(130));
+    interruptLabScripts().then(teardown).finally(() => process.exit(130));
   });
 }
 

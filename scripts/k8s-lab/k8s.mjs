@@ -27,12 +27,16 @@ export const KUBECONFIG = path.join(RUN, 'admin.kubeconfig');
  * non-zero exit. up.sh records this process as the lab's owner, so that
  * sweepDeadK8sLab() can remove the lab if this process dies first.
  */
+const running = new Set();
+
 export function labScript(script, timeoutMs) {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [path.join(LAB, script)], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, K8S_LAB_OWNER_PID: String(process.pid) },
     });
+    if (script === 'up.sh') running.add(child); // down.sh is never interrupted
+    child.on('exit', () => running.delete(child));
     let out = '';
     const onData = (d) => {
       out += d.toString();
@@ -47,6 +51,17 @@ export function labScript(script, timeoutMs) {
       else reject(new Error(`${script} exited ${code}:\n${out.slice(-3000)}`));
     });
   });
+}
+
+/**
+ * SIGINT to an up.sh this process runs (it then tears down what it made);
+ * resolves once it has exited. For a signal handler.
+ */
+export function interruptLabScripts() {
+  return Promise.all([...running].map((child) => new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGINT');
+  })));
 }
 
 /** A fault of node 2: partition, heal, lose, revive (scripts/k8s-lab/node.sh). */
