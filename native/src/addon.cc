@@ -116,6 +116,10 @@ Napi::Value IsChildSubreaper(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), value != 0);
 }
 
+#ifdef RHHA_ADDON_TEST_EXPORTS
+// Test-only exports (ray_head_ha_test.node): the product never calls them;
+// the tests use them to check the prctl and kill wrappers on their own.
+
 // Note: the kernel sends it when the THREAD that forked this process exits,
 // not when the parent process does (man 2 prctl). Useful only for completeness.
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
@@ -145,6 +149,7 @@ Napi::Value KillGroup(const Napi::CallbackInfo& info) {
   if (errno == ESRCH) return Napi::Boolean::New(info.Env(), false);
   ThrowErrno(info.Env(), "kill", errno);
 }
+#endif  // RHHA_ADDON_TEST_EXPORTS
 
 Napi::Value Descendants(const Napi::CallbackInfo& info) {
   if (info.Length() != 1 || !IsIntegerIn(info[0], 1, kMaxPid)) {
@@ -223,12 +228,14 @@ Napi::Value AdoptedOrphans(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
   exports.Set("isChildSubreaper", Napi::Function::New(env, IsChildSubreaper, "isChildSubreaper"));
-  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
-  exports.Set("getParentDeathSignal", Napi::Function::New(env, GetParentDeathSignal, "getParentDeathSignal"));
-  exports.Set("killGroup", Napi::Function::New(env, KillGroup, "killGroup"));
   exports.Set("descendants", Napi::Function::New(env, Descendants, "descendants"));
   exports.Set("reapIfZombie", Napi::Function::New(env, ReapIfZombie, "reapIfZombie"));
   exports.Set("adoptedOrphans", Napi::Function::New(env, AdoptedOrphans, "adoptedOrphans"));
+#ifdef RHHA_ADDON_TEST_EXPORTS
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
+  exports.Set("getParentDeathSignal", Napi::Function::New(env, GetParentDeathSignal, "getParentDeathSignal"));
+  exports.Set("killGroup", Napi::Function::New(env, KillGroup, "killGroup"));
+#endif
   return exports;
 }
 

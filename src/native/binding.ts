@@ -23,11 +23,6 @@ export interface NativeBinding {
   /** prctl(PR_SET_CHILD_SUBREAPER) on this process; orphans of our descendants re-parent to us. */
   setChildSubreaper(enable?: boolean): void;
   isChildSubreaper(): boolean;
-  /** prctl(PR_SET_PDEATHSIG) on this process; fires when the thread that forked us exits. 0 clears it. */
-  setParentDeathSignal(signal: number): void;
-  getParentDeathSignal(): number;
-  /** kill(-pgid, signal); false when the group is empty (ESRCH). pgid must be > 1. */
-  killGroup(pgid: number, signal: number): boolean;
   /** Every descendant of pid from /proc parent links, parents first; throws ESRCH when pid does not exist. */
   descendants(pid: number): number[];
   /** Reaps pid if it has exited and libuv does not own it; null otherwise. Throws ECHILD if not our child. */
@@ -36,16 +31,27 @@ export interface NativeBinding {
   adoptedOrphans(exclude?: readonly number[]): number[];
 }
 
+/**
+ * The test build of the addon (ray_head_ha_test.node, RHHA_ADDON_TEST_EXPORTS):
+ * the same exports and three the product never calls, for the tests of the
+ * prctl and kill wrappers.
+ */
+export interface TestNativeBinding extends NativeBinding {
+  /** prctl(PR_SET_PDEATHSIG) on this process; fires when the thread that forked us exits. 0 clears it. */
+  setParentDeathSignal(signal: number): void;
+  getParentDeathSignal(): number;
+  /** kill(-pgid, signal); false when the group is empty (ESRCH). pgid must be > 1. */
+  killGroup(pgid: number, signal: number): boolean;
+}
+
 export const ADDON_FILE = 'ray_head_ha.node';
+export const TEST_ADDON_FILE = 'ray_head_ha_test.node';
 export const KEEPER_FILE = 'ray-head-ha-keeper';
 export const NATIVE_DIR_ENV = 'RAY_HEAD_HA_NATIVE_DIR';
 
 const EXPORTS: readonly (keyof NativeBinding)[] = [
   'setChildSubreaper',
   'isChildSubreaper',
-  'setParentDeathSignal',
-  'getParentDeathSignal',
-  'killGroup',
   'descendants',
   'reapIfZombie',
   'adoptedOrphans',
@@ -80,35 +86,36 @@ function assertLinux(): void {
   }
 }
 
-function isBinding(value: unknown): value is NativeBinding {
+const TEST_EXPORTS: readonly (keyof TestNativeBinding)[] = [...EXPORTS, 'setParentDeathSignal', 'getParentDeathSignal', 'killGroup'];
+
+function hasExports(value: unknown, names: readonly string[]): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  return EXPORTS.every((name) => typeof record[name] === 'function');
+  return names.every((name) => typeof record[name] === 'function');
 }
 
-/** By the directories searched, so another RAY_HEAD_HA_NATIVE_DIR is another search. */
-const cache = new Map<string, NativeBinding>();
+/** By file and the directories searched, so another RAY_HEAD_HA_NATIVE_DIR is another search. */
+const cache = new Map<string, unknown>();
 
-/** Loads the addon once; throws NativeUnavailableError listing every path it tried and why each failed. */
-export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeBinding {
+function loadAddon(file: string, names: readonly string[], env: NodeJS.ProcessEnv): unknown {
   assertLinux();
   const dirs = nativeDirs(env);
-  const key = dirs.join('\0');
+  const key = [file, ...dirs].join('\0');
   const cached = cache.get(key);
   if (cached) return cached;
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
   for (const dir of dirs) {
-    const file = path.join(dir, ADDON_FILE);
+    const full = path.join(dir, file);
     let loaded: unknown;
     try {
-      loaded = require(file);
+      loaded = require(full);
     } catch (err) {
-      tried.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+      tried.push(`${full}: ${(err as Error).message.split('\n')[0]}`);
       continue;
     }
-    if (!isBinding(loaded)) {
-      tried.push(`${file}: missing exports (want ${EXPORTS.join(', ')})`);
+    if (!hasExports(loaded, names)) {
+      tried.push(`${full}: missing exports (want ${names.join(', ')})`);
       continue;
     }
     cache.set(key, loaded);
@@ -118,6 +125,16 @@ export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeBinding 
     `cannot load the native addon (run \`npm run build:native\`); tried:\n  ${tried.join('\n  ')}`,
     tried,
   );
+}
+
+/** Loads the addon once; throws NativeUnavailableError listing every path it tried and why each failed. */
+export function loadNative(env: NodeJS.ProcessEnv = process.env): NativeBinding {
+  return loadAddon(ADDON_FILE, EXPORTS, env) as NativeBinding;
+}
+
+/** Loads the test build of the addon (tests only), from where the addon is looked for. */
+export function loadTestNative(env: NodeJS.ProcessEnv = process.env): TestNativeBinding {
+  return loadAddon(TEST_ADDON_FILE, TEST_EXPORTS, env) as TestNativeBinding;
 }
 
 /** Absolute path of the keeper executable, looked for where the addon is. */

@@ -1,15 +1,17 @@
 /**
- * Each export of ray_head_ha.node against real processes: its Usage errors,
+ * Each export of ray_head_ha.node (and of its test build ray_head_ha_test.node,
+ * which adds three wrappers the product never calls) against real processes: its Usage errors,
  * its errno errors, and that reapIfZombie / adoptedOrphans never take one of
  * libuv's own children (the ChildProcess 'exit' event must still fire).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { constants as os } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { keeperExecutablePath, loadNative, nativeDirs, NativeUnavailableError, type ReapedChild } from '../../src/native/binding.js';
+import { keeperExecutablePath, loadNative, loadTestNative, nativeDirs, NativeUnavailableError, type ReapedChild } from '../../src/native/binding.js';
 import { Started, isDead, nowMs, procState, sleep, waitDead } from '../helpers/process-tree.js';
 
 const native = loadNative();
+const testNative = loadTestNative();
 const started = new Started();
 afterEach(() => started.killAll());
 
@@ -41,6 +43,14 @@ async function reapWithin(pid: number, timeoutMs: number): Promise<ReapedChild> 
 }
 
 describe('loader', () => {
+  it('the product addon exports only what the product calls; the test build adds the three test-only wrappers', () => {
+    expect(Object.keys(native).sort()).toEqual(['adoptedOrphans', 'descendants', 'isChildSubreaper', 'reapIfZombie', 'setChildSubreaper']);
+    expect(Object.keys(testNative).sort()).toEqual([
+      'adoptedOrphans', 'descendants', 'getParentDeathSignal', 'isChildSubreaper', 'killGroup', 'reapIfZombie',
+      'setChildSubreaper', 'setParentDeathSignal',
+    ]);
+  });
+
   it('lists every path it tried when it cannot load', () => {
     expect(nativeDirs({ RAY_HEAD_HA_NATIVE_DIR: '/nonexistent/dir' })).toEqual(['/nonexistent/dir']);
     expect(nativeDirs({}).length).toBe(2);
@@ -71,19 +81,19 @@ describe('setChildSubreaper / isChildSubreaper', () => {
 });
 
 describe('setParentDeathSignal / getParentDeathSignal', () => {
-  afterAll(() => native.setParentDeathSignal(0));
+  afterAll(() => testNative.setParentDeathSignal(0));
 
   it('sets and clears it', () => {
-    native.setParentDeathSignal(os.signals.SIGUSR2);
-    expect(native.getParentDeathSignal()).toBe(os.signals.SIGUSR2);
-    native.setParentDeathSignal(0);
-    expect(native.getParentDeathSignal()).toBe(0);
+    testNative.setParentDeathSignal(os.signals.SIGUSR2);
+    expect(testNative.getParentDeathSignal()).toBe(os.signals.SIGUSR2);
+    testNative.setParentDeathSignal(0);
+    expect(testNative.getParentDeathSignal()).toBe(0);
   });
 
   it('throws Usage and errno errors', () => {
-    expect(() => native.setParentDeathSignal(-1)).toThrow(/^Usage: setParentDeathSignal/);
-    expect(() => (native.setParentDeathSignal as (x: unknown) => void)('SIGTERM')).toThrow(TypeError);
-    const err = errnoError(() => native.setParentDeathSignal(1000));
+    expect(() => testNative.setParentDeathSignal(-1)).toThrow(/^Usage: setParentDeathSignal/);
+    expect(() => (testNative.setParentDeathSignal as (x: unknown) => void)('SIGTERM')).toThrow(TypeError);
+    const err = errnoError(() => testNative.setParentDeathSignal(1000));
     expect(err).toMatchObject({ code: 'EINVAL', errno: -os.errno.EINVAL, syscall: 'prctl' });
   });
 });
@@ -97,8 +107,8 @@ describe('killGroup', () => {
     const members = native.descendants(pgid);
     expect(members.length).toBe(2);
     const exit = new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-    expect(native.killGroup(pgid, 0)).toBe(true);
-    expect(native.killGroup(pgid, os.signals.SIGKILL)).toBe(true);
+    expect(testNative.killGroup(pgid, 0)).toBe(true);
+    expect(testNative.killGroup(pgid, os.signals.SIGKILL)).toBe(true);
     expect(await exit).toBe('SIGKILL');
     await waitDead(members, 1000);
   });
@@ -110,18 +120,18 @@ describe('killGroup', () => {
     started.group(child.pid);
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
-    expect(native.killGroup(child.pid!, 0)).toBe(false);
+    expect(testNative.killGroup(child.pid!, 0)).toBe(false);
   });
 
   it('throws Usage and errno errors', () => {
-    expect(() => native.killGroup(1, 0)).toThrow(/^Usage: killGroup\(pgid: integer > 1/);
-    expect(() => native.killGroup(0, 0)).toThrow(TypeError);
-    expect(() => native.killGroup(-5, 9)).toThrow(TypeError);
-    expect(() => native.killGroup(2.5, 0)).toThrow(TypeError);
-    expect(() => (native.killGroup as (x: number) => boolean)(2)).toThrow(TypeError);
+    expect(() => testNative.killGroup(1, 0)).toThrow(/^Usage: killGroup\(pgid: integer > 1/);
+    expect(() => testNative.killGroup(0, 0)).toThrow(TypeError);
+    expect(() => testNative.killGroup(-5, 9)).toThrow(TypeError);
+    expect(() => testNative.killGroup(2.5, 0)).toThrow(TypeError);
+    expect(() => (testNative.killGroup as (x: number) => boolean)(2)).toThrow(TypeError);
     const child = spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' });
     started.group(child.pid);
-    const err = errnoError(() => native.killGroup(child.pid!, 1000));
+    const err = errnoError(() => testNative.killGroup(child.pid!, 1000));
     expect(err).toMatchObject({ code: 'EINVAL', errno: -os.errno.EINVAL, syscall: 'kill' });
     expect(err.message).toMatch(/^kill EINVAL/);
   });
