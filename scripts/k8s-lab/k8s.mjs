@@ -305,3 +305,18 @@ export function describeExample() {
   for (const p of candidates()) out.push(podLogs(NS, p.name, 25));
   return out.join('\n');
 }
+
+/**
+ * One look: the pod that serves a term later than `oldEpoch` (the Service's
+ * only endpoint, holding the lease in its own status command), or false.
+ * After a crash the restarted container of the same pod may win the next
+ * term: a new term, the same pod and address.
+ */
+export function newTermServing(oldEpoch) {
+  const eps = serviceEndpoints();
+  if (eps.length !== 1) return false;
+  const p = candidates().find((c) => c.ip === eps[0]);
+  if (!p) return false;
+  const holder = leaseHolder(p.name);
+  return holder && holder.id === p.name && holder.epoch > oldEpoch ? p : false;
+}

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BIN, KUBECONFIG, NS, candidates, ctr, deployExample, describeExample, driver, kubectl, labScript,
-  leaseHolder, node, serviceEndpoints, sleep, waitFor, type Pod,
+  leaseHolder, newTermServing, node, serviceEndpoints, sleep, waitFor, type Pod,
 } from './k8s-lab.js';
 
 const TTL_MS = 15_000; // config.yaml
@@ -83,14 +83,7 @@ async function settled(timeoutMs = 180_000): Promise<void> {
 async function serviceFollows(old: Pod & { epoch: number }, t0: number): Promise<{ pod: Pod; followMs: number }> {
   let pod: Pod;
   try {
-    pod = await waitFor('the Service to follow a new leader', () => {
-      const eps = serviceEndpoints();
-      if (eps.length !== 1) return false;
-      const p = candidates().find((c) => c.ip === eps[0]);
-      if (!p) return false;
-      const holder = leaseHolder(p.name);
-      return holder && holder.id === p.name && holder.epoch > old.epoch ? p : false;
-    }, FOLLOW_BOUND_MS, 100);
+    pod = await waitFor('the Service to follow a new leader', () => newTermServing(old.epoch), FOLLOW_BOUND_MS, 100);
   } catch (e) {
     console.error(`${String(e)}\n${describeExample()}`);
     throw e;

@@ -64,3 +64,5 @@ export const ALONE = impl.ALONE as { ns: string; address: string; service: strin
 export const podLogs = impl.podLogs as (ns: string, name: string, lines?: number) => string;
 /** Nodes, pods, the leader Service's endpoints and the candidates' logs, for a failure message. */
 export const describeExample = impl.describeExample as () => string;
+/** One look: the pod serving a term later than oldEpoch (the Service's only endpoint, holding the lease), or false. */
+export const newTermServing = impl.newTermServing as (oldEpoch: number) => Pod | false;
