@@ -159,7 +159,9 @@ async function run(system, kind) {
     }, MAX_MS - (Date.now() - t0), 200);
     row.actor = Date.now() - t0;
     row.recovered = true;
-    if (n !== counters[system] + 1) throw new Error(`${system}: the actor answered ${n}, expected ${counters[system] + 1}: its state was lost`);
+    // A driver attempt cut off by its timeout may still have called the actor:
+    // the counter may have moved by more than one, never back.
+    if (n <= counters[system]) throw new Error(`${system}: the actor answered ${n} after ${counters[system]}: its state was lost`);
     counters[system] = n;
   } catch (e) {
     if (!String(e.message).startsWith('timed out')) throw e;

@@ -99,7 +99,9 @@ async function actorAnswers(t0: number): Promise<number> {
       return false;
     }
   }, 120_000, 500);
-  expect(n).toBe(counter + 1); // the actor kept its state
+  // The actor kept its state: its counter goes on from where it was (a driver
+  // attempt cut off by its timeout may still have called it: never back).
+  expect(n).toBeGreaterThan(counter);
   counter = n;
   return Date.now() - t0;
 }
