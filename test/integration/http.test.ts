@@ -38,9 +38,10 @@ async function get(c: Candidate, path: string, timeoutMs = 500): Promise<Reply> 
   }
 }
 
+/** GET and parse; `json` is {} when nothing answered in time (status 0), so a poll goes on instead of throwing. */
 async function getJson(c: Candidate, path: string) {
   const r = await get(c, path);
-  return { status: r.status, json: JSON.parse(r.body) as Record<string, any> };
+  return { status: r.status, json: (r.status === 0 ? {} : JSON.parse(r.body)) as Record<string, any> };
 }
 
 /** The value of one sample in Prometheus text, e.g. metric(text, 'x_total', '{to="leading"}'). */
