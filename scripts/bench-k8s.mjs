@@ -33,9 +33,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ALONE, NS, ROOT, candidates, ctr, deployAlone, deployExample, driver, interruptLabScripts, kubectl, labScript, leaseHolder,
-  newTermServing, node, pods, serviceEndpoints, sleep, waitFor,
+  ALONE, NS, ROOT, ctr, deployAlone, deployExample, driver, exampleLeader, exampleSettled, interruptLabScripts, kubectl,
+  labScript, newTermServing, node, node2Ready, pods, serviceEndpoints, sleep, waitFor,
 } from './k8s-lab/k8s.mjs';
+import { median } from './lib/harness.mjs';
 
 const KINDS_ALL = ['pod-delete', 'crash', 'node-lost'];
 const SYSTEMS_ALL = ['ha', 'alone'];
@@ -80,11 +81,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 // --- the two systems: where the head is, how it is hit, how it is seen back --
 
-/** The one Ready candidate (waits out a readiness blip). */
-const haLeader = () => waitFor('exactly one Ready candidate', () => {
-  const ready = candidates().filter((p) => p.ready);
-  return ready.length === 1 ? ready[0] : false;
-}, 60_000, 500);
+const haLeader = () => exampleLeader(60_000);
 
 const aloneHead = () => waitFor('the KubeRay head Running and Ready', () => {
   const h = pods(ALONE.ns, 'ray.io/node-type=head').find((p) => p.phase === 'Running' && p.ready);
@@ -93,15 +90,11 @@ const aloneHead = () => waitFor('the KubeRay head Running and Ready', () => {
 
 const where = { ha: {}, alone: { ns: ALONE.ns, address: ALONE.address } };
 
-/** Back to steady state after a run: node 2 up, every candidate Running, one leader, the actor answering. */
+/** Back to steady state after a run: node 2 up, every candidate Running and reaching Redis, one leader, the actor answering. */
 async function settle(system) {
-  await waitFor('node 2 Ready', () => / Ready /.test(kubectl(['get', 'node', 'k8slab-n2', '--no-headers'])), 180_000, 1000);
+  await node2Ready(180_000);
   if (system === 'ha') {
-    await waitFor('two candidates Running, one Ready', () => {
-      const c = candidates();
-      return c.length === 2 && c.every((p) => p.phase === 'Running') && c.filter((p) => p.ready).length === 1
-        && serviceEndpoints().length === 1;
-    }, 300_000, 1000);
+    await exampleSettled(300_000);
   } else {
     await aloneHead();
   }
@@ -126,7 +119,6 @@ async function run(system, kind) {
   if (kind === 'node-lost') await headOnNode2(system);
   const ns = system === 'ha' ? NS : ALONE.ns;
   const old = system === 'ha' ? await haLeader() : await aloneHead();
-  const oldEpoch = system === 'ha' ? leaseHolder(old.name).epoch : 0;
   const t0 = Date.now();
   if (kind === 'pod-delete') kubectl(['-n', ns, 'delete', 'pod', old.name, '--wait=false']);
   else if (kind === 'crash') ctr(old.node === 'k8slab-n1' ? 1 : 2, ['tasks', 'kill', '-s', 'SIGKILL', old.containerId]);
@@ -147,7 +139,7 @@ async function run(system, kind) {
       // Before any driver: kubectl and the driver run synchronously, so the
       // two clocks cannot be polled side by side (and no driver can reach the
       // new leader before the Service does).
-      await waitFor('the Service on a new term', () => newTermServing(oldEpoch), MAX_MS - (Date.now() - t0), 100);
+      await waitFor('the Service on a new term', () => newTermServing(old.epoch), MAX_MS - (Date.now() - t0), 100);
       row.follow = Date.now() - t0;
     }
     const n = await waitFor('a new driver to get the actor', () => {
@@ -172,12 +164,6 @@ async function run(system, kind) {
   await settle(system);
   return row;
 }
-
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 
 function markdown(result) {
   const lines = [

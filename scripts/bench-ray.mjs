@@ -32,6 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
+import { median } from './lib/harness.mjs';
 import { spawnSync } from 'node:child_process';
 
 const HA_KINDS = ['pod-kill', 'graceful', 'head-crash', 'partition', 'host-death'];
@@ -209,11 +210,6 @@ async function stockRun() {
 
 // ---------- report ----------
 
-const median = (xs) => {
-  const v = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
-  if (!v.length) return null;
-  return v.length % 2 ? v[(v.length - 1) / 2] : Math.round(((v[v.length / 2 - 1] + v[v.length / 2]) / 2) * 1000) / 1000;
-};
 const CLOCKS = ['gcsUp', 'workerBack', 'actor', 'connectedGap'];
 
 function markdown(result) {

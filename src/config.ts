@@ -12,7 +12,7 @@ import { OPTIONS, lookup, oneOf, readInt, type Flags, type Option } from './opti
 import { parseRedisAddress, type RedisTarget } from './redis/address.js';
 import { loadRedisSecrets, type RedisFiles } from './redis/secrets.js';
 import { MAX_HOST_PORT_BYTES, splitHostPort } from './host-port.js';
-import { NAME_PATTERN } from './redis/values.js';
+import { isName } from './redis/values.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';
@@ -70,12 +70,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
 
   const ns = lookup(OPTIONS.namespace, flags, env);
   const namespace = ns?.value ?? 'default';
-  if (!NAME_PATTERN.test(namespace)) {
+  if (!isName(namespace)) {
     throw new ConfigError(`${ns!.source}=${JSON.stringify(namespace)}: use 1-200 of A-Z a-z 0-9 . _ : @ -`);
   }
   const idFound = lookup(OPTIONS.candidateId, flags, env);
   const candidateId = idFound?.value ?? defaultCandidateId();
-  if (!NAME_PATTERN.test(candidateId)) {
+  if (!isName(candidateId)) {
     throw new ConfigError(`${idFound!.source}=${JSON.stringify(candidateId)}: use 1-200 of A-Z a-z 0-9 . _ : @ - (no '#')`);
   }
 

@@ -92,7 +92,12 @@ export function parseFlags(args: string[], known: readonly string[]): { flags: F
 
 const BOOLEAN_FLAGS = new Set(['json', 'help', 'once']);
 
-export const RUN_FLAGS: readonly string[] = [...Object.values(OPTIONS).flatMap((o: Option) => (o.flag === null ? [] : [o.flag])), 'help'];
+/** The flags of these options (an option read only from the environment has none). */
+export function flagsOf(opts: readonly Option[]): string[] {
+  return opts.flatMap((o) => (o.flag === null ? [] : [o.flag]));
+}
+
+export const RUN_FLAGS: readonly string[] = [...flagsOf(Object.values(OPTIONS)), 'help'];
 
 /** Reads one option: the flag if given, else the first environment name that is set. */
 export function lookup(opt: Option, flags: Flags, env: NodeJS.ProcessEnv): { value: string; source: string } | null {

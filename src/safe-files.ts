@@ -6,9 +6,10 @@
  * without following a link (O_CREAT|O_EXCL|O_NOFOLLOW), under a name nobody can
  * guess, and then renamed into place: rename(2) replaces a link, never follows it.
  * See: man 2 open (O_EXCL, O_NOFOLLOW), man 2 rename.
+ * Also the one check of "can this file be exec'd" (preflight, install-shim).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, type Stats, fchmodSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, type Stats, fchmodSync, lstatSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -70,5 +71,18 @@ function lstatOrNull(file: string): Stats | null {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
+  }
+}
+
+/** Why `file` cannot be exec'd, or null when it can (an existing regular file, after links, that we may execute). */
+export function notExecutable(file: string): string | null {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st) return 'no such file';
+  if (!st.isFile()) return st.isDirectory() ? 'a directory' : 'not a regular file';
+  try {
+    accessSync(file, constants.X_OK);
+    return null;
+  } catch {
+    return 'not executable (no execute permission)';
   }
 }

@@ -4,10 +4,10 @@
  * holds them equal). The settings part is generated from the option table,
  * so a setting cannot be missing from it.
  */
-import { OPTIONS, type Option } from './options.js';
+import { OPTIONS, flagsOf, type Option } from './options.js';
 
 /** The settings of run that say how to reach Redis and which cluster: status and watch take them too. */
-export const REDIS_OPTIONS: readonly Option[] = [
+const REDIS_OPTIONS: readonly Option[] = [
   OPTIONS.redis,
   OPTIONS.namespace,
   OPTIONS.connectTimeoutMs,
@@ -25,7 +25,7 @@ export const REDIS_OPTIONS: readonly Option[] = [
 ];
 
 /** The flags among REDIS_OPTIONS. */
-export const REDIS_FLAGS: readonly string[] = REDIS_OPTIONS.flatMap((o) => (o.flag === null ? [] : [o.flag]));
+export const REDIS_FLAGS: readonly string[] = flagsOf(REDIS_OPTIONS);
 
 /** The command lines, as the README's "Commands" block shows them. */
 export const COMMANDS = [

@@ -51,10 +51,7 @@ for n in 1 2; do
   fi
   stop containerd-n$n 100
 done
-for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-  if [[ $cmd == *containerd-shim* && $cmd == *"$RUN/n"* ]]; then kill -KILL "${p#/proc/}" 2>/dev/null; fi
-done
+for p in $(shim_pids "$RUN/n"); do kill -KILL "$p" 2>/dev/null; done
 stop kube-apiserver; stop etcd
 
 # 3. Mounts under the run directory and the pod network namespaces that

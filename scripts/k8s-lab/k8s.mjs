@@ -320,3 +320,36 @@ export function newTermServing(oldEpoch) {
   const holder = leaseHolder(p.name);
   return holder && holder.id === p.name && holder.epoch > oldEpoch ? p : false;
 }
+
+/** Waits until node 2 reports Ready (after a heal or a revive). */
+export function node2Ready(timeoutMs = 120_000) {
+  return waitFor('node 2 Ready', () => / Ready /.test(kubectl(['get', 'node', 'k8slab-n2', '--no-headers'])), timeoutMs, 1000);
+}
+
+/**
+ * The one Ready candidate, holding the lease in its own status command, with
+ * the epoch; waits out a readiness blip (a probe timing out on a loaded node).
+ */
+export function exampleLeader(timeoutMs = 30_000) {
+  return waitFor('exactly one Ready candidate, holding the lease', () => {
+    const ready = candidates().filter((p) => p.ready);
+    if (ready.length !== 1) return false;
+    const holder = leaseHolder(ready[0].name);
+    return holder?.id === ready[0].name ? { ...ready[0], epoch: holder.epoch } : false;
+  }, timeoutMs, 500);
+}
+
+/**
+ * Every candidate Running, exactly one Ready and holding the lease, and every
+ * candidate reaching Redis (its own `ray-head-ha status` reads the same
+ * holder): the steady state between faults, with standbys that can take over.
+ */
+export async function exampleSettled(timeoutMs = 180_000) {
+  await waitFor('two candidates Running, one of them leading, both reaching Redis', () => {
+    const c = candidates();
+    if (c.length !== 2 || !c.every((p) => p.phase === 'Running') || c.filter((p) => p.ready).length !== 1) return false;
+    const seen = c.map((p) => leaseHolder(p.name)?.id);
+    return seen.every((id) => id === c.find((p) => p.ready).name);
+  }, timeoutMs, 1000);
+  return exampleLeader();
+}

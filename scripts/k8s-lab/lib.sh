@@ -45,6 +45,16 @@ restart() {
   start "$name" "${words[@]}"
 }
 
+# shim_pids PATH-PREFIX: containerd shims whose command line names a socket under it.
+shim_pids() {
+  local p cmd
+  for p in /proc/[0-9]*; do
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+    [[ $cmd == *containerd-shim* && $cmd == *"$1"* ]] && echo "${p#/proc/}"
+  done
+  return 0
+}
+
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.5 s.
 wait_for() {
   local t=$1 what=$2; shift 2

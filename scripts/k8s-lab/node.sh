@@ -17,14 +17,11 @@ source "$(dirname "$0")/lib.sh"
 
 # Every process that belongs to node 2: its daemons, its shims, its pods.
 node2_pids() {
-  local f pid cmd
+  local f pid
   for f in kubelet-n2 kube-proxy-n2 containerd-n2; do
     [[ -f $PIDS/$f ]] && read -r pid _ <"$PIDS/$f" && [[ -e /proc/$pid ]] && echo "$pid"
   done
-  for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-    [[ $cmd == *containerd-shim* && $cmd == *"$RUN/n2/"* ]] && echo "${p#/proc/}"
-  done
+  shim_pids "$RUN/n2/"
   find /sys/fs/cgroup/*/k8slab-n2 /sys/fs/cgroup/k8slab-n2 -name cgroup.procs -exec cat {} + 2>/dev/null || true
 }
 

@@ -67,6 +67,13 @@ export function startStandInCandidate({ id, redis, namespace, ttlMs, retryMs, gc
   });
 }
 
+/** The median of the numbers in xs (the mean of the middle two for an even count, to 0.001), null when there are none. */
+export function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : Math.round(((v[v.length / 2 - 1] + v[v.length / 2]) / 2) * 1000) / 1000;
+}
+
 export function percentiles(xs) {
   if (xs.length === 0) return { n: 0, p50: null, p99: null, max: null };
   const s = [...xs].sort((a, b) => a - b);

@@ -45,7 +45,7 @@ export interface TestNativeBinding extends NativeBinding {
 }
 
 export const ADDON_FILE = 'ray_head_ha.node';
-export const TEST_ADDON_FILE = 'ray_head_ha_test.node';
+const TEST_ADDON_FILE = 'ray_head_ha_test.node';
 export const KEEPER_FILE = 'ray-head-ha-keeper';
 export const NATIVE_DIR_ENV = 'RAY_HEAD_HA_NATIVE_DIR';
 

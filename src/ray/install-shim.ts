@@ -4,11 +4,11 @@
  * command baked in. The shim carries a marker line, so neither this installer
  * nor the shim at run time ever takes a shim for the real `ray`.
  */
-import { accessSync, constants, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
-import { replaceAtomically } from '../safe-files.js';
+import { notExecutable, replaceAtomically } from '../safe-files.js';
 import { GROUP_FLAGS, START_FLAGS } from './start-args.js';
 
 /** The line that marks a file as our shim (also searched for by the shim itself). */
@@ -95,14 +95,7 @@ function shebangFor(ray: string): string {
   return first.startsWith('#!') && /python/.test(first) ? first : '#!/usr/bin/env python3';
 }
 
-function isExecutableFile(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
+const isExecutableFile = (file: string): boolean => notExecutable(file) === null;
 
 function realOrSelf(p: string): string {
   try {

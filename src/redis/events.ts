@@ -8,11 +8,10 @@
  */
 import { isName, parseEpoch } from './values.js';
 
-export const EVENT_TYPES = ['acquired', 'released', 'stepped-down'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+const EVENT_TYPES = ['acquired', 'released', 'stepped-down'] as const;
 
 export interface ParsedEvent {
-  /** An EventType, or `unknown:<type>` / `unparsed` for a message the scripts did not publish. */
+  /** One of EVENT_TYPES, or `unknown:<type>` / `unparsed` for a message the scripts did not publish. */
   type: string;
   id: string;
   epoch: number | null;

@@ -157,7 +157,7 @@ export class FailureTracker {
  */
 export async function explainFailure(err: unknown, t: RedisTarget, timeoutMs: number, tracker?: FailureTracker): Promise<RedisRefusedError | null> {
   const refused =
-    err instanceof RedisRefusedError ? err : (tracker?.credentialRefusal(err) ?? credentialRefusal(err) ?? (await explainTlsFailure(t, timeoutMs)));
+    err instanceof RedisRefusedError ? err : ((tracker ? tracker.credentialRefusal(err) : credentialRefusal(err)) ?? (await explainTlsFailure(t, timeoutMs)));
   return refused ? withAddress(refused, t) : null;
 }
 

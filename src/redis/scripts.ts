@@ -150,7 +150,7 @@ const LEADER_FIELDS = ['id', 'epoch', 'since', 'host', 'gcsAddress', 'dashboardU
  * Reply: {lease, pttl, epoch, {id, epoch, since, host, gcsAddress, dashboardUrl}}: each value
  * false when absent, or its length instead of a value over ARGV[1] bytes (which then fails its check).
  */
-export const STATUS = `${BOUNDED_READS_LUA}
+const STATUS = `${BOUNDED_READS_LUA}
 local max = tonumber(ARGV[1])
 local fields = {${LEADER_FIELDS.map((f) => `'${f}'`).join(', ')}}
 local hash = {}

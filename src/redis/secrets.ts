@@ -26,22 +26,22 @@ export interface RedisFiles {
  * here, once, so a missing or unreadable one is a start-up error.
  */
 export function loadRedisSecrets(redis: RedisTarget, addressSource: string, flags: Flags, env: NodeJS.ProcessEnv): RedisFiles {
-  const passwordFile = lookup(OPTIONS.redisPasswordFile, flags, env);
+  const read = (opt: Option) => lookup(opt, flags, env);
+  const passwordFile = read(OPTIONS.redisPasswordFile);
   if (redis.password === undefined && passwordFile) redis.password = readSecretFile(passwordFile);
-  const fromEnv = (opt: Option) => lookup(opt, flags, env);
-  if (redis.password === undefined) redis.password = fromEnv(OPTIONS.redisPassword)?.value;
-  if (redis.username === undefined) redis.username = fromEnv(OPTIONS.redisUsername)?.value;
+  if (redis.password === undefined) redis.password = read(OPTIONS.redisPassword)?.value;
+  if (redis.username === undefined) redis.username = read(OPTIONS.redisUsername)?.value;
   if (redis.sentinel) {
-    const file = fromEnv(OPTIONS.sentinelPasswordFile);
-    redis.sentinel.username = fromEnv(OPTIONS.sentinelUsername)?.value;
-    redis.sentinel.password = file ? readSecretFile(file) : fromEnv(OPTIONS.sentinelPassword)?.value;
+    const file = read(OPTIONS.sentinelPasswordFile);
+    redis.sentinel.username = read(OPTIONS.sentinelUsername)?.value;
+    redis.sentinel.password = file ? readSecretFile(file) : read(OPTIONS.sentinelPassword)?.value;
   }
 
-  const ca = lookup(OPTIONS.redisCaFile, flags, env);
-  const caPath = lookup(OPTIONS.redisCaPath, flags, env);
-  const cert = lookup(OPTIONS.redisCertFile, flags, env);
-  const key = lookup(OPTIONS.redisKeyFile, flags, env);
-  const serverName = lookup(OPTIONS.redisServerName, flags, env);
+  const ca = read(OPTIONS.redisCaFile);
+  const caPath = read(OPTIONS.redisCaPath);
+  const cert = read(OPTIONS.redisCertFile);
+  const key = read(OPTIONS.redisKeyFile);
+  const serverName = read(OPTIONS.redisServerName);
   const tlsInput = [ca, caPath, cert, key, serverName].find((f) => f !== null);
   if (tlsInput && !redis.tls) {
     throw new ConfigError(`${tlsInput.source}=${JSON.stringify(tlsInput.value)}: TLS settings need a rediss:// or rediss+sentinel:// address (${addressSource} is not one)`);

@@ -14,7 +14,7 @@ export const MAX_EPOCH = Number.MAX_SAFE_INTEGER;
 export const MAX_TEXT_BYTES = 300;
 
 /** A candidate id or a namespace: it goes into Redis keys, tokens and logs (config.ts refuses others). */
-export const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
+const NAME_PATTERN = /^[A-Za-z0-9._:@-]{1,200}$/;
 
 /** A candidate id or namespace as config.ts allows them. */
 export function isName(v: unknown): v is string {

@@ -12,25 +12,12 @@
  * exec that fails later (the file removed in between): exit 127 after the
  * election, as before. See: man 3 execvp.
  */
-import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { HeadStartError } from '../errors.js';
+import { notExecutable } from '../safe-files.js';
 
 /** glibc's path when PATH is unset (confstr _CS_PATH). */
 const DEFAULT_PATH = '/bin:/usr/bin';
-
-/** Why `file` cannot be exec'd, or null when it can (an existing regular file we may execute). */
-function notExecutable(file: string): string | null {
-  const st = statSync(file, { throwIfNoEntry: false });
-  if (!st) return 'no such file';
-  if (!st.isFile()) return st.isDirectory() ? 'a directory' : 'not a regular file';
-  try {
-    accessSync(file, constants.X_OK);
-    return null;
-  } catch {
-    return 'not executable (no execute permission)';
-  }
-}
 
 /** The file execvp would run for `name` under `env`, or throws HeadStartError (exit 127) saying why none. */
 export function resolveHeadExecutable(name: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): string {

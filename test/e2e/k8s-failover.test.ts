@@ -28,7 +28,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BIN, KUBECONFIG, NS, candidates, ctr, deployExample, describeExample, driver, kubectl, labScript,
-  leaseHolder, newTermServing, node, serviceEndpoints, sleep, waitFor, type Pod,
+  exampleLeader, exampleSettled, leaseHolder, newTermServing, node, node2Ready, serviceEndpoints, sleep, waitFor, type Pod,
 } from './k8s-lab.js';
 
 const TTL_MS = 15_000; // config.yaml
@@ -49,30 +49,8 @@ function redisKeys(): number {
   return out.split('\n').filter(Boolean).length;
 }
 
-/** The one Ready candidate and its epoch; waits out a readiness blip (a probe timing out on a loaded node) for up to 30 s. */
-async function leader(): Promise<Pod & { epoch: number }> {
-  return waitFor('exactly one Ready candidate, holding the lease', () => {
-    const ready = candidates().filter((p) => p.ready);
-    if (ready.length !== 1) return false;
-    const holder = leaseHolder(ready[0]!.name);
-    return holder?.id === ready[0]!.name ? { ...ready[0]!, epoch: holder.epoch } : false;
-  }, 30_000, 500);
-}
-
-/**
- * Every candidate Running, exactly one Ready and holding the lease, and every
- * candidate reaching Redis (its own `ray-head-ha status` reads the same
- * holder): the steady state between faults, with standbys that can take over.
- */
-async function settled(timeoutMs = 180_000): Promise<void> {
-  await waitFor('two candidates Running, one of them leading, both reaching Redis', () => {
-    const c = candidates();
-    if (c.length !== 2 || !c.every((p) => p.phase === 'Running') || c.filter((p) => p.ready).length !== 1) return false;
-    const seen = c.map((p) => leaseHolder(p.name)?.id);
-    return seen.every((id) => id === c.find((p) => p.ready)!.name);
-  }, timeoutMs, 1000);
-  await leader();
-}
+const leader = () => exampleLeader();
+const settled = (timeoutMs?: number) => exampleSettled(timeoutMs);
 
 /**
  * Waits until a new term serves: the lease has a higher epoch than `old`'s,
@@ -212,7 +190,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     } finally {
       node('heal');
     }
-    await waitFor('node 2 Ready again', () => / Ready /.test(kubectl(['get', 'node', 'k8slab-n2', '--no-headers'])), 120_000, 1000);
+    await node2Ready();
     await standsBy(old.name, 180_000);
     await settled();
   }, 600_000);
@@ -230,7 +208,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     } finally {
       node('revive');
     }
-    await waitFor('node 2 Ready again', () => / Ready /.test(kubectl(['get', 'node', 'k8slab-n2', '--no-headers'])), 120_000, 1000);
+    await node2Ready();
     // The kubelet restarts the lost pod's container (or KubeRay replaces its head pod): a standby again.
     await settled(240_000);
     expect(leaseHolder()!.id).not.toBe(old.name);

@@ -66,3 +66,9 @@ export const podLogs = impl.podLogs as (ns: string, name: string, lines?: number
 export const describeExample = impl.describeExample as () => string;
 /** One look: the pod serving a term later than oldEpoch (the Service's only endpoint, holding the lease), or false. */
 export const newTermServing = impl.newTermServing as (oldEpoch: number) => Pod | false;
+/** Waits until node 2 reports Ready. */
+export const node2Ready = impl.node2Ready as (timeoutMs?: number) => Promise<boolean>;
+/** The one Ready candidate holding the lease, with its epoch. */
+export const exampleLeader = impl.exampleLeader as (timeoutMs?: number) => Promise<Pod & { epoch: number }>;
+/** Two candidates Running, one leading, both reaching Redis; returns the leader. */
+export const exampleSettled = impl.exampleSettled as (timeoutMs?: number) => Promise<Pod & { epoch: number }>;
