@@ -55,6 +55,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
     retryMs: config.retryMs,
     renewDeadlineMs: config.renewDeadlineMs,
     maxFailures: config.maxFailures,
+    unknownStateHoldMs: config.ttlMs,
     log,
   });
   deps.onElector?.(elector);

@@ -39,6 +39,11 @@ export interface ElectorOptions {
   retryMs: number;
   renewDeadlineMs: number;
   maxFailures: number | null;
+  /**
+   * How long a candidate must have found the namespace without an epoch counter
+   * before it takes the lease (the ttl: docs/design.md decision 28).
+   */
+  unknownStateHoldMs: number;
   log: Logger;
 }
 
@@ -64,6 +69,11 @@ export class Elector extends EventEmitter<ElectorEvents> {
   highestEpoch = 0;
   /** The last GCS address a leader published, for when Redis has lost the leader hash. */
   knownGcsAddress: string | null = null;
+  /**
+   * Since when (monotonic ms) every attempt, all through one connection, found the
+   * namespace vacant with no epoch counter (decision 28); null when not.
+   */
+  private unknown: { sinceMs: number; session: number } | null = null;
   /** The malformed fields last reported (reportDropped), so each finding is logged once. */
   private droppedReported = '';
 
@@ -143,21 +153,29 @@ export class Elector extends EventEmitter<ElectorEvents> {
         const sentAtMs = clock.nowMs();
         let waitMs = retryMs;
         try {
-          const res = await lease.tryAcquire({ minEpoch: this.highestEpoch, knownGcsAddress: this.knownGcsAddress });
+          const { unknown } = this;
+          const unknownSession = unknown !== null && sentAtMs - unknown.sinceMs >= this.options.unknownStateHoldMs ? unknown.session : null;
+          const res = await lease.tryAcquire({ minEpoch: this.highestEpoch, knownGcsAddress: this.knownGcsAddress, unknownSession });
           if (troubleSinceMs !== null) {
             log.info({ downMs: Math.round(clock.nowMs() - troubleSinceMs) }, troubleRefused ? 'Redis takes acquire attempts again' : 'Redis is reachable again');
             troubleSinceMs = null;
           }
           this.reportDropped(res.dropped);
           if (res.acquired) {
+            this.unknown = null;
             this.highestEpoch = Math.max(this.highestEpoch, res.epoch);
             return { ...res, sentAtMs };
           }
-          this.highestEpoch = Math.max(this.highestEpoch, res.holderEpoch, res.storedEpoch);
-          this.knownGcsAddress = res.gcsAddress ?? this.knownGcsAddress;
-          this.emit('holder', { id: res.holderId, epoch: res.holderEpoch, gcsAddress: res.gcsAddress });
-          // Once more just after the holder's lease runs out, if that comes before the next poll.
-          if (res.pttlMs >= 0 && res.pttlMs < retryMs) waitMs = res.pttlMs + 1;
+          if (res.unknownState) {
+            waitMs = this.holdBack(sentAtMs, res.session);
+          } else {
+            this.unknown = null;
+            this.highestEpoch = Math.max(this.highestEpoch, res.holderEpoch, res.storedEpoch);
+            this.knownGcsAddress = res.gcsAddress ?? this.knownGcsAddress;
+            this.emit('holder', { id: res.holderId, epoch: res.holderEpoch, gcsAddress: res.gcsAddress });
+            // Once more just after the holder's lease runs out, if that comes before the next poll.
+            if (res.pttlMs >= 0 && res.pttlMs < retryMs) waitMs = res.pttlMs + 1;
+          }
         } catch (err) {
           if (err instanceof RedisRefusedError) throw err;
           const refused = err instanceof AttemptRefusedError;
@@ -175,6 +193,32 @@ export class Elector extends EventEmitter<ElectorEvents> {
       }
     }
     return null;
+  }
+
+  /**
+   * The namespace is vacant and has no epoch counter: a new cluster, or a Redis
+   * that lost its data (restarted empty, or a promoted replica that missed the
+   * writes) while a leader this candidate may never have seen still runs its
+   * head. That leader's renews now fail, so its head is gone within its renew
+   * deadline and kill grace, less than a ttl. The clock starts at this
+   * candidate's first such finding (after the loss); the lease is taken once a
+   * ttl has passed since. Returns how long to wait before the next attempt.
+   */
+  private holdBack(sentAtMs: number, session: number | null): number {
+    const { unknownStateHoldMs: holdMs, retryMs, clock, log } = this.options;
+    // Through another connection (Redis may have restarted or failed over since): the hold starts again.
+    if (this.unknown?.session !== session) {
+      if (this.unknown === null) {
+        log.info(
+          { holdMs },
+          'Redis has no epoch counter for this namespace (a new cluster, or Redis lost its data): waiting one ttl before taking the lease, so that a leader this candidate did not see has stopped its head',
+        );
+      }
+      this.unknown = session === null ? null : { sinceMs: sentAtMs, session };
+    }
+    if (this.unknown === null) return retryMs;
+    const leftMs = this.unknown.sinceMs + holdMs - clock.nowMs();
+    return Math.max(1, Math.min(retryMs, leftMs + 1));
   }
 
   /**

@@ -8,6 +8,13 @@ export interface AcquireRequest {
   minEpoch: number;
   /** Last GCS address this candidate saw published, used when Redis lost the leader hash. */
   knownGcsAddress: string | null;
+  /**
+   * Take a vacant lease even when the namespace has no epoch counter, but only
+   * through this connection session (the one that showed it so for a ttl).
+   * Null, or another session: such an attempt returns `unknownState`
+   * (docs/design.md decision 28).
+   */
+  unknownSession: number | null;
 }
 
 export type AcquireResult =
@@ -22,7 +29,20 @@ export type AcquireResult =
       dropped?: string[];
     }
   | {
+      /** Vacant, but the namespace has no epoch counter: a new one, or one Redis lost. Not taken (takeUnknown was false). */
       acquired: false;
+      unknownState: true;
+      /**
+       * The connection this was seen through (a new one after every reconnect: possibly
+       * another server), or null when it changed during the attempt. A hold counts only
+       * while the same connection keeps seeing the namespace so.
+       */
+      session: number | null;
+      dropped?: string[];
+    }
+  | {
+      acquired: false;
+      unknownState?: false;
       holderId: string;
       holderEpoch: number;
       /** PTTL of the lease in Redis (ms); negative when it has no expiry or just vanished. */

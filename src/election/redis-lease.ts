@@ -47,6 +47,8 @@ export class RedisLease implements Lease {
   private readonly failures: FailureTracker;
   /** Highest epoch an acquire of ours produced, also one we gave back unreplicated. */
   private epochFloor = 0;
+  /** Counts the election connection's (re)connects: after one, Redis may be another server (AcquireResult.session). */
+  private session = 0;
 
   /**
    * @param redis the election's own connection (fail-fast options).
@@ -58,6 +60,7 @@ export class RedisLease implements Lease {
     // Connection errors surface through the commands that fail; the tracker
     // is where a refused AUTH during a reconnect shows up.
     this.failures = new FailureTracker(this.viaSentinel).watch(redis, subscriber);
+    redis.on('ready', () => this.session++);
     subscriber?.on('message', (channel: string, message: string) => {
       if (channel === this.keys.events && isVacancy(parseEvent(message))) this.wakeWaiters();
     });
@@ -79,6 +82,7 @@ export class RedisLease implements Lease {
   async tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
     const { keys, opts } = this;
     this.assertConnected();
+    const session = this.session;
     const reply = await this.scripts
       .acquire(keys, {
         candidateId: opts.candidateId,
@@ -88,11 +92,15 @@ export class RedisLease implements Lease {
         gcsAddress: opts.gcsAddress,
         dashboardUrl: opts.dashboardUrl,
         knownGcsAddress: req.knownGcsAddress,
+        takeUnknown: req.unknownSession !== null && req.unknownSession === session,
       })
       .catch((err: unknown) => this.rethrow(err));
     // The script already dropped what failed its checks; the same checks again here, in case a
     // script of another version answered (they are cheap, and the reply is bounded either way).
     const dropped = [...reply.dropped];
+    if (reply.won === 'unknown-state') {
+      return { acquired: false, unknownState: true, session: this.session === session ? session : null, ...(dropped.length > 0 && { dropped: unique(dropped) }) };
+    }
     if (reply.won) {
       const { token } = reply;
       const epoch = parseEpoch(reply.epoch);

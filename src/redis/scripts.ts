@@ -14,9 +14,11 @@ import { BOUNDED_READS_LUA, CHECKS_LUA } from './lua-checks.js';
 
 /**
  * KEYS: lease, epoch, leader.
- * ARGV: id, ttlMs, minEpoch, host, gcsAddress, dashboardUrl, channel, knownGcsAddress.
+ * ARGV: id, ttlMs, minEpoch, host, gcsAddress, dashboardUrl, channel, knownGcsAddress, takeUnknown.
  * Reply: {1, token, epoch, previousId, previousGcs, dropped}
- *     or {0, holderToken, pttl, storedEpoch, gcsAddress, dropped};
+ *     or {0, holderToken, pttl, storedEpoch, gcsAddress, dropped}
+ *     or {2, '', 0, '0', '', dropped}: vacant, but there is no epoch counter and
+ *        takeUnknown is not '1' (docs/design.md decision 28).
  * `dropped` names the stored values that failed their check and were not used
  * ('lease', 'epoch', 'id', 'gcsAddress'); a dropped holder token comes back as ''.
  */
@@ -36,7 +38,16 @@ if holder then
   holder = keep(holder, tokenOf, 'lease') or ''
   return {0, holder, redis.call('PTTL', KEYS[1]), stored or '0', gcs, dropped}
 end
--- 2. A new term: the epoch goes above the stored counter and above every epoch
+-- 2. Vacant, and no counter: a new namespace, or one whose data Redis lost with
+--    a lease that may still be running a head. Only a candidate that has seen it
+--    so for a ttl takes it (it says so with takeUnknown).
+if not stored and ARGV[9] ~= '1' then
+  -- A no-op write (the lease key does not exist): a read-only replica answers
+  -- READONLY here, so a candidate never counts a hold on a server that cannot be the primary.
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {2, '', 0, '0', '', dropped}
+end
+-- 3. A new term: the epoch goes above the stored counter and above every epoch
 --    the candidate has seen, so it never goes backwards when Redis lost its data.
 --    A counter that does not exist (first term ever, or lost with Redis's data),
 --    or that is not a safe integer (written by someone else), starts at the
@@ -54,12 +65,12 @@ if epoch > MAX_EPOCH then return redis.error_reply('ERR the epoch counter is at 
 redis.call('SET', KEYS[2], string.format('%d', epoch))
 local token = ARGV[1] .. '#' .. string.format('%d', epoch)
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
--- 3. Remember who led before (its GCS must stop answering before ours starts),
+-- 4. Remember who led before (its GCS must stop answering before ours starts),
 --    falling back to what the candidate last saw when the hash was lost or its
 --    address is not a host:port (never probe an address of a writer's choosing).
 local prevId = keep(hgetBounded(KEYS[3], 'id', 300), nameOf, 'id') or ''
 local prevGcs = keep(hgetBounded(KEYS[3], 'gcsAddress', ${MAX_HOST_PORT_BYTES}), hostPortOf, 'gcsAddress') or hostPortOf(ARGV[8]) or ''
--- 4. Publish the new leader, with the server's time.
+-- 5. Publish the new leader, with the server's time.
 local since = string.format('%d', nowMs)
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'id', ARGV[1], 'epoch', string.format('%d', epoch), 'host', ARGV[4],
@@ -78,26 +89,31 @@ export interface AcquireArgs {
   dashboardUrl: string | null;
   /** Used as the previous GCS address when Redis lost the leader hash. */
   knownGcsAddress: string | null;
+  /** Take the lease even when the namespace has no epoch counter (the candidate held back a ttl). */
+  takeUnknown: boolean;
 }
 
 function acquireArgs(k: LeaseKeys, a: AcquireArgs): (string | number)[] {
   return [
     k.lease, k.epoch, k.leader,
     a.candidateId, a.ttlMs, a.minEpoch, a.host, a.gcsAddress ?? '', a.dashboardUrl ?? '', k.events, a.knownGcsAddress ?? '',
+    a.takeUnknown ? '1' : '0',
   ];
 }
 
 /** The acquire reply by name; values as Redis sent them (the caller checks their shape). */
 export type AcquireReply =
   | { won: true; token: unknown; epoch: unknown; previousId: unknown; previousGcsAddress: unknown; dropped: string[] }
-  | { won: false; holderToken: unknown; pttlMs: unknown; storedEpoch: unknown; gcsAddress: unknown; dropped: string[] };
+  | { won: false; holderToken: unknown; pttlMs: unknown; storedEpoch: unknown; gcsAddress: unknown; dropped: string[] }
+  | { won: 'unknown-state'; dropped: string[] };
 
 function readAcquireReply(reply: unknown): AcquireReply {
-  if (!Array.isArray(reply) || reply.length !== 6 || !Array.isArray(reply[5]) || (reply[0] !== 1 && reply[0] !== 0)) {
+  if (!Array.isArray(reply) || reply.length !== 6 || !Array.isArray(reply[5]) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== 2)) {
     throw new UnexpectedReplyError('acquire', reply);
   }
-  const [won, a, b, c, d, dropped] = reply as [0 | 1, unknown, unknown, unknown, unknown, unknown[]];
+  const [won, a, b, c, d, dropped] = reply as [0 | 1 | 2, unknown, unknown, unknown, unknown, unknown[]];
   const names = dropped.map(String);
+  if (won === 2) return { won: 'unknown-state', dropped: names };
   return won === 1
     ? { won: true, token: a, epoch: b, previousId: c, previousGcsAddress: d, dropped: names }
     : { won: false, holderToken: a, pttlMs: b, storedEpoch: c, gcsAddress: d, dropped: names };

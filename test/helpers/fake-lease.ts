@@ -69,7 +69,7 @@ export const won = (epoch: number, id = 'me', previousGcsAddress: string | null 
   previousId: null,
 });
 
-export const taken = (holderEpoch: number, pttlMs: number, holderId = 'other'): Extract<AcquireResult, { acquired: false }> => ({
+export const taken = (holderEpoch: number, pttlMs: number, holderId = 'other'): Extract<AcquireResult, { holderId: string }> => ({
   acquired: false,
   holderId,
   holderEpoch,
@@ -77,3 +77,6 @@ export const taken = (holderEpoch: number, pttlMs: number, holderId = 'other'): 
   storedEpoch: holderEpoch,
   gcsAddress: '10.0.0.1:6379',
 });
+
+/** Vacant, no epoch counter (a new namespace, or one Redis lost), seen through connection `session`. */
+export const unknownState = (session: number | null = 1): AcquireResult => ({ acquired: false, unknownState: true, session });

@@ -4,8 +4,9 @@
  * the lease can expire in Redis, so the sampler never sees two heads.
  */
 import { describe, expect, it } from 'vitest';
-import { headStarted, isAlive, killAllCandidates, procState, until, type Candidate } from '../helpers/candidates.js';
-import { useStandInCluster } from '../helpers/cluster.js';
+import { STAND_IN, headStarted, isAlive, killAllCandidates, leaderWithLiveHead, procState, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { FAST_TIMING, useStandInCluster } from '../helpers/cluster.js';
+import { freePort } from '../helpers/ports.js';
 
 /** The ttl of FAST_TIMING. */
 const TTL_MS = 1_500;
@@ -70,6 +71,33 @@ describe('a leader that cannot act', () => {
     expect(leader.logs.filter(headStarted)).toHaveLength(1);
     expect(cluster.sampler.records().filter((r) => r.candidate === leader.id)).toHaveLength(1);
     expect(cluster.sampler.overlaps).toEqual([]);
+  });
+
+  it('Redis lost the namespace under a frozen leader, and a candidate that never saw it arrives: it holds back a ttl, so the old head is dead before the new one starts', async () => {
+    const a = candidate('a');
+    await leaderAmong([a]);
+    const head = headOf(a);
+    // Frozen: it learns nothing; its keeper alone ends its head, at the renew deadline.
+    a.proc.kill('SIGSTOP');
+    const keys = ['lease', 'epoch', 'leader'].map((k) => `ray-head-ha:{${cluster.ns}}:${k}`);
+    expect(await cluster.redis.client().del(...keys)).toBe(3);
+    // A newcomer with its own GCS port, so nothing but the election keeps the two heads apart.
+    const port = await freePort();
+    const b = startCandidate({
+      id: 'b',
+      redis: cluster.redis.address,
+      namespace: cluster.ns,
+      args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${port}`],
+      command: ['node', STAND_IN, String(port), cluster.sampler.dir],
+    });
+    await leaderWithLiveHead(cluster.sampler, port, [b], 15_000);
+    expect(cluster.sampler.overlaps).toEqual([]);
+    expect(isAlive(head.pid)).toBe(false);
+    const hold = b.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis has no epoch counter for this namespace'));
+    expect(hold).toMatchObject({ holdMs: TTL_MS });
+    expect(b.logs.filter(headStarted)).toHaveLength(1);
+    a.proc.kill('SIGCONT');
+    expect((await a.exited).code).toBe(3);
   });
 
   it('a blocked event loop: the keeper fences the head, a standby takes over, the old leader exits 3', async () => {

@@ -6,6 +6,7 @@ import { leaseKeys } from '../../src/redis/keys.js';
 import { electionConnection, subscriberConnection } from '../../src/redis/connection.js';
 import { parseRedisAddress } from '../../src/redis/address.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { until } from '../helpers/candidates.js';
 
 let server: RedisServer;
 let raw: Redis;
@@ -46,7 +47,7 @@ describe('RedisLease', () => {
     const ns = freshNs();
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns, 5_000);
-    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     expect(r).toMatchObject({ acquired: true, token: 'alpha#1', epoch: 1, previousGcsAddress: null });
     expect(await raw.get(k.lease)).toBe('alpha#1');
     const pttl = await raw.pttl(k.lease);
@@ -64,10 +65,10 @@ describe('RedisLease', () => {
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
     const b = await lease('b', ns);
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
-    const r = await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
+    const r = await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     expect(r).toMatchObject({ acquired: false, holderId: 'alpha', holderEpoch: 1, storedEpoch: 1, gcsAddress: '10.0.0.5:6379' });
-    if (!r.acquired) expect(r.pttlMs).toBeGreaterThan(4_000);
+    if (!r.acquired && !r.unknownState) expect(r.pttlMs).toBeGreaterThan(4_000);
     expect(await raw.get(k.lease)).toBe('alpha#1');
     expect(await raw.get(k.epoch)).toBe('1');
   });
@@ -76,7 +77,7 @@ describe('RedisLease', () => {
     const ns = freshNs();
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns, 5_000);
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     await raw.pexpire(k.lease, 1_000);
     expect(await a.renew('alpha#1')).toBe(true);
     expect(await raw.pttl(k.lease)).toBeGreaterThan(4_500);
@@ -91,7 +92,7 @@ describe('RedisLease', () => {
     const ns = freshNs();
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     expect(await a.release('alpha#2', 'released')).toBe(false);
     expect(await raw.get(k.lease)).toBe('alpha#1');
     expect(await a.release('alpha#1', 'released')).toBe(true);
@@ -99,7 +100,7 @@ describe('RedisLease', () => {
     expect(await raw.hget(k.leader, 'id')).toBe('alpha');
     // The next term learns the previous GCS from the hash, and the epoch goes on.
     const b = await lease('b', ns);
-    expect(await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).toMatchObject({
+    expect(await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null })).toMatchObject({
       acquired: true,
       epoch: 2,
       previousId: 'alpha',
@@ -111,11 +112,11 @@ describe('RedisLease', () => {
     const ns = freshNs();
     const racers = await Promise.all(Array.from({ length: 20 }, (_, i) => lease(`r${i}`, ns)));
     for (const round of [1, 2, 3]) {
-      const results = await Promise.all(racers.map((l) => l.tryAcquire({ minEpoch: 0, knownGcsAddress: null })));
+      const results = await Promise.all(racers.map((l) => l.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null })));
       const winners = results.filter((r) => r.acquired);
       expect(winners).toHaveLength(1);
       expect(winners[0]!.epoch).toBe(round);
-      expect(results.filter((r) => !r.acquired).every((r) => r.holderEpoch === round)).toBe(true);
+      expect(results.filter((r) => !r.acquired).every((r) => !r.unknownState && r.holderEpoch === round)).toBe(true);
       expect(await raw.get(leaseKeys(ns).epoch)).toBe(String(round));
       const winner = racers[results.indexOf(winners[0]!)]!;
       expect(await winner.release(winners[0]!.token, 'released')).toBe(true);
@@ -125,7 +126,7 @@ describe('RedisLease', () => {
   it('renew of an expired lease is refused', async () => {
     const ns = freshNs();
     const a = await lease('alpha', ns, 100);
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     await new Promise((r) => setTimeout(r, 200));
     expect(await a.renew('alpha#1')).toBe(false);
   });
@@ -134,7 +135,7 @@ describe('RedisLease', () => {
     const ns = freshNs();
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
-    const r = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379' });
+    const r = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379', unknownSession: null });
     expect(r).toMatchObject({ acquired: true, epoch: 42, previousGcsAddress: '10.9.9.9:6379' });
     expect(await raw.get(k.epoch)).toBe('42');
     expect(await raw.get(k.lease)).toBe('alpha#42');
@@ -147,25 +148,57 @@ describe('RedisLease', () => {
     await raw.del(k.epoch);
     const [sec = 0, usec = 0] = (await raw.time()).map(Number);
     const serverMs = sec * 1000 + Math.floor(usec / 1000);
-    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    const seen = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
+    if (seen.acquired || !seen.unknownState || seen.session === null) throw new Error(`not the unknown state: ${JSON.stringify(seen)}`);
+    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: seen.session });
     if (!r.acquired) throw new Error('not acquired');
     expect(r.epoch).toBeGreaterThan(serverMs);
     expect(r.epoch).toBeLessThan(serverMs + 5_000);
     // Then it counts on by one per term.
     await a.release(r.token, 'released');
-    expect(await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).toMatchObject({ acquired: true, epoch: r.epoch + 1 });
+    expect(await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null })).toMatchObject({ acquired: true, epoch: r.epoch + 1 });
+  });
+
+  it('a namespace without an epoch counter is taken only through the connection session the candidate held back on (decision 28), and the refusal writes nothing', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await raw.del(k.epoch);
+    const first = await a.tryAcquire({ minEpoch: 7, knownGcsAddress: '10.9.9.9:6379', unknownSession: null });
+    expect(first).toMatchObject({ acquired: false, unknownState: true, session: expect.any(Number) });
+    if (first.acquired || !first.unknownState || first.session === null) throw new Error('unreachable');
+    expect(await raw.exists(k.lease, k.epoch, k.leader)).toBe(0);
+    // Another session's permission does not count.
+    expect(await a.tryAcquire({ minEpoch: 7, knownGcsAddress: null, unknownSession: first.session + 1 })).toMatchObject({ acquired: false, unknownState: true, session: first.session });
+    // After a reconnect (Redis could be another server now), the old session's hold does not count either.
+    const before = first.session;
+    await raw.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await until('the lease reconnected', async () => {
+      const r = await a.tryAcquire({ minEpoch: 7, knownGcsAddress: null, unknownSession: before }).catch(() => null);
+      if (r && !r.acquired && r.unknownState && r.session !== before) return true;
+      if (r?.acquired) throw new Error('taken through a session the hold was not on');
+      return false;
+    });
+    expect(await raw.exists(k.lease, k.epoch, k.leader)).toBe(0);
+    // Through the current session it is taken.
+    const now = await a.tryAcquire({ minEpoch: 7, knownGcsAddress: null, unknownSession: null });
+    if (now.acquired || !now.unknownState) throw new Error('unreachable');
+    expect(await a.tryAcquire({ minEpoch: 7, knownGcsAddress: null, unknownSession: now.session })).toMatchObject({ acquired: true });
+    // A namespace with a counter is taken at once, whatever the session says.
+    const b = await lease('b', freshNs());
+    expect(await b.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null })).toMatchObject({ acquired: true, epoch: 1 });
   });
 
   it('scripts still run after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)', async () => {
     const ns = freshNs();
     const a = await lease('alpha', ns);
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     await raw.script('FLUSH');
     expect(await a.renew('alpha#1')).toBe(true);
     await raw.script('FLUSH');
     expect(await a.release('alpha#1', 'released')).toBe(true);
     await raw.script('FLUSH');
-    expect(await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).toMatchObject({ acquired: true, epoch: 2 });
+    expect(await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null })).toMatchObject({ acquired: true, epoch: 2 });
   });
 
   it('publishes acquired / released / stepped-down and wakes a waiting standby', async () => {
@@ -179,10 +212,10 @@ describe('RedisLease', () => {
     const b = await lease('b', ns, 5_000, true);
     const ctl = new AbortController();
     const woke = b.waitForVacancy(ctl.signal);
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     await a.release('alpha#1', 'released');
     await woke;
-    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null });
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
     await a.release('alpha#2', 'stepped-down');
     await new Promise((r) => setTimeout(r, 100));
     expect(seen).toEqual([
@@ -198,7 +231,7 @@ describe('RedisLease', () => {
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
     await raw.set(k.lease, 'garbage-without-epoch');
-    await expect(a.tryAcquire({ minEpoch: 0, knownGcsAddress: null })).rejects.toThrow(/the lease key holds a value that is not "<id>#<epoch>"/);
+    await expect(a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null })).rejects.toThrow(/the lease key holds a value that is not "<id>#<epoch>"/);
     expect(await raw.get(k.lease)).toBe('garbage-without-epoch');
   });
 });

@@ -131,9 +131,9 @@ describe('READONLY from the lease scripts', () => {
     const plain = await leaseOnReplica(false);
     const viaSentinel = await leaseOnReplica(true);
     try {
-      const refused = await plain.tryAcquire({ minEpoch: 0, knownGcsAddress: null }).catch((e: unknown) => e);
+      const refused = await plain.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(RedisRefusedError);
-      const transient = await viaSentinel.tryAcquire({ minEpoch: 0, knownGcsAddress: null }).catch((e: unknown) => e);
+      const transient = await viaSentinel.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null }).catch((e: unknown) => e);
       expect(transient).toBeInstanceOf(Error);
       expect(transient).not.toBeInstanceOf(RedisRefusedError);
       expect((transient as Error).message).toMatch(/READONLY/);

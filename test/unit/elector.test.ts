@@ -9,15 +9,17 @@ import { AttemptRefusedError, RedisAuthError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { HeadExit, StopReason, Term } from '../../src/term.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
-import { FakeLease, taken, won, type Reply } from '../helpers/fake-lease.js';
+import { FakeLease, taken, unknownState, won, type Reply } from '../helpers/fake-lease.js';
+import type { AcquireRequest, AcquireResult } from '../../src/election/lease.js';
 
 const RETRY = 1_000;
 const DEADLINE = 4_000;
+const TTL = 6_000;
 
 function setup(acquire: Reply<ReturnType<typeof won>>[], renew: Reply<boolean>[] = [], maxFailures: number | null = null) {
   const clock = new FakeClock();
   const lease = new FakeLease(acquire, renew);
-  const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures, log: silentLogger });
+  const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures, unknownStateHoldMs: TTL, log: silentLogger });
   return { clock, lease, elector };
 }
 
@@ -233,7 +235,7 @@ describe('Elector (standby)', () => {
     ]);
     const lines: { msg: string; err?: string }[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
-    const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, log });
+    const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, unknownStateHoldMs: TTL, log });
     const { lead } = fakeHead(clock, 10);
     const run = elector.runTerm(new AbortController().signal, lead);
     await clock.advance(5 * RETRY);
@@ -258,6 +260,67 @@ describe('Elector (standby)', () => {
     expect(seen.term).toBeUndefined();
     expect(lease.calls.every((c) => c === 'acquire')).toBe(true);
     expect(clock.pendingTimers()).toBe(0);
+  });
+});
+
+/**
+ * A namespace without an epoch counter, as the acquire script answers it: each
+ * attempt goes through the connection session `sessions[i]` (the last one
+ * repeats; null: it changed during the attempt; 'taken': someone holds it), and
+ * the lease is taken only when the request names the session it went through.
+ */
+class UnknownNamespace extends FakeLease {
+  constructor(private readonly sessions: (number | null | 'taken')[]) {
+    super([]);
+  }
+  override tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
+    this.calls.push('acquire');
+    this.acquireRequests.push(req);
+    const s = this.sessions.length > 1 ? this.sessions.shift()! : this.sessions[0]!;
+    if (s === 'taken') return Promise.resolve(taken(5, 5_000));
+    return Promise.resolve(s !== null && req.unknownSession === s ? won(9) : unknownState(s));
+  }
+}
+
+describe('Elector (a namespace without an epoch counter: decision 28)', () => {
+  async function wonAtMs(sessions: (number | null | 'taken')[]) {
+    const clock = new FakeClock();
+    const lease = new UnknownNamespace(sessions);
+    const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, unknownStateHoldMs: TTL, log: silentLogger });
+    const { lead } = fakeHead(clock, 10);
+    const t0 = clock.nowMs();
+    let at: number | null = null;
+    const run = elector.runTerm(new AbortController().signal, (term) => {
+      at = clock.nowMs() - t0;
+      return lead(term);
+    });
+    while (at === null && clock.nowMs() - t0 < 30_000) await clock.advance(100);
+    await clock.advance(100);
+    expect((await run)?.epoch).toBe(9);
+    return { at: at!, requests: lease.acquireRequests.map((r) => r.unknownSession) };
+  }
+
+  it('holds back one ttl through one connection, asking without permission, then takes it through that connection', async () => {
+    const { at, requests } = await wonAtMs([1]);
+    expect(at).toBe(TTL);
+    expect(requests).toEqual([null, null, null, null, null, null, 1]);
+  });
+
+  it('a reconnect during the hold (another session: maybe another server) starts it again', async () => {
+    const { at, requests } = await wonAtMs([1, 1, 1, 2]);
+    expect(at).toBe(3 * RETRY + TTL);
+    expect(requests.at(-1)).toBe(2);
+    expect(requests.slice(0, -1).every((r) => r === null)).toBe(true);
+  });
+
+  it('an attempt whose connection changed while it ran does not count, and starts the hold again', async () => {
+    const { at } = await wonAtMs([1, 1, null, 1]);
+    expect(at).toBe(3 * RETRY + TTL);
+  });
+
+  it('a holder seen during the hold ends it: a later loss starts a new one', async () => {
+    const { at } = await wonAtMs([1, 1, 1, 1, 'taken', 1]);
+    expect(at).toBe(5 * RETRY + TTL);
   });
 });
 
