@@ -8,6 +8,8 @@
 //
 // HA fault kinds, against the leader:
 //   pod-kill     SIGKILL every process on its host, link kept (a pod killed)
+//   orchestrator-kill  SIGKILL of `ray-head-ha run` alone (an OOM kill): its keeper
+//                reaps the head and releases the lease (docs/design.md, decision 29)
 //   graceful     SIGTERM to its `ray start` (the kubelet's stop)
 //   head-crash   SIGKILL of the head's gcs_server (the orchestrator sees its head die)
 //   partition    iptables drops everything on its host; healed and restarted after
@@ -35,7 +37,7 @@ import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
 import { median } from './lib/harness.mjs';
 import { spawnSync } from 'node:child_process';
 
-const HA_KINDS = ['pod-kill', 'graceful', 'head-crash', 'partition', 'host-death'];
+const HA_KINDS = ['pod-kill', 'orchestrator-kill', 'graceful', 'head-crash', 'partition', 'host-death'];
 const { values: opts } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
@@ -164,6 +166,9 @@ async function haRun(kind) {
   const other = L.candidates.find((c) => c !== leader);
   const faults = {
     'pod-kill': () => L.podKill(leader),
+    'orchestrator-kill': () => {
+      if (!L.orchestratorKill(leader)) throw new Error(`no ray-head-ha run on ${leader}`);
+    },
     graceful: () => L.gracefulStop(leader),
     'head-crash': () => {
       if (!L.headCrash(leader)) throw new Error(`no gcs_server on ${leader}`);

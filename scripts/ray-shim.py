@@ -9,7 +9,13 @@ the lease. Any other value than those and false/0/no/off (or empty) is refused
 there: exit 2, nothing started, since a typo must not run a plain head.
 
 - with --block, the orchestrator replaces this process (exec), in the
-  foreground, as KubeRay expects;
+  foreground, as KubeRay expects; except as PID 1 of a PID namespace (a
+  container), where the shim stays as the init: it runs the orchestrator as
+  its child, forwards signals to it, reaps orphans, and exits with its status
+  once the orchestrator's keeper is done too. An orchestrator that is PID 1
+  takes every process of the namespace with it when it dies (the OOM
+  killer), its keeper included, which could then not release the lease
+  (docs/design.md, decision 29);
 - without --block, the orchestrator starts detached (new session, its log in
   Ray's temp dir) and this shim waits until it reports, through the state file
   named by RAY_HA_STATE_FILE, that it leads with its GCS answering or that it
@@ -432,8 +438,63 @@ def main():
     args = take_password(args)
     if "--block" in opts:
         command = ORCHESTRATOR + ["run", "--", ray] + args
+        if os.getpid() == 1:
+            sys.exit(run_as_init(command))
         exec_or_die(command[0], command)
     sys.exit(start_detached(ray, args, opts))
+
+
+# Signals PID 1 passes on to the orchestrator (the kernel never delivers KILL or STOP to it from inside).
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+INIT_DRAIN_ENV = "RAY_HA_INIT_DRAIN_S"
+
+
+def run_as_init(command):
+    """PID 1: the orchestrator as a child, signals forwarded, every orphan reaped.
+    Once the orchestrator is gone, waits for whatever is left (its keeper reaping the
+    head and releasing the lease) for up to RAY_HA_INIT_DRAIN_S seconds (10), then
+    returns the orchestrator's exit status; leaving ends the namespace's last processes."""
+    pending = []  # signals that came before the fork returned
+    child = None
+
+    def forward(sig, _frame):
+        if child is None:
+            pending.append(sig)
+            return
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    child = os.fork()
+    if child == 0:
+        for sig in FORWARDED:
+            signal.signal(sig, signal.SIG_DFL)
+        exec_or_die(command[0], command)
+    for sig in pending:
+        forward(sig, None)
+    code = None
+    while code is None:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 1  # cannot happen while the child lives; be safe
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+    drain_s = float(os.environ.get(INIT_DRAIN_ENV, "10"))
+    deadline = time.monotonic() + drain_s
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return code  # no child left: the keeper is done
+        if pid == 0:
+            time.sleep(0.02)
+    log("the orchestrator exited with %d; processes still left after %.0f s (%s) end with this init" % (code, drain_s, INIT_DRAIN_ENV))
+    return code
 
 
 def exec_or_die(path, argv):

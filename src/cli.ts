@@ -19,6 +19,7 @@ import { refuseNestedCandidate } from './ray/nested-candidate.js';
 import { reportRoles } from './ray/state-file.js';
 import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
+import { releaseOrphaned } from './release-orphaned.js';
 import { jsonLine } from './printable.js';
 import { formatStatus, readStatus } from './status.js';
 import { preflightHeadCommand } from './supervisor/preflight.js';
@@ -44,6 +45,10 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       return cmdWatch(args, env);
     case 'install-shim':
       return cmdInstallShim(args);
+    case 'release-orphaned':
+      // Run by a leader's keeper after the orchestrator died (docs/design.md, decision 29).
+      if (args.length > 0) throw new ConfigError('release-orphaned takes no arguments (the keeper gives it its input on stdin)');
+      return releaseOrphaned(process.stdin);
     case '--help':
     case '-h':
     case 'help':
@@ -96,6 +101,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       },
       ...(http && { onHead: http.onHead }),
       ...(watchHead && { watchHead }),
+      cliCommand: cliCommand(),
     });
   } catch (err) {
     throw withAddress(err, config.redis);
@@ -169,6 +175,13 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   } finally {
     redis.disconnect();
   }
+}
+
+/** This CLI as a command line: node and the script it runs (for the keeper's release command). */
+function cliCommand(): string[] {
+  const script = process.argv[1];
+  if (!script) throw new Error('cannot tell which script this process runs (process.argv[1])');
+  return [process.execPath, script];
 }
 
 function printUsage(): number {

@@ -14,7 +14,8 @@ import { electionConnection, subscriberConnection, type ElectionConnectionOption
 import { explainTlsFailure } from './redis/refusals.js';
 import { leadTerm } from './supervisor/lead-term.js';
 import type { HeadSupervisor } from './supervisor/types.js';
-import type { HeadExit } from './term.js';
+import type { HeadExit, Term } from './term.js';
+import { orphanRelease } from './release-orphaned.js';
 
 export interface RunDeps {
   config: Config;
@@ -30,6 +31,12 @@ export interface RunDeps {
   onHead?: (pid: number | null) => void;
   /** See LeadOptions.watchHead. */
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
+  /**
+   * How to run this CLI (node and its script): the keeper runs it with
+   * `release-orphaned` after this process died (docs/design.md, decision 29).
+   * Absent: the lease of a dead orchestrator expires by its ttl.
+   */
+  cliCommand?: string[];
 }
 
 export async function runCandidate(deps: RunDeps): Promise<number> {
@@ -91,6 +98,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
           waitPreviousMaxMs: config.waitPreviousMaxMs,
           ...(deps.onHead ? { onHead: deps.onHead } : {}),
           ...(deps.watchHead ? { watchHead: deps.watchHead } : {}),
+          ...(deps.cliCommand && { onOrphaned: (term: Term) => orphanRelease(deps.cliCommand!, config, term) }),
         }),
       );
       const code = exitCodeOf(result);

@@ -22,6 +22,10 @@
 // since the /proc scan is never hit; the group only while the head is unreaped
 // (its zombie keeps the group id ours).
 //
+// Release (--release-fd): once the tree is reaped after our parent went away
+// and is provably dead (re-parented), run the release command it gave us, so
+// standbys need not wait out the lease (docs/design.md, decision 29).
+//
 // The deadline lives on CLOCK_MONOTONIC and is re-checked after every wake-up,
 // so a late poll() return or a stopped orchestrator cannot postpone the kill.
 //
@@ -64,6 +68,10 @@ namespace rhha {
 namespace {
 
 constexpr double kCheckTreeEveryMs = 20;
+// After an EOF, how long the parent gets to be seen dead (re-parented) before we decide it lives.
+constexpr double kParentDeathProofMs = 1000;
+// How long the release command may run before it is killed.
+constexpr double kReleaseMs = 5000;
 
 double NowMs() {
   struct timespec ts;
@@ -104,6 +112,10 @@ class Keeper {
     if (early != Why::kNone) return Report(early);
     Why why = Hold();
     KillTreeAndReap(why);
+    // kSignal too: the parent-death signal also comes when the thread that
+    // spawned us exits, before the process is gone and we are re-parented.
+    bool parent_may_be_gone = why == Why::kEof || why == Why::kParentDied || why == Why::kSignal;
+    if (!release_.args.empty() && parent_may_be_gone && ParentProvablyDead()) RunRelease();
     return Report(why);
   }
 
@@ -111,6 +123,10 @@ class Keeper {
   Why Start();
   Why Hold();
   Why ReceiveCommand();
+  Why ReadToEof(int fd, const char* flag, std::string* data);
+  bool ParentProvablyDead();
+  void RunRelease();
+  void SleepOnSignals(double ms);
   Why StartHead();
   void Status(const std::string& line);
   int Report(Why why);
@@ -128,6 +144,7 @@ class Keeper {
   Options o_;
   std::vector<std::string> command_args_;  // from --command-fd
   std::vector<char*> command_argv_;
+  Release release_;  // from --release-fd; no args: none
   double deadline_ms_;
   pid_t self_ = getpid();
   pid_t head_ = -1;
@@ -178,6 +195,12 @@ Why Keeper::Start() {
   if (o_.command_fd >= 0) {
     Why why = ReceiveCommand();
     if (why != Why::kNone) return why;
+  }
+  if (o_.release_fd >= 0) {
+    std::string data;
+    Why why = ReadToEof(o_.release_fd, "--release-fd", &data);
+    if (why != Why::kNone) return why;
+    release_ = SplitRelease(data);
   }
   if (!std::isnan(deadline_ms_) && NowMs() >= deadline_ms_) return Why::kFenced;
   // 3. The head.
@@ -241,16 +264,15 @@ void Keeper::MarkInheritedFdsCloexec() {
   closedir(dir);
 }
 
-// The head command from --command-fd, up to EOF. Waits no longer than the
-// deadline, and gives up on a signal (our parent's death included): nothing
-// has started yet. Returns kNone once it has the command, or why it gave up.
-Why Keeper::ReceiveCommand() {
-  std::string data;
+// Everything on `fd` up to EOF (at most kMaxCommandBytes), then closes it.
+// Waits no longer than the deadline, and gives up on a signal (our parent's
+// death included): nothing has started yet. Returns kNone, or why it gave up.
+Why Keeper::ReadToEof(int fd, const char* flag, std::string* data) {
   char buf[4096];
   for (;;) {
     double now = NowMs();
     if (!std::isnan(deadline_ms_) && now >= deadline_ms_) return Why::kFenced;
-    struct pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {o_.command_fd, POLLIN, 0}};
+    struct pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
     if (poll(fds, 2, PollTimeout(std::isnan(deadline_ms_) ? -1 : deadline_ms_ - now)) < 0) {
       if (errno == EINTR) continue;
       return Why::kInternal;
@@ -260,14 +282,22 @@ Why Keeper::ReceiveCommand() {
       if (si.ssi_signo != SIGCHLD) return SignalWhy();
     }
     if (!fds[1].revents) continue;
-    ssize_t n = read(o_.command_fd, buf, sizeof buf);
+    ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0) Usage("cannot read --command-fd " + std::to_string(o_.command_fd) + ": " + strerror(errno));
+    if (n < 0) Usage(std::string("cannot read ") + flag + " " + std::to_string(fd) + ": " + strerror(errno));
     if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxCommandBytes) Usage("the command on --command-fd is over 1 MiB");
+    data->append(buf, static_cast<size_t>(n));
+    if (data->size() > kMaxCommandBytes) Usage(std::string("what came on ") + flag + " is over 1 MiB");
   }
-  close(o_.command_fd);
+  close(fd);
+  return Why::kNone;
+}
+
+// The head command from --command-fd. Returns kNone once it has it, or why it gave up.
+Why Keeper::ReceiveCommand() {
+  std::string data;
+  Why why = ReadToEof(o_.command_fd, "--command-fd", &data);
+  if (why != Why::kNone) return why;
   command_args_ = SplitCommand(data);
   for (std::string& arg : command_args_) command_argv_.push_back(&arg[0]);
   command_argv_.push_back(nullptr);
@@ -378,6 +408,81 @@ void Keeper::KillTreeAndReap(Why why) {
       head_status_ = status;
     }
   }
+}
+
+// Sleeps up to `ms` on the signalfd (a signal or a child wakes us early; both are drained).
+void Keeper::SleepOnSignals(double ms) {
+  struct pollfd fd = {signal_fd_, POLLIN, 0};
+  if (poll(&fd, 1, PollTimeout(ms)) > 0) {
+    struct signalfd_siginfo si;
+    while (read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    }
+  }
+}
+
+// Our parent is dead once we were re-parented (a pid is not reused while its
+// holder lives). A parent-death signal proves it at once; after an EOF the
+// parent may still be exiting, so give it kParentDeathProofMs. A parent that
+// only closed our pipe and lives on does the release itself.
+bool Keeper::ParentProvablyDead() {
+  double until = NowMs() + kParentDeathProofMs;
+  for (;;) {
+    if (getppid() != o_.parent) return true;
+    double left = until - NowMs();
+    if (left <= 0) return false;
+    SleepOnSignals(std::min(left, 10.0));
+  }
+}
+
+// Runs the release command with its input on stdin, for at most kReleaseMs,
+// reports how it ended, and reaps whatever it left (we are still a subreaper).
+void Keeper::RunRelease() {
+  std::vector<char*> argv;
+  for (std::string& arg : release_.args) argv.push_back(&arg[0]);
+  argv.push_back(nullptr);
+  int in[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return;
+  pid_t child = fork();
+  if (child < 0) {
+    close(in[0]);
+    close(in[1]);
+    return;
+  }
+  if (child == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    if (dup2(in[0], 0) >= 0) execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  close(in[0]);
+  double until = NowMs() + kReleaseMs;
+  fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
+  size_t sent = 0;
+  while (sent < release_.input.size() && NowMs() < until) {
+    ssize_t n = write(in[1], release_.input.data() + sent, release_.input.size() - sent);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+      break;  // EPIPE: it exited without reading
+    } else {
+      struct pollfd out = {in[1], POLLOUT, 0};
+      poll(&out, 1, 10);
+    }
+  }
+  close(in[1]);
+  int status = 0;
+  pid_t got;
+  while ((got = waitpid(child, &status, WNOHANG)) == 0 && NowMs() < until) SleepOnSignals(std::min(until - NowMs(), 10.0));
+  if (got == 0) {
+    kill(child, SIGKILL);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  Status(ReleaseLine(status));
+  head_ = -1;  // its pid may have been reused by now: not the head's any more
+  KillTreeAndReap(Why::kNone);
 }
 
 void Keeper::HandleControl() {

@@ -53,7 +53,7 @@ void Usage(const std::string& problem) {
   fprintf(stderr,
           "ray-head-ha-keeper: %s\n"
           "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS] "
-          "[--status-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
+          "[--status-fd FD] [--release-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
           problem.c_str());
   exit(kExitUsage);
 }
@@ -81,11 +81,16 @@ Options ParseArgs(int argc, char** argv) {
       o.status_fd = static_cast<int>(v);
     } else if (arg == "--command-fd" && ParseInt(value, 3, kMaxFd, &v)) {
       o.command_fd = static_cast<int>(v);
+    } else if (arg == "--release-fd" && ParseInt(value, 3, kMaxFd, &v)) {
+      o.release_fd = static_cast<int>(v);
     } else {
       Usage("bad option " + arg + " " + value);
     }
   }
   if (o.parent <= 0) Usage("--parent is required");
+  if (o.release_fd >= 0 && (o.release_fd == o.status_fd || o.release_fd == o.command_fd)) {
+    Usage("--release-fd must differ from --status-fd and --command-fd");
+  }
   if (o.command_fd >= 0) {
     if (i < argc) Usage("give the command either on --command-fd or after --, not both");
     if (o.command_fd == o.status_fd) Usage("--command-fd and --status-fd must differ");
@@ -106,6 +111,22 @@ std::vector<std::string> SplitCommand(const std::string& data) {
   }
   if (args[0].empty()) Usage("--command-fd: the command is empty");
   return args;
+}
+
+Release SplitRelease(const std::string& data) {
+  Release r;
+  size_t start = 0;
+  for (;;) {
+    size_t end = data.find('\0', start);
+    if (end == std::string::npos) Usage("--release-fd: expected NUL-terminated arguments and an empty one");
+    std::string arg = data.substr(start, end - start);
+    start = end + 1;
+    if (arg.empty()) break;
+    r.args.push_back(arg);
+  }
+  if (r.args.empty()) Usage("--release-fd: the command is empty");
+  r.input = data.substr(start);
+  return r;
 }
 
 Control ParseControlLine(const std::string& line) {
@@ -135,6 +156,13 @@ std::vector<std::string> TakeLines(std::string* buffer, bool* too_long) {
 std::string StartedLine(pid_t head) { return "started " + std::to_string(head); }
 
 std::string ExecFailedLine(int err) { return "exec-failed " + std::to_string(err) + " " + strerror(err); }
+
+std::string ReleaseLine(int status) {
+  std::string code = "-", sig = "-";
+  if (WIFEXITED(status)) code = std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) sig = std::to_string(WTERMSIG(status));
+  return "release " + code + " " + sig;
+}
 
 std::string ExitLine(Why why, bool reaped, int status) {
   std::string code = "-", sig = "-";

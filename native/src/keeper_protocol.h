@@ -5,7 +5,8 @@
 //
 // Usage:
 //   ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS]
-//                      [--status-fd FD] (--command-fd FD | -- COMMAND [ARG...])
+//                      [--status-fd FD] [--release-fd FD]
+//                      (--command-fd FD | -- COMMAND [ARG...])
 //
 //   --parent       pid of the orchestrator that spawned us (checked with getppid)
 //   --grace-ms     TERM -> KILL grace used when no `stop <ms>` says otherwise (5000)
@@ -16,6 +17,16 @@
 //                  argument NUL-terminated, up to EOF (at most 1 MiB). The
 //                  orchestrator uses it, so a password in the head's arguments
 //                  never shows in the keeper's /proc/PID/cmdline.
+//   --release-fd   read a release command from this fd at start (after the head
+//                  command): NUL-terminated arguments, an empty one, then the
+//                  bytes to give it on stdin, up to EOF (at most 1 MiB in all).
+//                  It runs once, only when the keeper ended because its parent
+//                  may have gone (EOF, parent death, a TERM), the parent is provably dead
+//                  (we were re-parented: getppid() != --parent, waited for up to
+//                  1 s after an EOF), and the whole tree is reaped. It gets 5 s,
+//                  then KILL; its outcome does not change our exit code. The
+//                  orchestrator gives `ray-head-ha release-orphaned` here, which
+//                  releases the term's lease (docs/design.md, decision 29).
 //
 // Every number is decimal digits only (no sign, no 0x, no fraction, no
 // exponent) within its range: pid 1..4194304, ms 0..2^53-1 (grace: 0..2^31-1),
@@ -31,6 +42,8 @@
 //   started <pid>                      the head exec'd
 //   exec-failed <errno> <message>      the head could not exec
 //   error <message>                    a control line was not understood (ignored)
+//   release <code|-> <signal|->        the release command ran (after the tree
+//                                      was reaped; nobody may be listening)
 //   exit <reason> <code|-> <signal|->  last line: why we end, and the head main
 //                                      process's exit code or signal number
 //
@@ -74,6 +87,7 @@ struct Options {
   double deadline_ms;  // NAN: no deadline
   int status_fd = 3;
   int command_fd = -1;
+  int release_fd = -1;
   char** command = nullptr;  // argv after --, or null with --command-fd
 };
 
@@ -85,6 +99,14 @@ Options ParseArgs(int argc, char** argv);
 // (usage) when it is not that shape or the command is empty.
 std::vector<std::string> SplitCommand(const std::string& data);
 constexpr size_t kMaxCommandBytes = 1 << 20;
+
+// The release command as sent on --release-fd: NUL-terminated arguments, an
+// empty argument, then its stdin. Exits 2 (usage) when it is not that shape.
+struct Release {
+  std::vector<std::string> args;
+  std::string input;
+};
+Release SplitRelease(const std::string& data);
 
 // One control line, parsed. kInvalid: not understood (answered with an `error` line).
 struct Control {
@@ -101,6 +123,8 @@ std::vector<std::string> TakeLines(std::string* buffer, bool* too_long);
 // Status lines.
 std::string StartedLine(pid_t head);
 std::string ExecFailedLine(int err);
+// `release <code|-> <signal|->` from the release command's wait status.
+std::string ReleaseLine(int status);
 // `exit <reason> <code|-> <signal|->`; `status` is the head's wait status when `reaped`.
 std::string ExitLine(Why why, bool reaped, int status);
 

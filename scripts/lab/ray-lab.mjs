@@ -333,6 +333,13 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
       process.kill(pid, 'SIGKILL');
       return true;
     },
+    /** SIGKILL of the orchestrator alone (`ray-head-ha run`): an OOM kill; its keeper and head are left to the keeper. */
+    orchestratorKill(name) {
+      const pid = lab.host(name).pids().find((p) => /ray-head-ha(\.js)? run( |$)/.test(cmdlineOf(p)));
+      if (!pid) return false;
+      process.kill(pid, 'SIGKILL');
+      return true;
+    },
     /** iptables drops everything but loopback on the host; its processes keep running. */
     partition: (name) => lab.host(name).partition(),
     heal: (name) => lab.host(name).heal(),

@@ -28,6 +28,7 @@ export type KeeperStatus =
   | { kind: 'started'; pid: number }
   | { kind: 'exec-failed'; errno: number; message: string }
   | { kind: 'error'; message: string }
+  | { kind: 'release'; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'exit'; end: KeeperEnd; code: number | null; signal: NodeJS.Signals | null };
 
 const ENDS = new Set<string>(Object.keys(KEEPER_EXIT_CODES));
@@ -47,6 +48,9 @@ export function parseStatusLine(line: string): KeeperStatus | null {
     return { kind, errno: Number(a), message: line.split(' ').slice(2).join(' ') };
   }
   if (kind === 'error') return { kind, message: line.slice('error '.length) };
+  if (kind === 'release' && a && b) {
+    return { kind, code: /^\d+$/.test(a) ? Number(a) : null, signal: /^\d+$/.test(b) ? signalName(Number(b)) : null };
+  }
   if (kind === 'exit' && a && ENDS.has(a) && b && c) {
     const code = /^\d+$/.test(b) ? Number(b) : null;
     const signal = /^\d+$/.test(c) ? signalName(Number(c)) : null;
@@ -57,6 +61,8 @@ export function parseStatusLine(line: string): KeeperStatus | null {
 
 /** The keeper's fd that carries the head command. */
 export const COMMAND_FD = 4;
+/** The keeper's fd that carries the release command, when there is one. */
+export const RELEASE_FD = 5;
 
 /** Whole milliseconds, rounded down: the keeper fences at most 1 ms early, never late. */
 export function wholeDeadlineMs(deadlineMs: number): number {
@@ -75,6 +81,8 @@ export interface KeeperArgs {
   parentPid: number;
   killGraceMs: number;
   deadlineMs: number;
+  /** The keeper reads a release command from RELEASE_FD (encodeRelease). */
+  release?: boolean;
 }
 
 /** The keeper's argv: no head command in it (that goes to COMMAND_FD, see encodeCommand). */
@@ -88,6 +96,7 @@ export function keeperArgv(a: KeeperArgs): string[] {
     String(wholeDeadlineMs(a.deadlineMs)),
     '--command-fd',
     String(COMMAND_FD),
+    ...(a.release ? ['--release-fd', String(RELEASE_FD)] : []),
   ];
 }
 
@@ -97,4 +106,13 @@ export function encodeCommand(command: readonly string[]): Buffer {
     if (arg.includes('\0')) throw new TypeError('a head command argument contains a NUL byte');
   }
   return Buffer.from(command.map((arg) => `${arg}\0`).join(''), 'utf8');
+}
+
+/**
+ * The release command as the keeper reads it from RELEASE_FD: each argument
+ * NUL-terminated, an empty argument, then its stdin.
+ */
+export function encodeRelease(command: readonly string[], input: string): Buffer {
+  if (command.length === 0 || command.some((arg) => arg === '')) throw new TypeError('a release command argument is empty');
+  return Buffer.concat([encodeCommand(command), Buffer.from('\0'), Buffer.from(input, 'utf8')]);
 }

@@ -18,7 +18,7 @@ import { Readable, Writable } from 'node:stream';
 import { monotonicClock, type Clock } from '../clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
-import { COMMAND_FD, deadlineLine, encodeCommand, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
+import { COMMAND_FD, RELEASE_FD, deadlineLine, encodeCommand, encodeRelease, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
 import { killAdoptedOrphans, sigkillQuietly } from './orphans.js';
 import type { HeadExit, StopReason } from '../term.js';
 import type { HeadHandle, HeadSpec, HeadSupervisor } from './types.js';
@@ -51,20 +51,26 @@ export class KeeperSupervisor implements HeadSupervisor {
     if (!Number.isFinite(spec.killGraceMs) || spec.killGraceMs < 0) throw new TypeError(`bad killGraceMs ${spec.killGraceMs}`);
     if (!Number.isFinite(spec.deadlineMs)) throw new TypeError(`bad deadlineMs ${spec.deadlineMs}`);
     const encoded = encodeCommand(spec.command);
+    const release = spec.onOrphaned ? encodeRelease(spec.onOrphaned.command, spec.onOrphaned.input) : null;
     const startedMs = this.clock.nowMs();
     // detached: the keeper leads its own group, so a terminal's ^C or a kill
     // of our group reaches us (we then stop the head), not the keeper directly.
     // The command goes over fd 4, not argv: the keeper's /proc/PID/cmdline is
     // world-readable, and the head's arguments may carry Ray's --redis-password.
+    // The release command's input (the Redis credentials) goes over fd 5 for the same reason.
     const keeper = spawn(
       this.keeperPath,
-      keeperArgv({ parentPid: process.pid, killGraceMs: spec.killGraceMs, deadlineMs: spec.deadlineMs }),
-      { env: spec.env, stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe'], detached: true },
+      keeperArgv({ parentPid: process.pid, killGraceMs: spec.killGraceMs, deadlineMs: spec.deadlineMs, release: release !== null }),
+      { env: spec.env, stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe', ...(release ? ['pipe' as const] : [])], detached: true },
     );
-    const commandPipe = keeper.stdio[COMMAND_FD];
-    if (!(commandPipe instanceof Writable)) throw new Error(`keeper command pipe (fd ${COMMAND_FD}) missing`);
-    commandPipe.on('error', () => {}); // a keeper that died early: its exit status says why
-    commandPipe.end(encoded);
+    const feed = (fd: number, data: Buffer) => {
+      const pipe = keeper.stdio[fd];
+      if (!(pipe instanceof Writable)) throw new Error(`keeper pipe (fd ${fd}) missing`);
+      pipe.on('error', () => {}); // a keeper that died early: its exit status says why
+      pipe.end(data);
+    };
+    feed(COMMAND_FD, encoded);
+    if (release) feed(RELEASE_FD, release);
     const handle = new KeeperHandle(keeper, spec, startedMs, this.clock, this.native);
     return handle.started();
   }

@@ -22,6 +22,8 @@ export interface LeadOptions {
   killGraceMs: number;
   waitAfterElectedMs: number;
   waitPreviousMaxMs: number;
+  /** The keeper's release command for this term, run only after this process died (HeadSpec.onOrphaned). */
+  onOrphaned?: (term: Term) => { command: string[]; input: string };
   /** Called with the live handle's pid, or null when the head is gone. */
   onHead?: (pid: number | null) => void;
   /**
@@ -63,7 +65,13 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
     // TERM_ENV also tells the shim and `ray-head-ha run` in this tree that they run inside a head.
     const env = { ...options.env, RAY_HA_CANDIDATE_ID: options.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(options.candidateId, term.epoch) };
-    handle = await options.supervisor.start({ command: options.command, env, killGraceMs: options.killGraceMs, deadlineMs: term.deadlineMs() });
+    handle = await options.supervisor.start({
+      command: options.command,
+      env,
+      killGraceMs: options.killGraceMs,
+      deadlineMs: term.deadlineMs(),
+      ...(options.onOrphaned && { onOrphaned: options.onOrphaned(term) }),
+    });
   } catch (err) {
     if (err instanceof FencedBeforeStartError) {
       options.log.warn({ epoch: term.epoch }, err.message);

@@ -17,6 +17,12 @@ export interface HeadSpec {
    * is killed when it passes without being moved forward by setDeadline().
    */
   deadlineMs: number;
+  /**
+   * Run by the keeper, with `input` on its stdin, once it has reaped the whole
+   * tree after this process died (docs/design.md, decision 29). Never run
+   * while this process lives.
+   */
+  onOrphaned?: { command: string[]; input: string };
 }
 
 export interface HeadHandle {

@@ -122,6 +122,8 @@ export interface RayLab {
   hostDeath(name: string): void;
   revive(name: string): void;
   podKill(name: string): void;
+  /** SIGKILL the host's orchestrator (`ray-head-ha run`) alone; false when none runs. */
+  orchestratorKill(name: string): boolean;
   gracefulStop(name: string): void;
   redisRestartEmpty(): Promise<void>;
   redisPause(): void;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { findRealRay, installShim, isShim, SHIM_MARKER } from '../../src/ray/install-shim.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, isListening } from '../helpers/ports.js';
 import { startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/candidates.js';
 import { isDead } from '../helpers/process-tree.js';
@@ -162,6 +162,86 @@ describe('HA on: `ray start --head --block` execs the orchestrator', () => {
     expect(rec.pid).toBe(r.pid); // exec, not a child: KubeRay's signals reach the orchestrator
     expect(rec.env.RAY_ENABLE_HEAD_HA).toBe(value);
   });
+});
+
+/** The first child of `pid` (from /proc), or null. */
+function childOf(pid: number): number | null {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0];
+    return first ? Number(first) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `ray ...` through the shim as PID 1 of a new PID namespace (a container's init), with its output. */
+function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
+  const baseEnv = { ...process.env };
+  delete baseEnv['RAY_ENABLE_HEAD_HA'];
+  const p = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child=SIGKILL', 'ray', ...args], {
+    env: { ...baseEnv, PATH: [...pathDirs, process.env['PATH']].join(path.delimiter), RAY_HA_RUN_DIR: path.join(work, 'run-init'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+  return { p, exited, out: () => out };
+}
+
+describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () => {
+  it('runs the orchestrator as its child, forwards SIGTERM to it, and exits with its code', async () => {
+    const record = path.join(work, 'orch-init.json');
+    const r = rayAsInit(['start', '--head', '--port', '6380', '--block'], { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby' }, [shimDir, fakeRayDir]);
+    await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
+    const init = childOf(r.p.pid!)!;
+    const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number };
+    expect(rec.argv.slice(0, 2)).toEqual(['run', '--']);
+    expect(rec.pid).not.toBe(1); // its pid in the namespace: a child, not the init itself
+    const orchestrator = childOf(init)!;
+    expect(readFileSync(`/proc/${orchestrator}/cmdline`, 'utf8')).toContain('fake-orchestrator.mjs');
+    process.kill(init, 'SIGTERM'); // what the kubelet sends to a container's PID 1
+    expect(await r.exited).toBe(0);
+    expect(isDead(orchestrator)).toBe(true);
+  });
+
+  it('real orchestrator and real Ray: the orchestrator SIGKILLed alone, its keeper reaps the head and releases the lease, and only then the init exits (137)', async () => {
+    const redis = await startRedis();
+    const haShimDir = path.join(work, 'init-ha-shim');
+    installShim({ binDir: haShimDir, searchPath: [haShimDir, VENV_BIN].join(':') }); // default orchestrator: this checkout
+    const tempDir = mkdtempSync(path.join(tmpdir(), 'rhha-shiminit-'));
+    const port = await freePort();
+    const ns = 'shim-init';
+    const raw = redis.client();
+    try {
+      const r = rayAsInit(
+        ['start', '--head', '--block', `--port=${port}`, `--temp-dir=${tempDir}`, '--include-dashboard=false', '--num-cpus=1', '--disable-usage-stats'],
+        { RAY_ENABLE_HEAD_HA: 'true', RAY_REDIS_ADDRESS: redis.address, RAY_external_storage_namespace: ns, RAY_HA_LOG_LEVEL: 'info' },
+        [haShimDir, VENV_BIN],
+      );
+      const leaseKey = `ray-head-ha:{${ns}}:lease`;
+      await until('the candidate leads with its GCS up', async () => (await raw.get(leaseKey)) !== null && (await isListening(port)), 120_000, 200);
+      const token = (await raw.get(leaseKey))!;
+      const init = childOf(r.p.pid!)!;
+      const orchestrator = childOf(init)!;
+      expect(readFileSync(`/proc/${orchestrator}/cmdline`, 'utf8')).toContain('ray-head-ha.js\0run\0');
+      const sub = redis.client();
+      const events: string[] = [];
+      await sub.subscribe(`ray-head-ha:{${ns}}:events`);
+      sub.on('message', (_c, m: string) => events.push(m));
+      process.kill(orchestrator, 'SIGKILL');
+      expect(await r.exited).toBe(137);
+      // The lease was released by the keeper (an event), not left to expire, before the namespace ended.
+      expect(await raw.get(leaseKey)).toBeNull();
+      await until('the released event', () => events.some((e) => JSON.parse(e).type === 'released'), 2_000, 20);
+      const released = JSON.parse(events.find((e) => JSON.parse(e).type === 'released')!);
+      expect(`${released.id}#${released.epoch}`).toBe(token);
+      expect(r.out()).toMatch(/released the lease: the orchestrator died and its keeper reaped the whole head tree/);
+    } finally {
+      await redis.close();
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });
 
 describe('HA on: `ray start --head` without --block starts the orchestrator detached', () => {

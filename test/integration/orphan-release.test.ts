@@ -1,0 +1,219 @@
+/**
+ * Release on provable death (docs/design.md, decision 29): when the
+ * orchestrator dies, its keeper kills and reaps the head's whole tree and only
+ * then runs the release command, so standbys need not wait out the ttl. Never
+ * while the orchestrator lives: not on a stop, a fence, an EOF from a parent
+ * that lives on, or a frozen (SIGSTOPped) orchestrator.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KeeperSupervisor } from '../../src/supervisor/keeper.js';
+import { parseEvent } from '../../src/redis/events.js';
+import { leaseKeys } from '../../src/redis/keys.js';
+import { isLeading, until } from '../helpers/candidates.js';
+import { useStandInCluster } from '../helpers/cluster.js';
+import { keeperPath } from '../helpers/keeper.js';
+import { Started, fixtures, nowMs, procState, readPids, sleep, waitDead } from '../helpers/process-tree.js';
+
+const started = new Started();
+let dir: string;
+let n = 0;
+const file = (name: string) => path.join(dir, `${name}-${++n}`);
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'rhha-orphan-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => started.killAll());
+
+const FAMILY = path.join(fixtures, 'spawn-setsid-grandchild.sh');
+const PROBE = path.join(fixtures, 'release-probe.sh');
+
+/** The stand-in orchestrator (fixtures/spawn-keeper.mjs) with a release command, and its output. */
+function standIn(args: string[], release: { command: string[]; input: string }) {
+  const proc = spawn(process.execPath, [path.join(fixtures, 'spawn-keeper.mjs'), keeperPath, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    detached: true,
+    env: { ...process.env, SPAWN_KEEPER_RELEASE: JSON.stringify(release) },
+  });
+  started.group(proc.pid!);
+  const lines: string[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    lines.push(line);
+    if (line.startsWith('keeper ')) started.group(Number(line.slice(7)));
+  });
+  const waitLine = async (prefix: string, timeoutMs = 5000): Promise<string> => {
+    await until(`a "${prefix}" line (got ${JSON.stringify(lines)})`, () => lines.some((l) => l.startsWith(prefix)), timeoutMs, 10);
+    return lines.find((l) => l.startsWith(prefix))!.slice(prefix.length);
+  };
+  return { proc, waitLine, lines };
+}
+
+describe('keeper: the release command', () => {
+  it('runs once its orchestrator is SIGKILLed and the whole tree (head, child, setsid daemon) is reaped, with its input on stdin', async () => {
+    const pidFile = file('family');
+    const out = file('released');
+    const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'the input\nsecond line' });
+    const keeperPid = Number(await waitLine('keeper '));
+    await waitLine('status started ');
+    const pids = await readPids(pidFile);
+    started.pid(...pids);
+    proc.kill('SIGKILL');
+    await until('the release command ran', () => existsSync(out), 5_000, 10);
+    // The probe looked for every process of the family when it started: none was left, not even a zombie.
+    expect(readFileSync(out, 'utf8')).toBe('the input\nsecond line\ndone\n');
+    await waitDead([keeperPid], 2_000);
+  });
+
+  it('a release command that hangs is killed after 5 s, and the keeper still exits having reaped everything', async () => {
+    const pidFile = file('family');
+    const marker = file('hang');
+    const hang = ['sh', '-c', 'echo $$ > "$0"; exec sleep 1000', marker];
+    const { proc, waitLine } = standIn(['100', '60000', '--', FAMILY, pidFile], { command: hang, input: '' });
+    const keeperPid = Number(await waitLine('keeper '));
+    await waitLine('status started ');
+    started.pid(...(await readPids(pidFile)));
+    proc.kill('SIGKILL');
+    const [hanging] = await readPids(marker);
+    started.pid(hanging!);
+    const t0 = nowMs();
+    await waitDead([hanging!, keeperPid], 8_000);
+    console.log(`[orphan-release] a hanging release command and its keeper were gone ${(nowMs() - t0).toFixed(0)} ms after it started`);
+  });
+
+  it('never runs while the orchestrator lives: not on a stop, a fence, nor an EOF from a parent that lives on', async () => {
+    const sup = new KeeperSupervisor();
+    const outs: string[] = [];
+    const release = () => {
+      const out = file('never');
+      outs.push(out);
+      return { command: [PROBE, out, '/dev/null'], input: 'x' };
+    };
+    // stop
+    const stopped = await sup.start({ command: ['sleep', '1000'], env: process.env, killGraceMs: 200, deadlineMs: nowMs() + 60_000, onOrphaned: release() });
+    started.group(stopped.keeperPid);
+    expect((await stopped.stop('shutdown')).reason).toBe('shutdown');
+    // fence
+    const fenced = await sup.start({ command: ['sleep', '1000'], env: process.env, killGraceMs: 100, deadlineMs: nowMs() + 300, onOrphaned: release() });
+    started.group(fenced.keeperPid);
+    expect((await fenced.exited).reason).toBe('fenced');
+    // EOF from a parent that lives on (this process): the keeper waits up to 1 s for a proof, then exits without it.
+    const out = file('eof');
+    const keeper = spawn(keeperPath, ['--parent', String(process.pid), '--grace-ms', '100', '--release-fd', '4', '--', 'sleep', '1000'], {
+      stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe'],
+      detached: true,
+    });
+    started.group(keeper.pid!);
+    (keeper.stdio[4] as NodeJS.WritableStream).end(Buffer.from(`${PROBE}\0${out}\0/dev/null\0\0x`));
+    const exited = new Promise<number | null>((resolve) => keeper.once('exit', (code) => resolve(code)));
+    await sleep(300);
+    keeper.stdin!.end();
+    expect(await exited).toBe(4);
+    await sleep(200);
+    for (const o of [...outs, out]) expect(existsSync(o), o).toBe(false);
+  });
+
+  it.each([
+    ['the same fd as --status-fd', ['--release-fd', '3'], /--release-fd must differ/],
+    ['no empty argument after the command', null, /--release-fd: expected NUL-terminated arguments and an empty one/],
+    ['an empty command', '\0input', /--release-fd: the command is empty/],
+  ])('%s: exit 2, nothing started', async (_name, how, message) => {
+    const marker = file('not-started');
+    const args = Array.isArray(how) ? how : ['--release-fd', '4'];
+    const keeper = spawn(keeperPath, ['--parent', String(process.pid), ...args, '--', 'sh', '-c', 'touch "$0"; exec sleep 1000', marker], {
+      stdio: ['pipe', 'inherit', 'pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    started.group(keeper.pid!);
+    if (!Array.isArray(how)) (keeper.stdio[4] as NodeJS.WritableStream).end(Buffer.from(how ?? 'cmd\0arg'));
+    let stderr = '';
+    keeper.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => keeper.once('exit', (c) => resolve(c)));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('candidates: the lease of a dead orchestrator', () => {
+  const cluster = useStandInCluster('orphan');
+  const releasedLine = (l: Record<string, unknown>) => l.msg === 'released the lease: the orchestrator died and its keeper reaped the whole head tree';
+
+  /** Watches the lease key and the head's family together: a sample with the lease gone and a process of the family still there is a violation. */
+  function watchLeaseAndFamily(pids: number[]) {
+    const raw = cluster.redis.client();
+    const key = leaseKeys(cluster.ns).lease;
+    const violations: { atMs: number; alive: number[] }[] = [];
+    let goneAtMs: number | null = null;
+    let stop = false;
+    const done = (async () => {
+      while (!stop) {
+        const lease = await raw.get(key);
+        // Checked after the reply: a process seen now was alive after the lease was read as gone.
+        const alive = pids.filter((p) => procState(p) !== null);
+        if (lease === null || !lease.startsWith('a#')) {
+          goneAtMs ??= nowMs();
+          if (alive.length > 0) violations.push({ atMs: nowMs(), alive });
+        }
+        if (goneAtMs !== null && alive.length === 0) break;
+        await sleep(2);
+      }
+    })();
+    return {
+      violations,
+      stop: async () => {
+        stop = true;
+        await done;
+        return goneAtMs;
+      },
+    };
+  }
+
+  it('SIGKILL of the leading orchestrator: its keeper releases the lease (an event, not the ttl) only after the whole tree is gone; a standby takes over', async () => {
+    const a = cluster.candidate('a');
+    const leader = await cluster.leaderAmong([a]);
+    expect(leader).toBe(a);
+    const b = cluster.candidate('b');
+    await b.waitForLog((l) => l.msg === 'candidate starting');
+    const head = cluster.sampler.alive().find((h) => h.candidate === 'a')!;
+    const epoch = Number((await a.waitForLog(isLeading)).epoch);
+    const sub = cluster.redis.client();
+    const events: unknown[] = [];
+    await sub.subscribe(leaseKeys(cluster.ns).events);
+    sub.on('message', (_c, m) => events.push(parseEvent(m)));
+    const watcher = watchLeaseAndFamily([head.pid, head.grandchild, head.daemon]);
+    a.proc.kill('SIGKILL');
+    await cluster.leaderAmong([b]);
+    await watcher.stop();
+    expect(watcher.violations).toEqual([]);
+    expect(events).toContainEqual({ type: 'released', id: 'a', epoch, valid: true });
+    expect(a.logs.filter(releasedLine)).toEqual([expect.objectContaining({ epoch, released: true })]);
+    expect(cluster.sampler.overlaps).toEqual([]);
+  });
+
+  it('a frozen (SIGSTOPped) leader is not dead: its keeper fences the head but never releases; the lease runs out by its ttl', async () => {
+    const a = cluster.candidate('a');
+    await cluster.leaderAmong([a]);
+    const b = cluster.candidate('b');
+    await b.waitForLog((l) => l.msg === 'candidate starting');
+    const events: unknown[] = [];
+    const sub = cluster.redis.client();
+    await sub.subscribe(leaseKeys(cluster.ns).events);
+    sub.on('message', (_c, m) => events.push(parseEvent(m)));
+    a.proc.kill('SIGSTOP');
+    try {
+      await cluster.leaderAmong([b]);
+    } finally {
+      a.proc.kill('SIGCONT');
+    }
+    expect((await a.exited).code).toBe(3);
+    expect(a.logs.filter(releasedLine)).toEqual([]);
+    expect(events.filter((e) => (e as { id?: string }).id === 'a' && (e as { type?: string }).type !== 'acquired')).toEqual([]);
+    expect(cluster.sampler.overlaps).toEqual([]);
+  });
+});
+
