@@ -436,6 +436,7 @@ def main():
     if not (is_start and "--head" in opts and "--help" not in opts and ha_enabled()):
         exec_or_die(ray, [sys.argv[0]] + args)
     args = take_password(args)
+    os.environ.pop(INSTANCE_LOCKED_ENV, None)  # said only by this shim as PID 1 (lock_instance)
     if "--block" in opts:
         command = ORCHESTRATOR + ["run", "--", ray] + args
         if os.getpid() == 1:
@@ -449,11 +450,44 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signa
 INIT_DRAIN_ENV = "RAY_HA_INIT_DRAIN_S"
 
 
+INSTANCE_DIR_ENV = "RAY_HA_INSTANCE_DIR"  # src/ray/instance.ts
+INSTANCE_LOCKED_ENV = "RAY_HA_INSTANCE_LOCKED"
+
+
+def lock_instance():
+    """With RAY_HA_INSTANCE_DIR: take the exclusive lock on <dir>/lock for the life of this
+    init (the descriptor is not inherited: only PID 1 holds it) and tell the orchestrator
+    (RAY_HA_INSTANCE_LOCKED=1). Getting it proves the previous container's PID 1 is dead,
+    and with it every process of that container: a restarted leader may then release its
+    previous lease at once (docs/design.md, decision 30). Without the lock, nothing is
+    released and the lease expires by its ttl."""
+    directory = os.environ.get(INSTANCE_DIR_ENV)
+    if not directory:
+        return
+    import fcntl
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        log("cannot open the instance lock in %s=%s: %s; a restart in place will not release the previous lease" % (
+            INSTANCE_DIR_ENV, directory, e))
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log("another process holds the instance lock in %s=%s; a restart in place will not release the previous lease" % (
+            INSTANCE_DIR_ENV, directory))
+        os.close(fd)
+        return
+    os.environ[INSTANCE_LOCKED_ENV] = "1"  # fd stays open (and locked) until this init exits
+
+
 def run_as_init(command):
     """PID 1: the orchestrator as a child, signals forwarded, every orphan reaped.
     Once the orchestrator is gone, waits for whatever is left (its keeper reaping the
     head and releasing the lease) for up to RAY_HA_INIT_DRAIN_S seconds (10), then
     returns the orchestrator's exit status; leaving ends the namespace's last processes."""
+    lock_instance()
     pending = []  # signals that came before the fork returned
     child = None
 

@@ -3,6 +3,7 @@
  * 0 clean shutdown, 2 bad configuration/usage or refused credentials,
  * 3 lost leadership, 127 head command cannot start, else the head's own code.
  */
+import path from 'node:path';
 import { loadConfig } from './config.js';
 import { OPTIONS, lookup, parseFlags, RUN_FLAGS, type Flags } from './options.js';
 import { REDIS_FLAGS, USAGE } from './usage.js';
@@ -20,6 +21,7 @@ import { reportRoles } from './ray/state-file.js';
 import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
 import { releaseOrphaned } from './release-orphaned.js';
+import { instanceFrom } from './ray/instance.js';
 import { jsonLine } from './printable.js';
 import { formatStatus, readStatus } from './status.js';
 import { preflightHeadCommand } from './supervisor/preflight.js';
@@ -102,6 +104,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(http && { onHead: http.onHead }),
       ...(watchHead && { watchHead }),
       cliCommand: cliCommand(),
+      instance: instanceFrom(env, absoluteDir(lookup(OPTIONS.instanceDir, {}, env))),
     });
   } catch (err) {
     throw withAddress(err, config.redis);
@@ -175,6 +178,13 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   } finally {
     redis.disconnect();
   }
+}
+
+/** An option naming a directory: absolute, or a ConfigError naming the variable. */
+function absoluteDir(found: { value: string; source: string } | null): string | undefined {
+  if (!found) return undefined;
+  if (!path.isAbsolute(found.value)) throw new ConfigError(`${found.source}=${JSON.stringify(found.value)}: must be an absolute directory`);
+  return found.value;
 }
 
 /** This CLI as a command line: node and the script it runs (for the keeper's release command). */

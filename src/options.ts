@@ -54,6 +54,12 @@ export const OPTIONS = {
   sentinelPasswordFile: { flag: null, env: ['RAY_HA_REDIS_SENTINEL_PASSWORD_FILE'], help: 'a file holding it (wins over the variable)' },
   headRedisPassword: { flag: null, env: ['RAY_HA_HEAD_REDIS_PASSWORD'], help: "set by the shim: Ray's --redis-password, put back on the head's command line only" },
   stateFile: { flag: null, env: ['RAY_HA_STATE_FILE'], help: "set by the shim: where run reports its role (leader, standby, stopped)" },
+  instanceDir: {
+    flag: null,
+    env: ['RAY_HA_INSTANCE_DIR'],
+    help: 'a directory that outlives a container restart (an emptyDir): a leader restarted in place releases its previous lease at once (off)',
+  },
+  instanceLocked: { flag: null, env: ['RAY_HA_INSTANCE_LOCKED'], help: "set by the shim as a container's PID 1: it holds the instance directory's lock" },
   runDir: { flag: null, env: ['RAY_HA_RUN_DIR'], help: "absolute directory of the candidates' pidfiles, for ray stop (/tmp/ray-head-ha-<uid>)" },
 } as const satisfies Record<string, Option>;
 

@@ -16,6 +16,7 @@ import { leadTerm } from './supervisor/lead-term.js';
 import type { HeadSupervisor } from './supervisor/types.js';
 import type { HeadExit, Term } from './term.js';
 import { orphanRelease } from './release-orphaned.js';
+import { recordTerms, releasePreviousIncarnation, type Instance } from './ray/instance.js';
 
 export interface RunDeps {
   config: Config;
@@ -37,6 +38,8 @@ export interface RunDeps {
    * Absent: the lease of a dead orchestrator expires by its ttl.
    */
   cliCommand?: string[];
+  /** RAY_HA_INSTANCE_DIR: restart in place (src/ray/instance.ts); null: off. */
+  instance?: Instance | null;
 }
 
 export async function runCandidate(deps: RunDeps): Promise<number> {
@@ -82,8 +85,11 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
     },
     'candidate starting',
   );
+  const { instance } = deps;
+  const stopRecording = instance ? recordTerms(instance, elector, config.candidateId, log) : undefined;
   try {
     await lease.connect();
+    if (instance) await releasePreviousIncarnation(instance, config.candidateId, lease, log);
     for (;;) {
       const result = await elector.runTerm(deps.shutdown, (term) =>
         leadTerm(term, {
@@ -109,6 +115,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
       return code;
     }
   } finally {
+    stopRecording?.();
     await lease.close();
   }
 }

@@ -271,6 +271,8 @@ describe('secrets: Ray\'s --redis-password through the shim, and our variables',
     const keeperArgv = procArgv(keeper);
     expect(orchArgv).toContain('run');
     expect(keeperArgv[0]).toMatch(/ray-head-ha-keeper$/);
+    // The release command and its input (the Redis credentials) came on fd 5, not argv.
+    expect(keeperArgv.slice(keeperArgv.indexOf('--release-fd'), keeperArgv.indexOf('--release-fd') + 2)).toEqual(['--release-fd', '5']);
     for (const argv of [orchArgv, keeperArgv]) {
       expect(argv.join(' ')).not.toContain(SECRET);
       expect(argv.join(' ')).not.toContain('--redis-password');

@@ -205,6 +205,78 @@ describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () =>
     expect(isDead(orchestrator)).toBe(true);
   });
 
+  it('RAY_HA_INSTANCE_DIR: the init takes the lock and says so to its orchestrator; a second init on the same directory does not, nor does a shim that is not PID 1', async () => {
+    const instanceDir = mkdtempSync(path.join(work, 'instance-'));
+    const recA = path.join(work, 'orch-lock-a.json');
+    const recB = path.join(work, 'orch-lock-b.json');
+    const env = { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_MODE: 'standby', RAY_HA_INSTANCE_DIR: instanceDir, RAY_HA_INSTANCE_LOCKED: '1' };
+    const a = rayAsInit(['start', '--head', '--block'], { ...env, FAKE_ORCH_RECORD: recA }, [shimDir, fakeRayDir]);
+    await until('the first orchestrator runs', () => existsSync(recA), 10_000, 20);
+    expect(JSON.parse(readFileSync(recA, 'utf8')).env.RAY_HA_INSTANCE_LOCKED).toBe('1');
+    const b = rayAsInit(['start', '--head', '--block'], { ...env, FAKE_ORCH_RECORD: recB }, [shimDir, fakeRayDir]);
+    await until('the second orchestrator runs', () => existsSync(recB), 10_000, 20);
+    expect(JSON.parse(readFileSync(recB, 'utf8')).env.RAY_HA_INSTANCE_LOCKED).toBeUndefined();
+    expect(b.out()).toMatch(/another process holds the instance lock in RAY_HA_INSTANCE_DIR=/);
+    // Not PID 1 (the shim execs the orchestrator): a RAY_HA_INSTANCE_LOCKED from outside is dropped.
+    const recC = path.join(work, 'orch-lock-c.json');
+    runRay(['start', '--head', '--block'], { ...env, FAKE_ORCH_MODE: 'exit:0', FAKE_ORCH_RECORD: recC });
+    expect(JSON.parse(readFileSync(recC, 'utf8')).env.RAY_HA_INSTANCE_LOCKED).toBeUndefined();
+    for (const r of [a, b]) process.kill(childOf(r.p.pid!)!, 'SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(await b.exited).toBe(0);
+  });
+
+  it('real orchestrator and real Ray, restart in place: the container\'s PID 1 killed (all of it dies), the next incarnation releases its previous lease at once, not after the ttl', async () => {
+    const redis = await startRedis();
+    const haShimDir = path.join(work, 'restart-ha-shim');
+    installShim({ binDir: haShimDir, searchPath: [haShimDir, VENV_BIN].join(':') });
+    const instanceDir = mkdtempSync(path.join(work, 'restart-instance-'));
+    const ns = 'shim-restart';
+    const raw = redis.client();
+    const leaseKey = `ray-head-ha:{${ns}}:lease`;
+    const temps: string[] = [];
+    const incarnation = async () => {
+      const tempDir = mkdtempSync(path.join(tmpdir(), 'rhha-restart-'));
+      temps.push(tempDir);
+      const port = await freePort();
+      const r = rayAsInit(
+        ['start', '--head', '--block', `--port=${port}`, `--temp-dir=${tempDir}`, '--include-dashboard=false', '--num-cpus=1', '--disable-usage-stats'],
+        {
+          RAY_ENABLE_HEAD_HA: 'true', RAY_REDIS_ADDRESS: redis.address, RAY_external_storage_namespace: ns, RAY_HA_LOG_LEVEL: 'info',
+          RAY_HA_CANDIDATE_ID: 'pod-0', RAY_HA_INSTANCE_DIR: instanceDir,
+          // A minute: a takeover within the test can only come from the release.
+          RAY_HA_KEY_EXPIRE_TIME_MS: '60000',
+        },
+        [haShimDir, VENV_BIN],
+      );
+      await until('the candidate leads with its GCS up', async () => ((await raw.get(leaseKey)) ?? '').startsWith('pod-0#') && (await isListening(port)), 120_000, 200);
+      return { r, token: (await raw.get(leaseKey))! };
+    };
+    try {
+      // A namespace that has had terms (an epoch counter): no first-term hold of a whole minute (decision 28).
+      await raw.set(`ray-head-ha:{${ns}}:epoch`, '1');
+      const first = await incarnation();
+      expect(readFileSync(path.join(instanceDir, 'term'), 'utf8').trim()).toBe(first.token);
+      process.kill(childOf(first.r.p.pid!)!, 'SIGKILL'); // the container's init: the kernel kills the rest
+      expect(await first.r.exited).not.toBe(0);
+      expect(await raw.get(leaseKey)).toBe(first.token); // nobody released it: the keeper died too
+      const sub = redis.client();
+      const events: { type: string; id: string; epoch: number }[] = [];
+      await sub.subscribe(`ray-head-ha:{${ns}}:events`);
+      sub.on('message', (_c, m: string) => events.push(JSON.parse(m)));
+      const second = await incarnation();
+      expect(second.token).not.toBe(first.token);
+      expect(events.map((e) => `${e.type} ${e.id}#${e.epoch}`)).toEqual([`released ${first.token}`, `acquired ${second.token}`]);
+      expect(second.r.out()).toMatch(/released the lease of this container's previous incarnation/);
+      process.kill(childOf(second.r.p.pid!)!, 'SIGTERM');
+      expect(await second.r.exited).toBe(0);
+      expect(await raw.get(leaseKey)).toBeNull();
+    } finally {
+      await redis.close();
+      for (const t of temps) rmSync(t, { recursive: true, force: true });
+    }
+  }, 200_000);
+
   it('real orchestrator and real Ray: the orchestrator SIGKILLed alone, its keeper reaps the head and releases the lease, and only then the init exits (137)', async () => {
     const redis = await startRedis();
     const haShimDir = path.join(work, 'init-ha-shim');
