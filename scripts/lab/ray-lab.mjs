@@ -199,7 +199,9 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     /** Hosts that run a live gcs_server (a split brain is two of them). */
     gcsHosts: () => candNames.filter((n) => lab.host(n).commands().some((c) => c.includes('gcs_server'))),
     /** Ray processes still on a host. */
-    rayProcessesOn: (name) => rayProcesses(lab.host(name).commands()),
+    // Not the shim either: as the pod's PID 1 it stays as the init (`<python> <shimDir>/ray start ...`)
+    // while the candidate runs; the head's own `ray start` is the real one from the venv.
+    rayProcessesOn: (name) => rayProcesses(lab.host(name).commands()).filter((c) => !c.split(' ')[1]?.startsWith(`${shimDir}${path.sep}`)),
     gcsListeningOn: (name) => isListening(PORTS.gcs, lab.host(name).address),
     gcsThroughBalancer: () => isListening(PORTS.gcs, balancer.address),
     /** Which candidate servers the balancer routes to ('UP'), for the GCS frontend. */
