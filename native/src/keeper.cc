@@ -134,6 +134,7 @@ class Keeper {
   void SignalTree(int sig);
   void ReapChildren();
   void Begin(Why why, double grace_ms);
+  void Orphaned(Why why);
   bool TreeIsEmpty();
   void KillTreeAndReap(Why why);
   void HandleControl();
@@ -383,6 +384,17 @@ void Keeper::Begin(Why why, double grace_ms) {
   SignalTree(SIGTERM);
 }
 
+// Our parent went away (EOF, or its death): end with the orphan grace, or, if
+// already ending (a TERM came first: the parent-death signal also comes when
+// the thread that spawned us exits), bring the KILL that close.
+void Keeper::Orphaned(Why why) {
+  if (why_ == Why::kNone) {
+    Begin(why, o_.orphan_grace_ms);
+  } else {
+    kill_at_ms_ = std::min(kill_at_ms_, NowMs() + o_.orphan_grace_ms);
+  }
+}
+
 bool Keeper::TreeIsEmpty() {
   std::vector<pid_t> tree;
   if (Descendants(self_, &tree) != 0) return false;
@@ -491,7 +503,7 @@ void Keeper::HandleControl() {
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
   if (n <= 0) {
     control_open_ = false;
-    Begin(Why::kEof, o_.grace_ms);
+    Orphaned(Why::kEof);
     return;
   }
   control_buf_.append(buf, static_cast<size_t>(n));
@@ -520,7 +532,12 @@ void Keeper::HandleSignals() {
       ReapChildren();
     } else {
       // Our PDEATHSIG is SIGTERM: if the parent is gone, that is what it was.
-      Begin(SignalWhy(), o_.grace_ms);
+      Why why = SignalWhy();
+      if (why == Why::kParentDied) {
+        Orphaned(why);
+      } else {
+        Begin(why, o_.grace_ms);
+      }
     }
   }
   ReapChildren();  // SIGCHLD coalesces; reap whatever is there anyway

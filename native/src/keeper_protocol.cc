@@ -52,7 +52,7 @@ bool ParseInt(const char* text, long long min, long long max, long long* out) {
 void Usage(const std::string& problem) {
   fprintf(stderr,
           "ray-head-ha-keeper: %s\n"
-          "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS] "
+          "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--orphan-grace-ms MS] [--deadline-ms ABS_MS] "
           "[--status-fd FD] [--release-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
           problem.c_str());
   exit(kExitUsage);
@@ -75,6 +75,8 @@ Options ParseArgs(int argc, char** argv) {
       o.parent = static_cast<pid_t>(v);
     } else if (arg == "--grace-ms" && ParseInt(value, 0, kMaxGraceMs, &v)) {
       o.grace_ms = static_cast<double>(v);
+    } else if (arg == "--orphan-grace-ms" && ParseInt(value, 0, kMaxGraceMs, &v)) {
+      o.orphan_grace_ms = static_cast<double>(v);
     } else if (arg == "--deadline-ms" && ParseInt(value, 0, kMaxMs, &v)) {
       o.deadline_ms = static_cast<double>(v);
     } else if (arg == "--status-fd" && ParseInt(value, 0, kMaxFd, &v)) {
@@ -88,6 +90,7 @@ Options ParseArgs(int argc, char** argv) {
     }
   }
   if (o.parent <= 0) Usage("--parent is required");
+  if (isnan(o.orphan_grace_ms)) o.orphan_grace_ms = o.grace_ms;
   if (o.release_fd >= 0 && (o.release_fd == o.status_fd || o.release_fd == o.command_fd)) {
     Usage("--release-fd must differ from --status-fd and --command-fd");
   }

@@ -4,12 +4,15 @@
 // other side.
 //
 // Usage:
-//   ray-head-ha-keeper --parent PID [--grace-ms MS] [--deadline-ms ABS_MS]
+//   ray-head-ha-keeper --parent PID [--grace-ms MS] [--orphan-grace-ms MS] [--deadline-ms ABS_MS]
 //                      [--status-fd FD] [--release-fd FD]
 //                      (--command-fd FD | -- COMMAND [ARG...])
 //
 //   --parent       pid of the orchestrator that spawned us (checked with getppid)
 //   --grace-ms     TERM -> KILL grace used when no `stop <ms>` says otherwise (5000)
+//   --orphan-grace-ms  the grace when our parent went away (EOF, parent death,
+//                  a TERM once we are re-parented): nobody waits for a drain
+//                  then, and standbys wait for our release (--grace-ms)
 //   --deadline-ms  first fencing deadline, absolute CLOCK_MONOTONIC milliseconds
 //                  (Node: Math.floor(Number(process.hrtime.bigint()) / 1e6)); none if absent
 //   --status-fd    where status lines go (3); a missing fd is ignored
@@ -57,6 +60,8 @@
 
 #include <sys/types.h>
 
+#include <cmath>
+
 #include <string>
 #include <vector>
 
@@ -84,6 +89,7 @@ bool ParseInt(const char* text, long long min, long long max, long long* out);
 struct Options {
   pid_t parent = 0;
   double grace_ms = 5000;
+  double orphan_grace_ms = NAN;  // NAN: grace_ms
   double deadline_ms;  // NAN: no deadline
   int status_fd = 3;
   int command_fd = -1;

@@ -83,6 +83,8 @@ export interface KeeperArgs {
   deadlineMs: number;
   /** The keeper reads a release command from RELEASE_FD (encodeRelease). */
   release?: boolean;
+  /** The grace when this process went away (default: killGraceMs). */
+  orphanGraceMs?: number;
 }
 
 /** The keeper's argv: no head command in it (that goes to COMMAND_FD, see encodeCommand). */
@@ -92,6 +94,7 @@ export function keeperArgv(a: KeeperArgs): string[] {
     String(a.parentPid),
     '--grace-ms',
     String(Math.max(0, Math.round(a.killGraceMs))),
+    ...(a.orphanGraceMs === undefined ? [] : ['--orphan-grace-ms', String(Math.max(0, Math.round(a.orphanGraceMs)))]),
     '--deadline-ms',
     String(wholeDeadlineMs(a.deadlineMs)),
     '--command-fd',

@@ -60,7 +60,13 @@ export class KeeperSupervisor implements HeadSupervisor {
     // The release command's input (the Redis credentials) goes over fd 5 for the same reason.
     const keeper = spawn(
       this.keeperPath,
-      keeperArgv({ parentPid: process.pid, killGraceMs: spec.killGraceMs, deadlineMs: spec.deadlineMs, release: release !== null }),
+      keeperArgv({
+        parentPid: process.pid,
+        killGraceMs: spec.killGraceMs,
+        deadlineMs: spec.deadlineMs,
+        release: release !== null,
+        ...(spec.orphanGraceMs !== undefined && { orphanGraceMs: spec.orphanGraceMs }),
+      }),
       { env: spec.env, stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe', ...(release ? ['pipe' as const] : [])], detached: true },
     );
     const feed = (fd: number, data: Buffer) => {

@@ -34,6 +34,15 @@ export interface LeadOptions {
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
 }
 
+/**
+ * The kill grace once this process died and its keeper releases the lease
+ * (decision 29): none. Ray's SIGTERM drain on a head only winds down that
+ * node's own processes; the cluster's state is in Redis and the workers keep
+ * their actors, so a KILL loses nothing a head crash would not, while every
+ * standby waits for the release.
+ */
+const ORPHAN_GRACE_MS = 0;
+
 export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadExit> {
   const ended = (reason: StopReason, error?: string): HeadExit => ({ code: null, signal: null, reason, durationMs: 0, ...(error ? { error } : {}) });
   // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
@@ -70,7 +79,7 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
       env,
       killGraceMs: options.killGraceMs,
       deadlineMs: term.deadlineMs(),
-      ...(options.onOrphaned && { onOrphaned: options.onOrphaned(term) }),
+      ...(options.onOrphaned && { onOrphaned: options.onOrphaned(term), orphanGraceMs: ORPHAN_GRACE_MS }),
     });
   } catch (err) {
     if (err instanceof FencedBeforeStartError) {

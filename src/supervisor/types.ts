@@ -23,6 +23,8 @@ export interface HeadSpec {
    * while this process lives.
    */
   onOrphaned?: { command: string[]; input: string };
+  /** TERM to KILL once this process died (no one waits for a drain then); default killGraceMs. */
+  orphanGraceMs?: number;
 }
 
 export interface HeadHandle {

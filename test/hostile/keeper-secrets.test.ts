@@ -76,6 +76,9 @@ describe('keeper: numbers are decimal integers in range, or a usage error', () =
     ['--deadline-ms 9007199254740992 (2^53)', ['--parent', parent, '--deadline-ms', '9007199254740992']],
     ['--deadline-ms 12.5', ['--parent', parent, '--deadline-ms', '12.5']],
     ['--command-fd 0 (stdin is the control pipe)', ['--parent', parent, '--command-fd', '0']],
+    ['--orphan-grace-ms 0.5', ['--parent', parent, '--orphan-grace-ms', '0.5']],
+    ['--orphan-grace-ms -1', ['--parent', parent, '--orphan-grace-ms', '-1']],
+    ['--release-fd 2 (an fd of ours)', ['--parent', parent, '--release-fd', '2']],
   ];
   it.each(cases)('%s: exit 2, the usage line, nothing started', (_name, args) => {
     const marker = file('parse');
@@ -91,7 +94,7 @@ describe('keeper: numbers are decimal integers in range, or a usage error', () =
   it('the largest values in range are taken (control for the cases above)', async () => {
     const marker = file('in-range');
     const k = keeperWithStatus(keeperPath, [
-      '--parent', parent, '--grace-ms', '2147483647', '--deadline-ms', '9007199254740991', '--status-fd', '3',
+      '--parent', parent, '--grace-ms', '2147483647', '--orphan-grace-ms', '2147483647', '--deadline-ms', '9007199254740991', '--status-fd', '3',
       '--', 'sh', '-c', 'touch "$0"; exec sleep 1000', marker,
     ]);
     await k.waitLine('started ');
@@ -273,6 +276,8 @@ describe('secrets: Ray\'s --redis-password through the shim, and our variables',
     expect(keeperArgv[0]).toMatch(/ray-head-ha-keeper$/);
     // The release command and its input (the Redis credentials) came on fd 5, not argv.
     expect(keeperArgv.slice(keeperArgv.indexOf('--release-fd'), keeperArgv.indexOf('--release-fd') + 2)).toEqual(['--release-fd', '5']);
+    // Once the orchestrator is dead, the head gets no drain (lead-term.ts, ORPHAN_GRACE_MS).
+    expect(keeperArgv.slice(keeperArgv.indexOf('--orphan-grace-ms'), keeperArgv.indexOf('--orphan-grace-ms') + 2)).toEqual(['--orphan-grace-ms', '0']);
     for (const argv of [orchArgv, keeperArgv]) {
       expect(argv.join(' ')).not.toContain(SECRET);
       expect(argv.join(' ')).not.toContain('--redis-password');

@@ -34,11 +34,11 @@ const FAMILY = path.join(fixtures, 'spawn-setsid-grandchild.sh');
 const PROBE = path.join(fixtures, 'release-probe.sh');
 
 /** The stand-in orchestrator (fixtures/spawn-keeper.mjs) with a release command, and its output. */
-function standIn(args: string[], release: { command: string[]; input: string }) {
+function standIn(args: string[], release: { command: string[]; input: string }, env: NodeJS.ProcessEnv = {}) {
   const proc = spawn(process.execPath, [path.join(fixtures, 'spawn-keeper.mjs'), keeperPath, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
     detached: true,
-    env: { ...process.env, SPAWN_KEEPER_RELEASE: JSON.stringify(release) },
+    env: { ...process.env, SPAWN_KEEPER_RELEASE: JSON.stringify(release), ...env },
   });
   started.group(proc.pid!);
   const lines: string[] = [];
@@ -67,6 +67,25 @@ describe('keeper: the release command', () => {
     // The probe looked for every process of the family when it started: none was left, not even a zombie.
     expect(readFileSync(out, 'utf8')).toBe('the input\nsecond line\ndone\n');
     await waitDead([keeperPid], 2_000);
+  });
+
+  it('--orphan-grace-ms: once its orchestrator is dead, a head that ignores TERM is KILLed without the (long) grace, then released', async () => {
+    const pidFile = file('stubborn');
+    const out = file('released');
+    const { proc, waitLine } = standIn(['10000', '60000', '--', path.join(fixtures, 'ignore-term.sh'), pidFile], { command: [PROBE, out, pidFile], input: 'x' }, {
+      SPAWN_KEEPER_ORPHAN_GRACE_MS: '0',
+    });
+    await waitLine('status started ');
+    const pids = await readPids(pidFile);
+    started.pid(...pids);
+    const t0 = nowMs();
+    proc.kill('SIGKILL');
+    await until('the release command ran', () => existsSync(out), 5_000, 10);
+    const tookMs = nowMs() - t0;
+    console.log(`[orphan-release] orchestrator SIGKILL -> stubborn head KILLed, tree reaped, release ran: ${tookMs.toFixed(0)} ms`);
+    // Well inside the 10 s grace a stop or a fence would give it.
+    expect(tookMs).toBeLessThan(5_000);
+    expect(readFileSync(out, 'utf8')).toBe('x\ndone\n');
   });
 
   it('a release command that hangs is killed after 5 s, and the keeper still exits having reaped everything', async () => {
