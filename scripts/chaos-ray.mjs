@@ -56,6 +56,8 @@ const pick = (xs) => xs[Math.floor(random() * xs.length)];
 const RAY_START_MS = 60_000;
 const FAULTS = {
   'pod-kill': { boundMs: TTL + RAY_START_MS },
+  // The keeper KILLs the head and releases the lease (docs/design.md, decision 29): no ttl.
+  'orchestrator-kill': { boundMs: RAY_START_MS },
   graceful: { boundMs: RAY_START_MS },
   'head-crash': { boundMs: TTL + RAY_START_MS },
   partition: { boundMs: TTL + RAY_START_MS },
@@ -167,6 +169,9 @@ async function trial(n, fault) {
     case 'pod-kill':
     case 'standby-kill':
       L.podKill(target);
+      break;
+    case 'orchestrator-kill':
+      if (!L.orchestratorKill(target)) t.problems.push('no orchestrator on the leader to kill');
       break;
     case 'graceful':
       L.gracefulStop(target);
