@@ -3,7 +3,9 @@
  * orchestrator dies, its keeper kills and reaps the head's whole tree and only
  * then runs the release command, so standbys need not wait out the ttl. Never
  * while the orchestrator lives: not on a stop, a fence, an EOF from a parent
- * that lives on, or a frozen (SIGSTOPped) orchestrator.
+ * that lives on, or a frozen (SIGSTOPped) orchestrator. The orchestrator's
+ * own releases (a graceful stop, a head that exited) come after the tree is
+ * gone too (decision 21).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -158,7 +160,7 @@ describe('keeper: the release command', () => {
   });
 });
 
-describe('candidates: the lease of a dead orchestrator', () => {
+describe('candidates: a lease is released only after its head tree is gone', () => {
   const cluster = useStandInCluster('orphan');
   const releasedLine = (l: Record<string, unknown>) => l.msg === 'released the lease: the orchestrator died and its keeper reaped the whole head tree';
 
@@ -212,6 +214,27 @@ describe('candidates: the lease of a dead orchestrator', () => {
     expect(events).toContainEqual({ type: 'released', id: 'a', epoch, valid: true });
     expect(a.logs.filter(releasedLine)).toEqual([expect.objectContaining({ epoch, released: true })]);
     expect(cluster.sampler.overlaps).toEqual([]);
+  });
+
+  it.each([
+    ['a graceful stop (SIGTERM)', (a: { proc: { kill: (s: NodeJS.Signals) => boolean } }) => a.proc.kill('SIGTERM'), 'released'],
+    ['the head exiting by itself', null, 'released'],
+  ] as const)('%s: the orchestrator releases the lease only after the whole head tree is gone (decision 21)', async (_name, fault, kind) => {
+    const a = cluster.candidate('a', fault ? {} : { env: { STAND_IN_EXIT_AFTER_MS: '2500' } });
+    await cluster.leaderAmong([a]);
+    const head = cluster.sampler.alive().find((h) => h.candidate === 'a')!;
+    const epoch = Number((await a.waitForLog(isLeading)).epoch);
+    const sub = cluster.redis.client();
+    const events: unknown[] = [];
+    await sub.subscribe(leaseKeys(cluster.ns).events);
+    sub.on('message', (_c, m) => events.push(parseEvent(m)));
+    const watcher = watchLeaseAndFamily([head.pid, head.grandchild, head.daemon]);
+    if (fault) fault(a);
+    await a.exited;
+    await watcher.stop();
+    expect(watcher.violations).toEqual([]);
+    await until('the release event', () => events.length > 0, 2_000, 10);
+    expect(events).toContainEqual({ type: kind, id: 'a', epoch, valid: true });
   });
 
   it('a frozen (SIGSTOPped) leader is not dead: its keeper fences the head but never releases; the lease runs out by its ttl', async () => {
