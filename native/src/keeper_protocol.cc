@@ -160,18 +160,20 @@ std::string StartedLine(pid_t head) { return "started " + std::to_string(head); 
 
 std::string ExecFailedLine(int err) { return "exec-failed " + std::to_string(err) + " " + strerror(err); }
 
-std::string ReleaseLine(int status) {
-  std::string code = "-", sig = "-";
-  if (WIFEXITED(status)) code = std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) sig = std::to_string(WTERMSIG(status));
-  return "release " + code + " " + sig;
-}
-
-std::string ExitLine(Why why, bool reaped, int status) {
+namespace {
+// `<code|-> <signal|->` of a wait status; "- -" when there is none.
+std::string CodeAndSignal(bool reaped, int status) {
   std::string code = "-", sig = "-";
   if (reaped && WIFEXITED(status)) code = std::to_string(WEXITSTATUS(status));
   if (reaped && WIFSIGNALED(status)) sig = std::to_string(WTERMSIG(status));
-  return std::string("exit ") + Describe(why).word + " " + code + " " + sig;
+  return code + " " + sig;
+}
+}  // namespace
+
+std::string ReleaseLine(int status) { return "release " + CodeAndSignal(true, status); }
+
+std::string ExitLine(Why why, bool reaped, int status) {
+  return std::string("exit ") + Describe(why).word + " " + CodeAndSignal(reaped, status);
 }
 
 }  // namespace rhha

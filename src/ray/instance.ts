@@ -18,10 +18,11 @@ import type { Elector } from '../election/elector.js';
 import type { Lease } from '../election/lease.js';
 import type { Logger } from '../log.js';
 import { formatToken, parseToken } from '../redis/keys.js';
+import { OPTIONS, lookup } from '../options.js';
 import { replaceAtomically } from '../safe-files.js';
 
+/** The recorded term; the lock beside it (`lock`) is the shim's alone (scripts/ray-shim.py, lock_instance). */
 export const TERM_FILE = 'term';
-export const LOCK_FILE = 'lock';
 
 export interface Instance {
   dir: string;
@@ -32,7 +33,7 @@ export interface Instance {
 /** The instance from the environment, or null when RAY_HA_INSTANCE_DIR is not set. */
 export function instanceFrom(env: NodeJS.ProcessEnv, dir: string | undefined): Instance | null {
   if (!dir) return null;
-  return { dir, proven: env.RAY_HA_INSTANCE_LOCKED === '1' && process.ppid === 1 };
+  return { dir, proven: lookup(OPTIONS.instanceLocked, {}, env)?.value === '1' && process.ppid === 1 };
 }
 
 function readTerm(file: string): string | null {

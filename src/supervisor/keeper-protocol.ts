@@ -48,15 +48,14 @@ export function parseStatusLine(line: string): KeeperStatus | null {
     return { kind, errno: Number(a), message: line.split(' ').slice(2).join(' ') };
   }
   if (kind === 'error') return { kind, message: line.slice('error '.length) };
-  if (kind === 'release' && a && b) {
-    return { kind, code: /^\d+$/.test(a) ? Number(a) : null, signal: /^\d+$/.test(b) ? signalName(Number(b)) : null };
-  }
-  if (kind === 'exit' && a && ENDS.has(a) && b && c) {
-    const code = /^\d+$/.test(b) ? Number(b) : null;
-    const signal = /^\d+$/.test(c) ? signalName(Number(c)) : null;
-    return { kind, end: a as KeeperEnd, code, signal };
-  }
+  if (kind === 'release' && a && b) return { kind, ...codeAndSignal(a, b) };
+  if (kind === 'exit' && a && ENDS.has(a) && b && c) return { kind, end: a as KeeperEnd, ...codeAndSignal(b, c) };
   return null;
+}
+
+/** `<code|-> <signal|->` of a status line: digits, or '-' for none. */
+function codeAndSignal(code: string, signal: string): { code: number | null; signal: NodeJS.Signals | null } {
+  return { code: /^\d+$/.test(code) ? Number(code) : null, signal: /^\d+$/.test(signal) ? signalName(Number(signal)) : null };
 }
 
 /** The keeper's fd that carries the head command. */

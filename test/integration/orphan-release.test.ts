@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KeeperSupervisor } from '../../src/supervisor/keeper.js';
 import { parseEvent } from '../../src/redis/events.js';
 import { leaseKeys } from '../../src/redis/keys.js';
-import { isLeading, until } from '../helpers/candidates.js';
+import { isLeading, until, type Candidate } from '../helpers/candidates.js';
 import { useStandInCluster } from '../helpers/cluster.js';
 import { keeperPath } from '../helpers/keeper.js';
 import { Started, fixtures, nowMs, procState, readPids, sleep, waitDead } from '../helpers/process-tree.js';
@@ -164,6 +164,21 @@ describe('candidates: a lease is released only after its head tree is gone', () 
   const cluster = useStandInCluster('orphan');
   const releasedLine = (l: Record<string, unknown>) => l.msg === 'released the lease: the orchestrator died and its keeper reaped the whole head tree';
 
+  /** Every lease event of this test's namespace, parsed, from now on. */
+  async function recordEvents(): Promise<unknown[]> {
+    const events: unknown[] = [];
+    const sub = cluster.redis.client();
+    await sub.subscribe(leaseKeys(cluster.ns).events);
+    sub.on('message', (_c, m: string) => events.push(parseEvent(m)));
+    return events;
+  }
+
+  /** The live head of a leading candidate and its term's epoch. */
+  async function leading(c: Candidate) {
+    const head = cluster.sampler.alive().find((h) => h.candidate === c.id)!;
+    return { head, epoch: Number((await c.waitForLog(isLeading)).epoch) };
+  }
+
   /** Watches the lease key and the head's family together: a sample with the lease gone and a process of the family still there is a violation. */
   function watchLeaseAndFamily(pids: number[]) {
     const raw = cluster.redis.client();
@@ -200,12 +215,8 @@ describe('candidates: a lease is released only after its head tree is gone', () 
     expect(leader).toBe(a);
     const b = cluster.candidate('b');
     await b.waitForLog((l) => l.msg === 'candidate starting');
-    const head = cluster.sampler.alive().find((h) => h.candidate === 'a')!;
-    const epoch = Number((await a.waitForLog(isLeading)).epoch);
-    const sub = cluster.redis.client();
-    const events: unknown[] = [];
-    await sub.subscribe(leaseKeys(cluster.ns).events);
-    sub.on('message', (_c, m) => events.push(parseEvent(m)));
+    const { head, epoch } = await leading(a);
+    const events = await recordEvents();
     const watcher = watchLeaseAndFamily([head.pid, head.grandchild, head.daemon]);
     a.proc.kill('SIGKILL');
     await cluster.leaderAmong([b]);
@@ -222,12 +233,8 @@ describe('candidates: a lease is released only after its head tree is gone', () 
   ] as const)('%s: the orchestrator releases the lease only after the whole head tree is gone (decision 21)', async (_name, fault, kind) => {
     const a = cluster.candidate('a', fault ? {} : { env: { STAND_IN_EXIT_AFTER_MS: '2500' } });
     await cluster.leaderAmong([a]);
-    const head = cluster.sampler.alive().find((h) => h.candidate === 'a')!;
-    const epoch = Number((await a.waitForLog(isLeading)).epoch);
-    const sub = cluster.redis.client();
-    const events: unknown[] = [];
-    await sub.subscribe(leaseKeys(cluster.ns).events);
-    sub.on('message', (_c, m) => events.push(parseEvent(m)));
+    const { head, epoch } = await leading(a);
+    const events = await recordEvents();
     const watcher = watchLeaseAndFamily([head.pid, head.grandchild, head.daemon]);
     if (fault) fault(a);
     await a.exited;
@@ -242,10 +249,7 @@ describe('candidates: a lease is released only after its head tree is gone', () 
     await cluster.leaderAmong([a]);
     const b = cluster.candidate('b');
     await b.waitForLog((l) => l.msg === 'candidate starting');
-    const events: unknown[] = [];
-    const sub = cluster.redis.client();
-    await sub.subscribe(leaseKeys(cluster.ns).events);
-    sub.on('message', (_c, m) => events.push(parseEvent(m)));
+    const events = await recordEvents();
     a.proc.kill('SIGSTOP');
     try {
       await cluster.leaderAmong([b]);

@@ -127,6 +127,8 @@ describe('READONLY from the lease scripts', () => {
     return lease;
   }
 
+  // The namespace is fresh (no epoch counter), so this is the acquire script's unknown-state
+  // branch: its no-op write is what makes the replica answer READONLY (docs/design.md, decision 28).
   it('is a refusal (exit 2) on a plain address, and a transient error through Sentinel (a failover in progress)', async () => {
     const plain = await leaseOnReplica(false);
     const viaSentinel = await leaseOnReplica(true);
