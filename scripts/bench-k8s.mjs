@@ -5,7 +5,10 @@
 // same faults, measured the same way, in one run.
 //
 //   ha      deploy/kubernetes/ as written (namespace ray-ha-demo): two head
-//           candidates on two nodes, the leader Service `ray-head`
+//           candidates on two nodes, the leader Service `ray-head`, which
+//           follows the role label the leader sets on its own pod
+//   ha-readiness  the same with the other way (no label: the Service selects
+//           the candidate that passes /readyz; k8s.mjs READINESS_WAY)
 //   alone   scripts/k8s-lab/kuberay-alone.yaml (namespace ray-alone): one
 //           RayCluster head with gcsFaultToleranceOptions, KubeRay's head Service
 // One system at a time, each with its own demo Redis and the worker on node 1
@@ -39,7 +42,8 @@ import {
 import { median } from './lib/harness.mjs';
 
 const KINDS_ALL = ['pod-delete', 'crash', 'node-lost'];
-const SYSTEMS_ALL = ['ha', 'alone'];
+const SYSTEMS_ALL = ['ha', 'ha-readiness', 'alone'];
+const isHa = (system) => system !== 'alone';
 const { values: opts } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
@@ -64,7 +68,7 @@ if (process.getuid?.() !== 0) throw new Error('bench-k8s: needs root (the lab ma
 const log = (msg) => console.log(`[bench-k8s ${new Date().toISOString().slice(11, 23)}] ${msg}`);
 const sec = (ms) => (ms === null || ms === undefined ? null : Math.round(ms / 100) / 10);
 const password = crypto.randomUUID().replaceAll('-', '');
-const counters = { ha: 0, alone: 0 };
+const counters = { ha: 0, 'ha-readiness': 0, alone: 0 };
 
 let up = false;
 async function teardown() {
@@ -88,12 +92,12 @@ const aloneHead = () => waitFor('the KubeRay head Running and Ready', () => {
   return h ?? false;
 }, 300_000, 500);
 
-const where = { ha: {}, alone: { ns: ALONE.ns, address: ALONE.address } };
+const where = { ha: {}, 'ha-readiness': {}, alone: { ns: ALONE.ns, address: ALONE.address } };
 
 /** Back to steady state after a run: node 2 up, every candidate Running and reaching Redis, one leader, the actor answering. */
 async function settle(system) {
   await node2Ready(180_000);
-  if (system === 'ha') {
+  if (isHa(system)) {
     await exampleSettled(300_000);
   } else {
     await aloneHead();
@@ -104,10 +108,10 @@ async function settle(system) {
 /** Puts the head (ha: the leader) on node 2, as a node-lost fault needs. */
 async function headOnNode2(system) {
   for (let i = 0; i < 4; i++) {
-    const h = system === 'ha' ? await haLeader() : await aloneHead();
+    const h = isHa(system) ? await haLeader() : await aloneHead();
     if (h.node === 'k8slab-n2') return;
     log(`${system}: the head is on ${h.node}; deleting ${h.name} to move it`);
-    kubectl(['-n', system === 'ha' ? NS : ALONE.ns, 'delete', 'pod', h.name, '--wait=true', '--timeout=120s']);
+    kubectl(['-n', isHa(system) ? NS : ALONE.ns, 'delete', 'pod', h.name, '--wait=true', '--timeout=120s']);
     await sleep(2000);
     await settle(system);
   }
@@ -117,8 +121,8 @@ async function headOnNode2(system) {
 /** One run: the fault, then the clocks. */
 async function run(system, kind) {
   if (kind === 'node-lost') await headOnNode2(system);
-  const ns = system === 'ha' ? NS : ALONE.ns;
-  const old = system === 'ha' ? await haLeader() : await aloneHead();
+  const ns = isHa(system) ? NS : ALONE.ns;
+  const old = isHa(system) ? await haLeader() : await aloneHead();
   const t0 = Date.now();
   if (kind === 'pod-delete') kubectl(['-n', ns, 'delete', 'pod', old.name, '--wait=false']);
   else if (kind === 'crash') ctr(old.node === 'k8slab-n1' ? 1 : 2, ['tasks', 'kill', '-s', 'SIGKILL', old.containerId]);
@@ -126,7 +130,7 @@ async function run(system, kind) {
   const row = { system, kind, down: null, follow: null, actor: null, recovered: false };
   try {
     // `down`: the old head is no longer what a client reaches.
-    const service = system === 'ha' ? 'ray-head' : ALONE.service;
+    const service = isHa(system) ? 'ray-head' : ALONE.service;
     await waitFor('the old head gone', () => {
       if (system === 'alone' && kind === 'crash') {
         const p = pods(ns, 'ray.io/node-type=head').find((x) => x.name === old.name);
@@ -135,7 +139,7 @@ async function run(system, kind) {
       return !serviceEndpoints(service, ns).includes(old.ip);
     }, MAX_MS, 100);
     row.down = Date.now() - t0;
-    if (system === 'ha') {
+    if (isHa(system)) {
       // Before any driver: kubectl and the driver run synchronously, so the
       // two clocks cannot be polled side by side (and no driver can reach the
       // new leader before the Service does).
@@ -169,17 +173,20 @@ function markdown(result) {
   const lines = [
     `# bench:k8s (${result.date}, ${result.runs} runs per kind, ${result.nodeLostRuns} of node-lost; median seconds from the fault)`,
     '',
-    '| fault | ray-head-ha: actor answers | ray-head-ha: Service follows | KubeRay alone: actor answers | ratio (ha / alone) | not recovered within ' + `${MAX_MS / 1000} s (ha, alone) |`,
-    '|---|---|---|---|---|---|',
+    'ha: the Service follows the role label (as shipped); ha-readiness: the Service follows readiness (the other way).',
+    '',
+    '| fault | ha: actor answers | ha: Service follows | ha-readiness: actor answers | ha-readiness: Service follows | KubeRay alone: actor answers | ratio (ha / alone) | not recovered within ' + `${MAX_MS / 1000} s (ha, ha-readiness, alone) |`,
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const kind of KINDS) {
     const rows = (s) => result.rows.filter((r) => r.system === s && r.kind === kind);
-    const ha = median(rows('ha').map((r) => r.actor));
-    const alone = median(rows('alone').map((r) => r.actor));
-    const follow = median(rows('ha').map((r) => r.follow));
+    const med = (s, field) => median(rows(s).map((r) => r[field]));
+    const ha = med('ha', 'actor');
+    const alone = med('alone', 'actor');
     const failed = (s) => rows(s).filter((r) => !r.recovered).length;
     const ratio = ha !== null && alone !== null ? (ha / alone).toFixed(2) : 'n/a';
-    lines.push(`| ${kind} | ${sec(ha) ?? 'n/a'} | ${sec(follow) ?? 'n/a'} | ${alone === null ? `> ${MAX_MS / 1000}` : sec(alone)} | ${ratio} | ${failed('ha')}, ${failed('alone')} |`);
+    const cell = (ms, s) => (ms === null ? (rows(s).length ? `> ${MAX_MS / 1000}` : 'n/a') : sec(ms));
+    lines.push(`| ${kind} | ${cell(ha, 'ha')} | ${cell(med('ha', 'follow'), 'ha')} | ${cell(med('ha-readiness', 'actor'), 'ha-readiness')} | ${cell(med('ha-readiness', 'follow'), 'ha-readiness')} | ${cell(alone, 'alone')} | ${ratio} | ${failed('ha')}, ${failed('ha-readiness')}, ${failed('alone')} |`);
   }
   lines.push('', 'Every run (s):', '', '| system | fault | down | Service follows | actor answers |', '|---|---|---|---|---|');
   for (const r of result.rows) lines.push(`| ${r.system} | ${r.kind} | ${sec(r.down) ?? '-'} | ${sec(r.follow) ?? '-'} | ${r.recovered ? sec(r.actor) : 'not recovered'} |`);
@@ -193,7 +200,7 @@ try {
   up = true;
   // One system at a time (a lost node would hit both): deploy, every kind, remove.
   for (const system of SYSTEMS) {
-    counters[system] = system === 'ha' ? await deployExample(password) : await deployAlone(password);
+    counters[system] = isHa(system) ? await deployExample(password, system === 'ha' ? 'label' : 'readiness') : await deployAlone(password);
     log(`${system}: deployed, actor at ${counters[system]}`);
     for (const kind of KINDS) {
       for (let i = 0; i < (kind === 'node-lost' ? NODE_LOST_RUNS : RUNS); i++) {
@@ -206,7 +213,7 @@ try {
     // Out of the next system's way. The RayCluster's finalizer is dropped
     // first: with gcsFaultToleranceOptions KubeRay holds it until its Redis
     // cleanup Job ends, which in the lab did not happen within 180 s.
-    const ns = system === 'ha' ? NS : ALONE.ns;
+    const ns = isHa(system) ? NS : ALONE.ns;
     for (const rc of kubectl(['-n', ns, 'get', 'rayclusters', '-o', 'name']).split('\n').filter(Boolean)) {
       kubectl(['-n', ns, 'patch', rc, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
     }

@@ -12,7 +12,7 @@ import { createLogger } from './log.js';
 import { describeRedis } from './redis/address.js';
 import { oneShotConnection } from './redis/connection.js';
 import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js';
-import { attachHttp } from './http/attach.js';
+import { attachView } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
 import { prepareHead } from './ray/ray-head.js';
 import { registerCandidate } from './ray/candidate-registry.js';
@@ -74,12 +74,10 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const supervisor = createSupervisor();
   // The pidfile by which `ray stop` (through the shim) finds this candidate; removed in finally.
   const unregister = registerCandidate(env);
-  const http = config.httpAddress
-    ? await attachHttp({ config, log }).catch((err: unknown) => {
-        unregister();
-        throw err;
-      })
-    : null;
+  const view = await attachView({ config, env, log }).catch((err: unknown) => {
+    unregister();
+    throw err;
+  });
 
   const shutdown = new AbortController();
   const offSignals = onShutdownSignals((signal) => {
@@ -97,11 +95,11 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       supervisor,
       shutdown: shutdown.signal,
       onElector: (elector) => {
-        http?.onElector(elector);
+        view?.onElector(elector);
         const stateFile = lookup(OPTIONS.stateFile, {}, env)?.value;
         if (stateFile) reportStopped = reportRoles(stateFile, elector, { id: config.candidateId, gcsAddress: config.gcsAddress }, log);
       },
-      ...(http && { onHead: http.onHead }),
+      ...(view && { onHead: view.onHead }),
       ...(watchHead && { watchHead }),
       cliCommand: cliCommand(),
       instance: instanceFrom(env, absoluteDir(lookup(OPTIONS.instanceDir, {}, env))),
@@ -111,7 +109,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   } finally {
     offSignals();
     reportStopped?.();
-    await http?.close();
+    await view?.close();
     unregister();
   }
 }

@@ -13,6 +13,8 @@ import { parseRedisAddress, type RedisTarget } from './redis/address.js';
 import { loadRedisSecrets, type RedisFiles } from './redis/secrets.js';
 import { MAX_HOST_PORT_BYTES, splitHostPort } from './host-port.js';
 import { isName } from './redis/values.js';
+import { loadRoleLabel } from './k8s/role-label-config.js';
+import type { RoleLabelConfig } from './k8s/role-label.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';
@@ -38,6 +40,8 @@ export interface Config extends RedisFiles {
   logLevel: string;
   /** Replicas that must acknowledge an acquire or renew (Redis WAIT) for it to count; 0 = do not wait. */
   minReplicas: number;
+  /** On Kubernetes: the leader labels its own pod (src/k8s/role-label.ts); null: off. */
+  roleLabel: RoleLabelConfig | null;
 }
 
 // Every Config field has its row in OPTIONS (checked when compiling).
@@ -114,6 +118,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
     logFormat: oneOf(OPTIONS.logFormat, flags, env, ['json', 'pretty'] as const, 'json'),
     logLevel: oneOf(OPTIONS.logLevel, flags, env, ['trace', 'debug', 'info', 'warn', 'error'] as const, 'info'),
     minReplicas: readInt(OPTIONS.minReplicas, flags, env, 0) ?? 0,
+    roleLabel: loadRoleLabel(flags, env),
     ...redisFiles,
   };
   validateTiming(config, (key) => lookup(OPTIONS[key], flags, env)?.source ?? `${key} (default)`);

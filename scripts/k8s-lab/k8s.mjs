@@ -140,6 +140,7 @@ function toPod(p) {
     restarts: cs.restartCount ?? 0,
     containerId: String(cs.containerID ?? '').replace(/^containerd:\/\//, ''),
     owner: p.metadata.labels?.['ray-head-ha/owner'] === 'statefulset' ? 'statefulset' : 'raycluster',
+    role: p.metadata.labels?.['ray-head-ha/role'] ?? null,
   };
 }
 
@@ -217,6 +218,43 @@ export function manifest(file, ns = NS) {
   return ns === NS ? text : text.replaceAll(`namespace: ${NS}`, `namespace: ${ns}`);
 }
 
+/**
+ * The other way for the Service to follow the leader (deploy/kubernetes/README.md,
+ * "The Service follows by readiness"): no role label, the Service selects every
+ * candidate and only the leader whose GCS accepts passes /readyz. Exact
+ * replacements in the shipped manifests; one that no longer matches throws.
+ */
+const READINESS_WAY = {
+  'config.yaml': [
+    [/^  RAY_HA_K8S_ROLE_LABEL: .*\n/m, ''],
+    [/^  RAY_HA_K8S_PEER_SELECTOR: .*\n/m, ''],
+  ],
+  'head-candidates.yaml': [
+    [/^    ray-head-ha\/role: leader .*\n/m, ''],
+    [/^            - name: RAY_HA_K8S_POD_NAME .*\n.*\n/m, ''],
+    [/(readinessProbe:\n\s*httpGet: \{path: )\/healthz(, port: ha-http\}\n\s*)periodSeconds: 2/, '$1/readyz$2periodSeconds: 1'],
+    [/type: RollingUpdate/, 'type: OnDelete'],
+  ],
+  'raycluster.yaml': [
+    [/^              - name: RAY_HA_K8S_POD_NAME\n.*\n/m, ''],
+    [/(readinessProbe: .*\n\s*httpGet: \{path: )\/healthz(, port: ha-http\}\n\s*)periodSeconds: 2/, '$1/readyz$2periodSeconds: 1'],
+  ],
+};
+
+/** How the example's Service follows the leader: `label` (as shipped) or `readiness`. */
+let variant = 'label';
+
+export function exampleManifest(file, way = variant) {
+  let text = manifest(file);
+  if (way === 'readiness') {
+    for (const [re, to] of READINESS_WAY[file] ?? []) {
+      if (!re.test(text)) throw new Error(`the readiness way: ${re} no longer matches deploy/kubernetes/${file}`);
+      text = text.replace(re, to);
+    }
+  }
+  return text;
+}
+
 /** Waits for namespace ns's default ServiceAccount (pods made before it fail), then makes the Redis password Secret. */
 async function namespaceWithSecret(ns, redisPassword) {
   await waitFor(`the default ServiceAccount of ${ns}`, () => kubectl(['-n', ns, 'get', 'sa', 'default'], { allowFail: true }), 30_000);
@@ -247,11 +285,13 @@ function nodeOf(ns, pred) {
  * node 1; waits for one leader behind the Service and creates the detached
  * actor. Returns the actor's counter.
  */
-export async function deployExample(redisPassword) {
+export async function deployExample(redisPassword, way = 'label') {
+  if (!['label', 'readiness'].includes(way)) throw new Error(`deployExample: unknown way ${way}`);
+  variant = way;
   applyYaml(manifest('namespace.yaml'));
   await namespaceWithSecret(NS, redisPassword);
   await onNode1(() => {
-    for (const f of ['redis.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(manifest(f));
+    for (const f of ['redis.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(exampleManifest(f));
   }, () => nodeOf(NS, (p) => p.metadata.name === 'redis-0') === 'k8slab-n1'
     && nodeOf(NS, (p) => p.metadata.labels['ray.io/node-type'] === 'worker') === 'k8slab-n1');
   await waitFor('one leader behind the Service', () => serviceEndpoints().length === 1 && candidates().length === 2, 300_000, 1000);
@@ -327,29 +367,37 @@ export function node2Ready(timeoutMs = 120_000) {
 }
 
 /**
- * The one Ready candidate, holding the lease in its own status command, with
- * the epoch; waits out a readiness blip (a probe timing out on a loaded node).
+ * The candidate behind the Service (its only endpoint), holding the lease in
+ * its own status command, with the epoch; waits out a blip (a probe timing
+ * out on a loaded node, a label being moved).
  */
 export function exampleLeader(timeoutMs = 30_000) {
-  return waitFor('exactly one Ready candidate, holding the lease', () => {
-    const ready = candidates().filter((p) => p.ready);
-    if (ready.length !== 1) return false;
-    const holder = leaseHolder(ready[0].name);
-    return holder?.id === ready[0].name ? { ...ready[0], epoch: holder.epoch } : false;
+  return waitFor('exactly one candidate behind the Service, holding the lease', () => {
+    const eps = serviceEndpoints();
+    if (eps.length !== 1) return false;
+    const p = candidates().find((c) => c.ip === eps[0]);
+    if (!p) return false;
+    const holder = leaseHolder(p.name);
+    return holder?.id === p.name ? { ...p, epoch: holder.epoch } : false;
   }, timeoutMs, 500);
 }
 
 /**
- * Every candidate Running, exactly one Ready and holding the lease, and every
- * candidate reaching Redis (its own `ray-head-ha status` reads the same
- * holder): the steady state between faults, with standbys that can take over.
+ * Every candidate Running, exactly one behind the Service and holding the
+ * lease, and every candidate reaching Redis (its own `ray-head-ha status`
+ * reads the same holder): the steady state between faults, with standbys
+ * that can take over. With the role label, standbys are Ready and labeled
+ * standby; with readiness (the other way), they are not Ready.
  */
 export async function exampleSettled(timeoutMs = 180_000) {
-  await waitFor('two candidates Running, one of them leading, both reaching Redis', () => {
+  await waitFor('two candidates Running, one of them leading behind the Service, both reaching Redis', () => {
     const c = candidates();
-    if (c.length !== 2 || !c.every((p) => p.phase === 'Running') || c.filter((p) => p.ready).length !== 1) return false;
-    const seen = c.map((p) => leaseHolder(p.name)?.id);
-    return seen.every((id) => id === c.find((p) => p.ready).name);
+    const eps = serviceEndpoints();
+    if (c.length !== 2 || !c.every((p) => p.phase === 'Running') || eps.length !== 1) return false;
+    const l = c.find((p) => p.ip === eps[0]);
+    if (!l) return false;
+    const standbysOk = c.every((p) => p === l || (variant === 'label' ? p.ready && p.role === 'standby' : !p.ready));
+    return standbysOk && c.every((p) => leaseHolder(p.name)?.id === l.name);
   }, timeoutMs, 1000);
   return exampleLeader();
 }

@@ -1,39 +1,55 @@
 /**
- * Wires the HTTP endpoints into `ray-head-ha run`: starts the server before
- * the election (a bad --http address fails at once, as a ConfigError), and
- * returns the hooks runCandidate takes.
+ * Wires what follows the candidate's view into `ray-head-ha run`: the HTTP
+ * endpoints (started before the election, so a bad --http address fails at
+ * once, as a ConfigError) and, on Kubernetes, the role label (the pod is
+ * labeled standby before the election; src/k8s/role-label.ts). Returns the
+ * hooks runCandidate takes.
  */
 import type { Config } from '../config.js';
 import type { Elector } from '../election/elector.js';
 import type { Logger } from '../log.js';
+import { inClusterApi } from '../k8s/api.js';
+import { prepareRoleLabel, startRoleLabeler } from '../k8s/role-label.js';
+import { portAnswers } from '../port-probe.js';
 import { CandidateView } from './candidate-view.js';
-import { startHttpServer } from './server.js';
+import { PROBE_TIMEOUT_MS, readinessCheck, startHttpServer } from './server.js';
 
-export interface HttpHooks {
+export interface ViewHooks {
   onElector(elector: Elector): void;
   onHead(pid: number | null): void;
   close(): Promise<void>;
-  /** The port actually bound (useful with port 0). */
-  port: number;
+  /** The HTTP port actually bound (useful with port 0); null without --http. */
+  port: number | null;
 }
 
-export async function attachHttp(deps: { config: Config; log: Logger }): Promise<HttpHooks> {
-  if (!deps.config.httpAddress) throw new Error('attachHttp needs config.httpAddress');
-  const view = new CandidateView(deps.config);
-  let server;
-  try {
-    server = await startHttpServer({ address: deps.config.httpAddress, candidate: view, log: deps.log });
-  } catch (err) {
+/** null when neither --http nor the role label is configured. */
+export async function attachView(deps: { config: Config; env: NodeJS.ProcessEnv; log: Logger }): Promise<ViewHooks | null> {
+  const { config, log } = deps;
+  if (!config.httpAddress && !config.roleLabel) return null;
+  const view = new CandidateView(config);
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c();
     view.close();
+  };
+  try {
+    if (config.roleLabel) {
+      const api = inClusterApi(deps.env, PROBE_TIMEOUT_MS * 2);
+      await prepareRoleLabel(api, config.roleLabel, log);
+      // Its own readiness check: the one /readyz uses caches answers across requests.
+      const ready = readinessCheck(view, (a) => portAnswers(a, PROBE_TIMEOUT_MS));
+      const labeler = startRoleLabeler({ api, cfg: config.roleLabel, ready: async () => (await ready()).ready, leading: () => view.isLeader(), log });
+      closers.push(() => labeler.close());
+    }
+    let port: number | null = null;
+    if (config.httpAddress) {
+      const server = await startHttpServer({ address: config.httpAddress, candidate: view, log });
+      port = server.port;
+      closers.push(() => server.close());
+    }
+    return { port, onElector: (elector) => view.attach(elector), onHead: (pid) => view.setHead(pid), close };
+  } catch (err) {
+    await close();
     throw err;
   }
-  return {
-    port: server.port,
-    onElector: (elector) => view.attach(elector),
-    onHead: (pid) => view.setHead(pid),
-    async close() {
-      await server.close();
-      view.close();
-    },
-  };
 }

@@ -17,7 +17,7 @@ import { portAnswers } from '../port-probe.js';
 import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
-const PROBE_TIMEOUT_MS = 200;
+export const PROBE_TIMEOUT_MS = 200;
 /** Whole request headers must arrive within this (a probe sends them at once). */
 export const HEADERS_TIMEOUT_MS = 5_000;
 /** The whole request within this. */

@@ -14,6 +14,8 @@ export interface Pod {
   restarts: number;
   containerId: string;
   owner: 'statefulset' | 'raycluster';
+  /** The role label (ray-head-ha/role) the candidates set: leader, standby, or null before the first. */
+  role: string | null;
 }
 
 export const ROOT: string = impl.ROOT;
@@ -56,7 +58,7 @@ export const driver = impl.driver as (op: 'create' | 'incr', timeoutS?: number, 
 export const ctr = impl.ctr as (nodeNumber: 1 | 2, args: string[]) => string;
 
 /** deploy/kubernetes/ applied as the README says, Redis and the worker on node 1; returns the new actor's counter. */
-export const deployExample = impl.deployExample as (redisPassword: string) => Promise<number>;
+export const deployExample = impl.deployExample as (redisPassword: string, way?: 'label' | 'readiness') => Promise<number>;
 /** The baseline: one KubeRay head with KubeRay's GCS fault tolerance; returns the new actor's counter. */
 export const deployAlone = impl.deployAlone as (redisPassword: string) => Promise<number>;
 export const ALONE = impl.ALONE as { ns: string; address: string; service: string };
@@ -68,7 +70,7 @@ export const describeExample = impl.describeExample as () => string;
 export const newTermServing = impl.newTermServing as (oldEpoch: number) => Pod | false;
 /** Waits until node 2 reports Ready. */
 export const node2Ready = impl.node2Ready as (timeoutMs?: number) => Promise<boolean>;
-/** The one Ready candidate holding the lease, with its epoch. */
+/** The candidate behind the Service, holding the lease, with its epoch. */
 export const exampleLeader = impl.exampleLeader as (timeoutMs?: number) => Promise<Pod & { epoch: number }>;
 /** Two candidates Running, one leading, both reaching Redis; returns the leader. */
 export const exampleSettled = impl.exampleSettled as (timeoutMs?: number) => Promise<Pod & { epoch: number }>;

@@ -24,6 +24,7 @@ const cli = runCli;
 
 const head = () => ['--', 'node', STAND_IN, '0', sampler.dir];
 const fast = ['--ttl-ms', '1500', '--retry-ms', '200'];
+const ROLE_LABEL = { RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role', RAY_HA_K8S_POD_NAME: 'head-0', RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo' };
 
 describe('bad input', () => {
   const configCases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
@@ -34,6 +35,13 @@ describe('bad input', () => {
     ['a ttl that is not a number', ['run', ...head()], { RAY_HA_KEY_EXPIRE_TIME_MS: 'soon' }, /RAY_HA_KEY_EXPIRE_TIME_MS="soon": must be an integer/],
     ['timing that breaks the safety rule', ['run', '--ttl-ms', '2000', '--renew-deadline-ms', '1900', ...head()], {}, /renewDeadline \+ killGrace/],
     ['a malformed Redis address', ['run', ...head()], { RAY_REDIS_ADDRESS: 'redis//nohost' }, /RAY_REDIS_ADDRESS="redis\/\/nohost": expected host:port/],
+    ['a role label outside a pod', ['run', ...head()], { RAY_REDIS_ADDRESS: '127.0.0.1:1', ...ROLE_LABEL },
+      /role label needs the Kubernetes API: KUBERNETES_SERVICE_HOST/],
+    ['a role label without a service account token', ['run', ...head()],
+      { RAY_REDIS_ADDRESS: '127.0.0.1:1', ...ROLE_LABEL, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '1' },
+      /cannot read \/var\/run\/secrets\/kubernetes\.io\/serviceaccount\/ca\.crt.*automountServiceAccountToken: true/],
+    ['a role label without the pod name', ['run', ...head()], { RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role', RAY_HA_K8S_PEER_SELECTOR: 'app=x' },
+      /RAY_HA_K8S_ROLE_LABEL needs this pod's name in RAY_HA_K8S_POD_NAME/],
   ];
   it.each(configCases)('%s: exit 2, one line', (_name, args, env, message) => {
     const r = cli(args, env);

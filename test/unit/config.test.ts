@@ -110,6 +110,27 @@ describe('config', () => {
   });
 });
 
+describe('role label settings', () => {
+  const base = { RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role', RAY_HA_K8S_POD_NAME: 'ray-head-0', RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo, app=ray' };
+  it('is off unless the label is set, and takes all three when it is', () => {
+    expect(load({}, {}).roleLabel).toBeNull();
+    expect(load({}, base).roleLabel).toEqual({ label: 'ray-head-ha/role', podName: 'ray-head-0', peerSelector: 'ray-head-ha/cluster=demo,app=ray' });
+    expect(load({ 'k8s-role-label': 'role' }, base).roleLabel?.label).toBe('role');
+  });
+  it.each([
+    ['a pod name without the label', { RAY_HA_K8S_POD_NAME: 'p' }, /RAY_HA_K8S_POD_NAME is set but RAY_HA_K8S_ROLE_LABEL is not/],
+    ['a label key Kubernetes refuses', { ...base, RAY_HA_K8S_ROLE_LABEL: 'Ray_HA/role' }, /not a Kubernetes label key/],
+    ['a label name too long', { ...base, RAY_HA_K8S_ROLE_LABEL: 'x'.repeat(64) }, /not a Kubernetes label key/],
+    ['no peer selector', { ...base, RAY_HA_K8S_PEER_SELECTOR: '' }, /needs RAY_HA_K8S_PEER_SELECTOR/],
+    ['a set-based peer selector', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'app in (a,b)' }, /expected key=value/],
+    ['a peer selector on the role label', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/role=leader' }, /must not select on the role label/],
+    ['a pod name Kubernetes refuses', { ...base, RAY_HA_K8S_POD_NAME: 'Ray_Head' }, /not a pod name/],
+  ])('%s: one ConfigError line', (_name, env, message) => {
+    expect(() => load({}, env)).toThrow(ConfigError);
+    expect(() => load({}, env)).toThrow(message);
+  });
+});
+
 describe('parseFlags', () => {
   it('splits flags from the head command at "--" and keeps the command untouched', () => {
     const { flags, rest } = parseFlags(['--ttl-ms=5000', '--id', 'x', '--', 'ray', 'start', '--head', '--port=1'], RUN_FLAGS);
