@@ -22,6 +22,7 @@ import { installShim } from './ray/install-shim.js';
 import { runCandidate } from './run.js';
 import { releaseOrphaned } from './release-orphaned.js';
 import { instanceFrom } from './ray/instance.js';
+import { warmCommand } from './ray/warm-command.js';
 import { jsonLine } from './printable.js';
 import { formatStatus, readStatus } from './status.js';
 import { preflightHeadCommand } from './supervisor/preflight.js';
@@ -85,12 +86,15 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     shutdown.abort();
   });
   installFaultSwitch(env, log);
+  const headEnv = headEnvironment(env);
+  const warm = config.warmStandby ? warmCommand(command, headEnv) : { reason: 'RAY_HA_WARM_STANDBY=false' };
+  if ('reason' in warm) log.info({ why: warm.reason }, 'no warm standby: every head starts cold');
   let reportStopped: (() => void) | undefined;
   try {
     return await runCandidate({
       config,
       command,
-      env: headEnvironment(env),
+      env: headEnv,
       log,
       supervisor,
       shutdown: shutdown.signal,
@@ -103,6 +107,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ...(watchHead && { watchHead }),
       cliCommand: cliCommand(),
       instance: instanceFrom(env, absoluteDir(lookup(OPTIONS.instanceDir, {}, env))),
+      ...('command' in warm && { warmCommand: warm.command }),
     });
   } catch (err) {
     throw withAddress(err, config.redis);

@@ -40,6 +40,8 @@ export interface Config extends RedisFiles {
   logLevel: string;
   /** Replicas that must acknowledge an acquire or renew (Redis WAIT) for it to count; 0 = do not wait. */
   minReplicas: number;
+  /** A standby keeps a warm head (src/supervisor/warm-standby.ts); only for Ray's own `ray` script. */
+  warmStandby: boolean;
   /** On Kubernetes: the leader labels its own pod (src/k8s/role-label.ts); null: off. */
   roleLabel: RoleLabelConfig | null;
 }
@@ -118,6 +120,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
     logFormat: oneOf(OPTIONS.logFormat, flags, env, ['json', 'pretty'] as const, 'json'),
     logLevel: oneOf(OPTIONS.logLevel, flags, env, ['trace', 'debug', 'info', 'warn', 'error'] as const, 'info'),
     minReplicas: readInt(OPTIONS.minReplicas, flags, env, 0) ?? 0,
+    warmStandby: oneOf(OPTIONS.warmStandby, flags, env, ['true', 'false'] as const, 'true') === 'true',
     roleLabel: loadRoleLabel(flags, env),
     ...redisFiles,
   };

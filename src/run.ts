@@ -17,6 +17,8 @@ import type { HeadSupervisor } from './supervisor/types.js';
 import type { HeadExit, Term } from './term.js';
 import { orphanRelease } from './release-orphaned.js';
 import { recordTerms, releasePreviousIncarnation, type Instance } from './ray/instance.js';
+import { ORPHAN_GRACE_MS } from './supervisor/lead-term.js';
+import { WarmStandby } from './supervisor/warm-standby.js';
 
 export interface RunDeps {
   config: Config;
@@ -40,6 +42,8 @@ export interface RunDeps {
   cliCommand?: string[];
   /** RAY_HA_INSTANCE_DIR: restart in place (src/ray/instance.ts); null: off. */
   instance?: Instance | null;
+  /** The warm head's command (src/ray/warm-command.ts); absent: every head starts cold. */
+  warmCommand?: string[];
 }
 
 export async function runCandidate(deps: RunDeps): Promise<number> {
@@ -86,11 +90,13 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
     'candidate starting',
   );
   const { instance } = deps;
+  const warm = warmStandby(deps, connOpts.commandTimeoutMs);
   const stopRecording = instance ? recordTerms(instance, elector, config.candidateId, log) : undefined;
   try {
     await lease.connect();
     if (instance) await releasePreviousIncarnation(instance, config.candidateId, lease, log);
     for (;;) {
+      warm?.ensure();
       const result = await elector.runTerm(deps.shutdown, (term) =>
         leadTerm(term, {
           supervisor: deps.supervisor,
@@ -105,6 +111,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
           ...(deps.onHead ? { onHead: deps.onHead } : {}),
           ...(deps.watchHead ? { watchHead: deps.watchHead } : {}),
           ...(deps.cliCommand && { onOrphaned: (term: Term) => orphanRelease(deps.cliCommand!, config, term) }),
+          ...(warm && { warm }),
         }),
       );
       const code = exitCodeOf(result);
@@ -115,9 +122,26 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
       return code;
     }
   } finally {
+    await warm?.close();
     stopRecording?.();
     await lease.close();
   }
+}
+
+/** The warm standby when there is a warm command and the supervisor can start one (decision 32). */
+function warmStandby(deps: RunDeps, commandTimeoutMs: number): WarmStandby | null {
+  const { config } = deps;
+  const startWarm = deps.supervisor.startWarm?.bind(deps.supervisor);
+  if (!deps.warmCommand || !startWarm) return null;
+  const aheadMs = config.renewDeadlineMs - commandTimeoutMs;
+  return new WarmStandby({
+    startWarm,
+    spec: { command: deps.warmCommand, env: deps.env, killGraceMs: config.killGraceMs, ...(deps.cliCommand && { orphanGraceMs: ORPHAN_GRACE_MS }) },
+    aheadMs,
+    refreshMs: Math.max(10, Math.min(config.retryMs, Math.floor(aheadMs / 3))),
+    clock: deps.clock ?? monotonicClock,
+    log: deps.log,
+  });
 }
 
 /**

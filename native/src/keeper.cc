@@ -9,7 +9,7 @@
 //      started nothing (the parent died before the prctl could cover it).
 //   2. PR_SET_CHILD_SUBREAPER: whatever the head daemonizes re-parents to us.
 //   3. fork; the child: setpgid(0,0) (the head's own group), PR_SET_PDEATHSIG=
-//      SIGKILL, getppid() == keeper else _exit, stdin=/dev/null, execvp. An exec
+//      SIGKILL, getppid() == keeper else _exit, stdin=/dev/null (or --stdin-fd), execvp. An exec
 //      failure travels back over a CLOEXEC pipe as errno (-> exit 127).
 //
 // Ending (deadline passed, stop, EOF, SIGTERM/SIGINT/SIGHUP incl. parent death,
@@ -145,7 +145,7 @@ class Keeper {
   Options o_;
   std::vector<std::string> command_args_;  // from --command-fd
   std::vector<char*> command_argv_;
-  Release release_;  // from --release-fd; no args: none
+  Release release_;  // from --release-fd or a `release` line; no args: none
   double deadline_ms_;
   pid_t self_ = getpid();
   pid_t head_ = -1;
@@ -346,9 +346,11 @@ Why Keeper::StartHead() {
     // A keeper that dies from here on takes us with it; one that died before
     // the prctl is caught by the getppid check.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != self_) _exit(126);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0 && dup2(devnull, 0) >= 0) {
-      if (devnull != 0) close(devnull);
+    // stdin: the warm standby's go pipe (--stdin-fd, close-on-exec here;
+    // the dup on 0 is not), else /dev/null.
+    int in = o_.stdin_fd >= 0 ? o_.stdin_fd : open("/dev/null", O_RDONLY);
+    if (in >= 0 && dup2(in, 0) >= 0) {
+      if (in != 0 && o_.stdin_fd < 0) close(in);
       execvp(o_.command[0], o_.command);
     }
     int e = errno;
@@ -359,6 +361,9 @@ Why Keeper::StartHead() {
   // whichever of the two runs first. EACCES: it already exec'd (and did it itself).
   setpgid(child, child);
   close(exec_pipe[1]);
+  // Only the head holds the go pipe: the orchestrator's end closing is then
+  // an EOF the head sees.
+  if (o_.stdin_fd >= 0) close(o_.stdin_fd);
   head_ = child;
   exec_fd_ = exec_pipe[0];
   return Why::kNone;
@@ -518,6 +523,13 @@ void Keeper::HandleControl() {
       kill_at_ms_ = std::min(kill_at_ms_, NowMs() + c.ms);
     } else if (c.kind == Control::kStop) {
       Begin(Why::kStopped, std::isnan(c.ms) ? o_.grace_ms : c.ms);
+    } else if (c.kind == Control::kRelease) {
+      Release r;
+      if (const char* problem = TrySplitRelease(c.line, &r)) {
+        Status(std::string("error release: ") + problem);
+      } else {
+        release_ = std::move(r);
+      }
     } else if (c.kind == Control::kInvalid) {
       Status("error unknown command: " + c.line);
     }

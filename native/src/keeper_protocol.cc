@@ -14,7 +14,7 @@ namespace rhha {
 namespace {
 constexpr long long kMaxPid = 4194304;  // PID_MAX_LIMIT on 64-bit Linux
 constexpr long long kMaxFd = 1048575;   // below the default fs.nr_open
-constexpr size_t kMaxLineBytes = 4096;
+constexpr size_t kMaxLineBytes = 65536;  // a `release <hex>` line carries a command and its input
 }  // namespace
 
 WhyInfo Describe(Why why) {
@@ -85,6 +85,8 @@ Options ParseArgs(int argc, char** argv) {
       o.command_fd = static_cast<int>(v);
     } else if (arg == "--release-fd" && ParseInt(value, 3, kMaxFd, &v)) {
       o.release_fd = static_cast<int>(v);
+    } else if (arg == "--stdin-fd" && ParseInt(value, 3, kMaxFd, &v)) {
+      o.stdin_fd = static_cast<int>(v);
     } else {
       Usage("bad option " + arg + " " + value);
     }
@@ -93,6 +95,9 @@ Options ParseArgs(int argc, char** argv) {
   if (isnan(o.orphan_grace_ms)) o.orphan_grace_ms = o.grace_ms;
   if (o.release_fd >= 0 && (o.release_fd == o.status_fd || o.release_fd == o.command_fd)) {
     Usage("--release-fd must differ from --status-fd and --command-fd");
+  }
+  if (o.stdin_fd >= 0 && (o.stdin_fd == o.status_fd || o.stdin_fd == o.command_fd || o.stdin_fd == o.release_fd)) {
+    Usage("--stdin-fd must differ from --status-fd, --command-fd and --release-fd");
   }
   if (o.command_fd >= 0) {
     if (i < argc) Usage("give the command either on --command-fd or after --, not both");
@@ -116,21 +121,43 @@ std::vector<std::string> SplitCommand(const std::string& data) {
   return args;
 }
 
-Release SplitRelease(const std::string& data) {
+const char* TrySplitRelease(const std::string& data, Release* out) {
   Release r;
   size_t start = 0;
   for (;;) {
     size_t end = data.find('\0', start);
-    if (end == std::string::npos) Usage("--release-fd: expected NUL-terminated arguments and an empty one");
+    if (end == std::string::npos) return "expected NUL-terminated arguments and an empty one";
     std::string arg = data.substr(start, end - start);
     start = end + 1;
     if (arg.empty()) break;
     r.args.push_back(arg);
   }
-  if (r.args.empty()) Usage("--release-fd: the command is empty");
+  if (r.args.empty()) return "the command is empty";
   r.input = data.substr(start);
+  *out = std::move(r);
+  return nullptr;
+}
+
+Release SplitRelease(const std::string& data) {
+  Release r;
+  if (const char* problem = TrySplitRelease(data, &r)) Usage(std::string("--release-fd: ") + problem);
   return r;
 }
+
+namespace {
+// Lowercase hex, an even number of digits; false for anything else.
+bool DecodeHex(const std::string& hex, std::string* out) {
+  if (hex.empty() || hex.size() % 2 != 0) return false;
+  auto digit = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  out->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
+}
+}  // namespace
 
 Control ParseControlLine(const std::string& line) {
   if (line.empty()) return {Control::kEmpty, NAN, ""};
@@ -141,6 +168,8 @@ Control ParseControlLine(const std::string& line) {
   if (verb == "deadline" && ParseInt(arg.c_str(), 0, kMaxMs, &v)) return {Control::kDeadline, static_cast<double>(v), ""};
   if (verb == "stop" && arg.empty()) return {Control::kStop, NAN, ""};
   if (verb == "stop" && ParseInt(arg.c_str(), 0, kMaxGraceMs, &v)) return {Control::kStop, static_cast<double>(v), ""};
+  std::string bytes;
+  if (verb == "release" && DecodeHex(arg, &bytes)) return {Control::kRelease, NAN, bytes};
   return {Control::kInvalid, NAN, line.substr(0, 80)};
 }
 

@@ -5,7 +5,7 @@
 //
 // Usage:
 //   ray-head-ha-keeper --parent PID [--grace-ms MS] [--orphan-grace-ms MS] [--deadline-ms ABS_MS]
-//                      [--status-fd FD] [--release-fd FD]
+//                      [--status-fd FD] [--release-fd FD] [--stdin-fd FD]
 //                      (--command-fd FD | -- COMMAND [ARG...])
 //
 //   --parent       pid of the orchestrator that spawned us (checked with getppid)
@@ -31,6 +31,10 @@
 //                  orchestrator gives `ray-head-ha release-orphaned` here, which
 //                  releases the term's lease (docs/design.md, decision 29).
 //
+//   --stdin-fd     the head's stdin (default /dev/null); we close our copy once
+//                  the head is forked. The orchestrator's warm standby gives
+//                  the head its go on it (docs/design.md, decision 32).
+//
 // Every number is decimal digits only (no sign, no 0x, no fraction, no
 // exponent) within its range: pid 1..4194304, ms 0..2^53-1 (grace: 0..2^31-1),
 // fd 0..1048575. Anything else is a usage error (exit 2, nothing started).
@@ -39,6 +43,9 @@
 //   deadline <abs_ms>   move the fencing deadline; never moves it backwards
 //   stop [<grace_ms>]   end the head, with this grace; while already ending, a
 //                       shorter grace brings the KILL closer (never later)
+//   release <hex>       the release command, as --release-fd takes it, in
+//                       lowercase hex; replaces any earlier one (a warm
+//                       standby learns its term's token only when it leads)
 //   EOF                 the orchestrator is gone: end the head (default grace)
 //
 // Status, one line each on --status-fd:
@@ -94,6 +101,7 @@ struct Options {
   int status_fd = 3;
   int command_fd = -1;
   int release_fd = -1;
+  int stdin_fd = -1;
   char** command = nullptr;  // argv after --, or null with --command-fd
 };
 
@@ -113,16 +121,18 @@ struct Release {
   std::string input;
 };
 Release SplitRelease(const std::string& data);
+// The same, returning what is wrong (null when nothing) instead of exiting.
+const char* TrySplitRelease(const std::string& data, Release* out);
 
 // One control line, parsed. kInvalid: not understood (answered with an `error` line).
 struct Control {
-  enum Kind { kEmpty, kDeadline, kStop, kInvalid } kind;
+  enum Kind { kEmpty, kDeadline, kStop, kRelease, kInvalid } kind;
   double ms;         // kDeadline: the deadline; kStop: the grace, or NAN for the default
-  std::string line;  // kInvalid: the line, cut to 80 bytes
+  std::string line;  // kInvalid: the line, cut to 80 bytes; kRelease: the decoded bytes
 };
 Control ParseControlLine(const std::string& line);
 
-// Takes every complete line out of `buffer`; a partial line over 4096 bytes is
+// Takes every complete line out of `buffer`; a partial line over 64 KiB is
 // dropped and reported by `too_long`.
 std::vector<std::string> TakeLines(std::string* buffer, bool* too_long);
 

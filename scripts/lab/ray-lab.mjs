@@ -9,7 +9,7 @@
 // Used by test/e2e/lab-*.test.ts (typed by test/helpers/lab.ts),
 // scripts/bench-ray.mjs and scripts/chaos-ray.mjs.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,20 @@ export async function waitFor(what, fn, timeoutMs, stepMs = 20) {
 
 /** Ray processes among a list of command lines (head or worker: raylet, GCS, dashboard, agents, monitors, workers). */
 export const rayProcesses = (commands) => commands.filter((c) => RAY_PROCESS.test(c) && !NOT_RAY.test(c));
+
+/**
+ * A standby's warm head still waiting for its go (docs/design.md, decision
+ * 32): Ray's CLI imported, nothing of Ray started. Its stdin is the go pipe
+ * until the go; a warm head that got it reads /dev/null and is a head.
+ */
+function waitingWarmHead(pid, cmd) {
+  if (!/\/warm-head\.py /.test(cmd)) return false;
+  try {
+    return readlinkSync(`/proc/${pid}/fd/0`) !== '/dev/null';
+  } catch {
+    return false;
+  }
+}
 
 function checkPrerequisites() {
   for (const [what, ok] of [
@@ -201,7 +215,10 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     /** Ray processes still on a host. */
     // Not the shim either: as the pod's PID 1 it stays as the init (`<python> <shimDir>/ray start ...`)
     // while the candidate runs; the head's own `ray start` is the real one from the venv.
-    rayProcessesOn: (name) => rayProcesses(lab.host(name).commands()).filter((c) => !c.split(' ')[1]?.startsWith(`${shimDir}${path.sep}`)),
+    // Nor a standby's warm head that waits for its go.
+    rayProcessesOn: (name) => rayProcesses(lab.host(name).pids().map((p) => [p, cmdlineOf(p)])
+      .filter(([p, c]) => !c.split(' ')[1]?.startsWith(`${shimDir}${path.sep}`) && !waitingWarmHead(p, c))
+      .map(([, c]) => c)),
     gcsListeningOn: (name) => isListening(PORTS.gcs, lab.host(name).address),
     gcsThroughBalancer: () => isListening(PORTS.gcs, balancer.address),
     /** Which candidate servers the balancer routes to ('UP'), for the GCS frontend. */

@@ -62,6 +62,8 @@ function codeAndSignal(code: string, signal: string): { code: number | null; sig
 export const COMMAND_FD = 4;
 /** The keeper's fd that carries the release command, when there is one. */
 export const RELEASE_FD = 5;
+/** The keeper's fd it hands the head as stdin (a warm standby's go pipe), when there is one. */
+export const STDIN_FD = 6;
 
 /** Whole milliseconds, rounded down: the keeper fences at most 1 ms early, never late. */
 export function wholeDeadlineMs(deadlineMs: number): number {
@@ -84,6 +86,8 @@ export interface KeeperArgs {
   release?: boolean;
   /** The grace when this process went away (default: killGraceMs). */
   orphanGraceMs?: number;
+  /** The head's stdin is the keeper's STDIN_FD (a warm standby's go pipe) instead of /dev/null. */
+  stdinPipe?: boolean;
 }
 
 /** The keeper's argv: no head command in it (that goes to COMMAND_FD, see encodeCommand). */
@@ -99,6 +103,7 @@ export function keeperArgv(a: KeeperArgs): string[] {
     '--command-fd',
     String(COMMAND_FD),
     ...(a.release ? ['--release-fd', String(RELEASE_FD)] : []),
+    ...(a.stdinPipe ? ['--stdin-fd', String(STDIN_FD)] : []),
   ];
 }
 
@@ -117,4 +122,14 @@ export function encodeCommand(command: readonly string[]): Buffer {
 export function encodeRelease(command: readonly string[], input: string): Buffer {
   if (command.length === 0 || command.some((arg) => arg === '')) throw new TypeError('a release command argument is empty');
   return Buffer.concat([encodeCommand(command), Buffer.from('\0'), Buffer.from(input, 'utf8')]);
+}
+
+/** The keeper's longest control line, newline excluded (native/src/keeper_protocol.cc kMaxLineBytes). */
+const MAX_CONTROL_LINE_BYTES = 65536;
+
+/** The release command as a control line, for a keeper whose head started before the term was known (a warm standby). */
+export function releaseLine(command: readonly string[], input: string): string {
+  const line = `release ${encodeRelease(command, input).toString('hex')}`;
+  if (line.length > MAX_CONTROL_LINE_BYTES) throw new RangeError(`the release command is over ${MAX_CONTROL_LINE_BYTES / 2 - 8} bytes`);
+  return `${line}\n`;
 }

@@ -18,10 +18,12 @@ import { Readable, Writable } from 'node:stream';
 import { monotonicClock, type Clock } from '../clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
-import { COMMAND_FD, RELEASE_FD, deadlineLine, encodeCommand, encodeRelease, keeperArgv, parseStatusLine, stopLine, type KeeperStatus } from './keeper-protocol.js';
+import {
+  COMMAND_FD, RELEASE_FD, STDIN_FD, deadlineLine, encodeCommand, encodeRelease, keeperArgv, parseStatusLine, releaseLine, stopLine, type KeeperStatus,
+} from './keeper-protocol.js';
 import { killAdoptedOrphans, sigkillQuietly } from './orphans.js';
 import type { HeadExit, StopReason } from '../term.js';
-import type { HeadHandle, HeadSpec, HeadSupervisor } from './types.js';
+import type { HeadSpec, HeadSupervisor, WarmHeadHandle } from './types.js';
 
 export interface KeeperSupervisorOptions {
   /** The keeper executable; default: found beside the addon (keeperExecutablePath()). */
@@ -46,7 +48,16 @@ export class KeeperSupervisor implements HeadSupervisor {
     this.clock = options.clock ?? monotonicClock;
   }
 
-  async start(spec: HeadSpec): Promise<KeeperHandle> {
+  start(spec: HeadSpec): Promise<KeeperHandle> {
+    return this.spawnKeeper(spec, false);
+  }
+
+  /** A warm standby's head: its stdin is a pipe (fd STDIN_FD of the keeper) that KeeperHandle.go writes to. */
+  startWarm(spec: HeadSpec): Promise<KeeperHandle> {
+    return this.spawnKeeper(spec, true);
+  }
+
+  private async spawnKeeper(spec: HeadSpec, stdinPipe: boolean): Promise<KeeperHandle> {
     if (!spec.command[0]) throw new HeadStartError('the head command is empty');
     if (!Number.isFinite(spec.killGraceMs) || spec.killGraceMs < 0) throw new TypeError(`bad killGraceMs ${spec.killGraceMs}`);
     if (!Number.isFinite(spec.deadlineMs)) throw new TypeError(`bad deadlineMs ${spec.deadlineMs}`);
@@ -66,8 +77,14 @@ export class KeeperSupervisor implements HeadSupervisor {
         deadlineMs: spec.deadlineMs,
         release: release !== null,
         ...(spec.orphanGraceMs !== undefined && { orphanGraceMs: spec.orphanGraceMs }),
+        stdinPipe,
       }),
-      { env: spec.env, stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe', ...(release ? ['pipe' as const] : [])], detached: true },
+      // fd 5 is the release pipe or unused, fd 6 the go pipe or absent.
+      {
+        env: spec.env,
+        stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe', release ? 'pipe' : 'ignore', ...(stdinPipe ? (['pipe'] as const) : [])],
+        detached: true,
+      },
     );
     const feed = (fd: number, data: Buffer) => {
       const pipe = keeper.stdio[fd];
@@ -82,7 +99,7 @@ export class KeeperSupervisor implements HeadSupervisor {
   }
 }
 
-export class KeeperHandle implements HeadHandle {
+export class KeeperHandle implements WarmHeadHandle {
   /** The head's pid, which is also its process group id. 0 until started. */
   pid = 0;
   readonly keeperPid: number;
@@ -171,6 +188,17 @@ export class KeeperHandle implements HeadHandle {
 
   hurry(): void {
     if (this.requested !== undefined) this.send(stopLine(0));
+  }
+
+  go(line: string): void {
+    const pipe = (this.keeper.stdio as readonly unknown[])[STDIN_FD];
+    if (!(pipe instanceof Writable)) throw new Error('this head has no go pipe (not started warm)');
+    pipe.on('error', () => {}); // a head that died first: its exit says why
+    pipe.end(line);
+  }
+
+  setRelease(command: string[], input: string): void {
+    this.send(releaseLine(command, input));
   }
 
   private send(line: string): void {

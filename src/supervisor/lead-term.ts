@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import { TERM_ENV, termValue } from '../ray/nested-candidate.js';
 import { waitUntilGcsStops } from './previous-gcs.js';
 import type { HeadExit, StopReason, Term } from '../term.js';
-import type { HeadSupervisor } from './types.js';
+import type { HeadHandle, HeadSupervisor } from './types.js';
+import type { WarmHead, WarmStandby } from './warm-standby.js';
 
 export interface LeadOptions {
   supervisor: HeadSupervisor;
@@ -32,6 +33,8 @@ export interface LeadOptions {
    * `signal` aborts; the head is then stopped as 'gcs-exit'.
    */
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
+  /** A warm head to start instead of a cold one, when one is ready (decision 32). */
+  warm?: Pick<WarmStandby, 'take'>;
 }
 
 /**
@@ -41,10 +44,17 @@ export interface LeadOptions {
  * their actors, so a KILL loses nothing a head crash would not, while every
  * standby waits for the release.
  */
-const ORPHAN_GRACE_MS = 0;
+export const ORPHAN_GRACE_MS = 0;
 
 export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadExit> {
   const ended = (reason: StopReason, error?: string): HeadExit => ({ code: null, signal: null, reason, durationMs: 0, ...(error ? { error } : {}) });
+  // 0. The warm head, if one is ready: taken now, so nothing refreshes its deadline during the term.
+  const taken = options.warm?.take();
+  const warm = taken && 'handle' in taken ? taken : null;
+  const notWarm = async (exit: HeadExit) => {
+    if (warm) await warm.handle.stop('shutdown');
+    return exit;
+  };
   // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
   try {
     const previous = term.previousGcsAddress;
@@ -59,24 +69,25 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
           { previousGcsAddress: previous, previousId: term.previousId, waitedMs: options.waitPreviousMaxMs },
           'the previous GCS still answers; stepping down rather than risk two heads',
         );
-        return ended('previous-gcs');
+        return notWarm(ended('previous-gcs'));
       }
       options.log.info({ previousGcsAddress: previous, waitedMs: Math.round(options.clock.nowMs() - t0) }, 'previous GCS is down');
     }
   } catch {
-    return ended(term.signal.reason as StopReason);
+    return notWarm(ended(term.signal.reason as StopReason));
   }
-  if (term.signal.aborted) return ended(term.signal.reason as StopReason);
+  if (term.signal.aborted) return notWarm(ended(term.signal.reason as StopReason));
 
-  // 2. Start the head with the current fencing deadline.
-  let handle;
+  // 2. Start the head with the current fencing deadline: the warm one, or cold.
+  // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
+  // TERM_ENV also tells the shim and `ray-head-ha run` in this tree that they run inside a head.
+  const termEnv = { RAY_HA_CANDIDATE_ID: options.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(options.candidateId, term.epoch) };
+  let handle: HeadHandle | null = warm ? goWarm(warm, term, termEnv, options) : null;
+  if (!handle && taken && 'reason' in taken) options.log.info({ epoch: term.epoch, why: taken.reason }, 'starting the head cold');
   try {
-    // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
-    // TERM_ENV also tells the shim and `ray-head-ha run` in this tree that they run inside a head.
-    const env = { ...options.env, RAY_HA_CANDIDATE_ID: options.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(options.candidateId, term.epoch) };
-    handle = await options.supervisor.start({
+    handle ??= await options.supervisor.start({
       command: options.command,
-      env,
+      env: { ...options.env, ...termEnv },
       killGraceMs: options.killGraceMs,
       deadlineMs: term.deadlineMs(),
       ...(options.onOrphaned && { onOrphaned: options.onOrphaned(term), orphanGraceMs: ORPHAN_GRACE_MS }),
@@ -92,9 +103,10 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     }
     throw err;
   }
-  options.log.info({ pid: handle.pid, epoch: term.epoch }, 'head started');
-  options.onHead?.(handle.pid);
-  term.onRenewed((d) => handle.setDeadline(d));
+  const head: HeadHandle = handle;
+  options.log.info({ pid: head.pid, epoch: term.epoch, warm: head === warm?.handle }, 'head started');
+  options.onHead?.(head.pid);
+  term.onRenewed((d) => head.setDeadline(d));
 
   // 3. Run until the head exits or the term is aborted; then stop it and wait for the whole tree.
   const aborted = new Promise<null>((resolve) => {
@@ -105,29 +117,51 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
   //    watches has exited, the rest of the tree is killed at once instead of at the end of
   //    the grace (what is left of a head without its GCS serves no one).
   const watching = new AbortController();
-  const failed = options.watchHead ? options.watchHead(handle.pid, watching.signal) : new Promise<null>(() => {});
+  const failed = options.watchHead ? options.watchHead(head.pid, watching.signal) : new Promise<null>(() => {});
   let stopping = false;
   void failed.then((what) => {
     if (what && stopping) {
       options.log.info({ epoch: term.epoch, failed: what }, 'stopping: the GCS exited; killing the rest of the head now');
-      handle.hurry();
+      head.hurry();
     }
   });
-  const first = await Promise.race([handle.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
+  const first = await Promise.race([head.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
   let exit: HeadExit;
   if (first && 'failed' in first) {
     options.log.warn({ epoch: term.epoch, failed: first.failed }, 'the head failed; stopping the rest of its tree');
-    const stopped = handle.stop('gcs-exit');
-    handle.hurry();
+    const stopped = head.stop('gcs-exit');
+    head.hurry();
     exit = await stopped;
   } else if (first) {
     exit = first;
   } else {
     stopping = true;
-    exit = await handle.stop(term.signal.reason as StopReason);
+    exit = await head.stop(term.signal.reason as StopReason);
   }
   watching.abort();
   options.onHead?.(null);
   options.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
   return exit;
+}
+
+/**
+ * Hands the term to the warm head: its deadline, its release command, then
+ * the go. Null when its keeper already holds a deadline later than the
+ * term's (it could then outlive the lease): that head is stopped and the
+ * term starts cold.
+ */
+function goWarm(warm: WarmHead, term: Term, termEnv: Record<string, string>, options: LeadOptions): HeadHandle | null {
+  const deadlineMs = term.deadlineMs();
+  if (warm.deadlineMs > deadlineMs) {
+    options.log.error({ epoch: term.epoch, warmDeadlineMs: warm.deadlineMs, deadlineMs }, "starting the head cold: the warm head's deadline is later than the term's");
+    void warm.handle.stop('fenced');
+    return null;
+  }
+  warm.handle.setDeadline(deadlineMs);
+  if (options.onOrphaned) {
+    const release = options.onOrphaned(term);
+    warm.handle.setRelease(release.command, release.input);
+  }
+  warm.handle.go(`${JSON.stringify({ env: termEnv })}\n`);
+  return warm.handle;
 }

@@ -39,7 +39,20 @@ export interface HeadHandle {
   hurry(): void;
 }
 
+/**
+ * A head started before its term (a warm standby, src/supervisor/warm-standby.ts):
+ * its stdin is a pipe this side holds, and it waits for one line there.
+ */
+export interface WarmHeadHandle extends HeadHandle {
+  /** Writes `line` to the head's stdin and closes it: the go. */
+  go(line: string): void;
+  /** The release command for the term it now serves (HeadSpec.onOrphaned), before the go. */
+  setRelease(command: string[], input: string): void;
+}
+
 export interface HeadSupervisor {
   /** Rejects with HeadStartError when the command cannot be started at all, and with FencedBeforeStartError when the deadline in `spec` has already passed. */
   start(spec: HeadSpec): Promise<HeadHandle>;
+  /** As start, with the head's stdin a pipe for its go (absent: no warm standby). */
+  startWarm?(spec: HeadSpec): Promise<WarmHeadHandle>;
 }

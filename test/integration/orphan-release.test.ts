@@ -71,6 +71,37 @@ describe('keeper: the release command', () => {
     await waitDead([keeperPid], 2_000);
   });
 
+  it('given later as a control line (a warm head learns its term when it leads): runs the same way', async () => {
+    const pidFile = file('family-line');
+    const out = file('released-line');
+    const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'by line' }, { SPAWN_KEEPER_RELEASE_AS_LINE: '1' });
+    const keeperPid = Number(await waitLine('keeper '));
+    await waitLine('status started ');
+    started.pid(...(await readPids(pidFile)));
+    await sleep(100); // the line is on its way right after `started`
+    proc.kill('SIGKILL');
+    await until('the release command ran', () => existsSync(out), 5_000, 10);
+    expect(readFileSync(out, 'utf8')).toBe('by line\ndone\n');
+    await waitDead([keeperPid], 2_000);
+  });
+
+  it.each([
+    ['not hex', 'release 7a7g'],
+    ['an odd number of digits', 'release 616'],
+    ['no empty argument after the command', `release ${Buffer.from('cmd\0arg').toString('hex')}`],
+  ])('a release line with %s is refused with an error line and changes nothing: the release from fd 4 still runs', async (_name, line) => {
+    const pidFile = file('family-bad');
+    const out = file('released-fd');
+    const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'from fd 4' }, { SPAWN_KEEPER_LINE: line });
+    const keeperPid = Number(await waitLine('keeper '));
+    started.pid(...(await readPids(pidFile)));
+    expect(await waitLine('status error ')).toMatch(/^(unknown command: release|release: expected NUL-terminated arguments and an empty one)/);
+    proc.kill('SIGKILL');
+    await until('the release command ran', () => existsSync(out), 5_000, 10);
+    expect(readFileSync(out, 'utf8')).toBe('from fd 4\ndone\n');
+    await waitDead([keeperPid], 2_000);
+  });
+
   it('--orphan-grace-ms: once its orchestrator is dead, a head that ignores TERM is KILLed without the (long) grace, then released', async () => {
     const pidFile = file('stubborn');
     const out = file('released');
@@ -140,6 +171,7 @@ describe('keeper: the release command', () => {
 
   it.each([
     ['the same fd as --status-fd', ['--release-fd', '3'], /--release-fd must differ/],
+    ['--stdin-fd (a warm head\'s go pipe) the same as --status-fd', ['--stdin-fd', '3'], /--stdin-fd must differ/],
     ['no empty argument after the command', null, /--release-fd: expected NUL-terminated arguments and an empty one/],
     ['an empty command', '\0input', /--release-fd: the command is empty/],
   ])('%s: exit 2, nothing started', async (_name, how, message) => {

@@ -57,3 +57,55 @@ describe('leadTerm: the wait after being elected', () => {
     expect(await startTime(null)).toBe(0);
   });
 });
+
+describe('leadTerm: a warm head (decision 32)', () => {
+  function warmHead(deadlineMs: number) {
+    const calls: string[] = [];
+    const exit = { code: 0, signal: null, reason: 'head-exit' as const, durationMs: 0 };
+    const handle = {
+      pid: 777,
+      exited: new Promise<typeof exit>(() => {}),
+      setDeadline: (d: number) => calls.push(`deadline ${d}`),
+      setRelease: (cmd: string[], input: string) => calls.push(`release ${cmd.join(' ')} ${input}`),
+      go: (line: string) => calls.push(`go ${line.trim()}`),
+      stop: async () => {
+        calls.push('stop');
+        return exit;
+      },
+      hurry: () => {},
+    };
+    return { calls, warm: { take: () => ({ handle, deadlineMs }) } };
+  }
+  const termAt = (deadlineMs: number, signal: AbortSignal): Term => ({
+    epoch: 5, token: 'me#5', previousId: null, previousGcsAddress: null, signal, deadlineMs: () => deadlineMs, onRenewed: () => {},
+  });
+
+  it("moves the warm head's deadline to the term's, gives it the release and then the go with the term's variables; nothing cold", async () => {
+    const clock = new FakeClock();
+    const { supervisor, startedAtMs } = recordingSupervisor(clock);
+    const { calls, warm } = warmHead(900);
+    const ac = new AbortController();
+    const done = leadTerm(termAt(1_000, ac.signal), {
+      supervisor, clock, log: silentLogger, candidateId: 'me', command: ['ray'], env: {}, killGraceMs: 100, waitAfterElectedMs: 0, waitPreviousMaxMs: 0,
+      warm, onOrphaned: (t) => ({ command: ['release-it'], input: t.token }),
+    });
+    await clock.advance(1);
+    ac.abort('shutdown');
+    await done;
+    expect(startedAtMs).toEqual([]);
+    expect(calls.slice(0, 3)).toEqual(['deadline 1000', 'release release-it me#5', expect.stringMatching(/^go \{"env":\{"RAY_HA_CANDIDATE_ID":"me","RAY_HA_EPOCH":"5",/)]);
+    expect(calls.at(-1)).toBe('stop');
+  });
+
+  it("starts cold, and stops the warm head without a go, when the warm keeper's deadline is later than the term's", async () => {
+    const clock = new FakeClock();
+    const { supervisor, startedAtMs } = recordingSupervisor(clock);
+    const { calls, warm } = warmHead(2_000);
+    const done = leadTerm(termAt(1_000, new AbortController().signal), {
+      supervisor, clock, log: silentLogger, candidateId: 'me', command: ['ray'], env: {}, killGraceMs: 100, waitAfterElectedMs: 0, waitPreviousMaxMs: 0, warm,
+    });
+    expect((await done).reason).toBe('head-exit');
+    expect(startedAtMs).toHaveLength(1);
+    expect(calls).toEqual(['stop']);
+  });
+});

@@ -1,0 +1,183 @@
+/**
+ * Warm standby (docs/design.md, decision 32), with real candidates, real
+ * keepers and a stand-in for Ray's CLI (test/fixtures/fake-ray-cli: the same
+ * console-script shape, an import that takes a second): a standby keeps a
+ * head process with the CLI imported, under its own keeper, without a socket;
+ * on winning, that process runs the same command with the term's variables;
+ * it never outlives its candidate, is fenced when its candidate freezes, and
+ * a leader that started warm is still released by its keeper when its
+ * orchestrator is killed. Real Ray takes this path in the lab's end-to-end
+ * tests and bench:ray.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseEvent } from '../../src/redis/events.js';
+import { leaseKeys } from '../../src/redis/keys.js';
+import { readProcStat } from '../../src/proc-stat.js';
+import { ROOT, isLeading, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
+import { FAST_TIMING } from '../helpers/cluster.js';
+import { freePort } from '../helpers/ports.js';
+import { cmdline, waitDead } from '../helpers/process-tree.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+const FAKE_CLI = path.join(ROOT, 'test/fixtures/fake-ray-cli');
+let redis: RedisServer;
+let dir: string;
+let ns = '';
+let gcsPort = 0;
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.close();
+});
+beforeEach(async () => {
+  ns = `warm-${++n}`;
+  gcsPort = await freePort();
+  dir = mkdtempSync(path.join(tmpdir(), 'rhha-warm-'));
+});
+afterEach(async () => {
+  await killAllCandidates();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function candidate(id: string, env: NodeJS.ProcessEnv = {}, command = [path.join(FAKE_CLI, 'bin/ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1']): Candidate {
+  return startCandidate({
+    id,
+    redis: redis.address,
+    namespace: ns,
+    args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
+    env: { RAY_REDIS_ADDRESS: redis.address, PYTHONPATH: path.join(FAKE_CLI, 'lib'), FAKE_RAY_DIR: dir, FAKE_RAY_IMPORT_S: '1', ...env },
+    command,
+  });
+}
+
+const warmWaiting = (not: number[] = []) => (l: Record<string, unknown>) => l.msg === 'warm head waiting' && !not.includes(Number(l.pid));
+const headStartedLine = (l: Record<string, unknown>) => l.msg === 'head started';
+
+/** A warm head as it waits: its pid, once its import is done. */
+async function warmHead(c: Candidate, not: number[] = []): Promise<number> {
+  const pid = Number((await c.waitForLog(warmWaiting(not), 20_000)).pid);
+  await until('the warm head imported the CLI', () => existsSync(path.join(dir, `imported-${pid}`)), 20_000);
+  return pid;
+}
+
+/** The process's socket fds beyond 0-2, and every TCP or UDP socket it holds (its stdio may be socketpairs). */
+function sockets(pid: number): { beyondStdio: string[]; inet: string[] } {
+  const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return { fd: Number(fd), link: readlinkSync(`/proc/${pid}/fd/${fd}`) };
+    } catch {
+      return { fd: Number(fd), link: '' };
+    }
+  }).filter((f) => f.link.startsWith('socket:['));
+  const inodes = new Set<string>();
+  for (const table of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode) inodes.add(inode);
+    }
+  }
+  return {
+    beyondStdio: fds.filter((f) => f.fd > 2).map((f) => `${f.fd} ${f.link}`),
+    inet: fds.filter((f) => inodes.has(f.link.slice('socket:['.length, -1))).map((f) => `${f.fd} ${f.link}`),
+  };
+}
+
+function pgid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+describe('warm standby', () => {
+  it("a standby keeps a warm head (the CLI imported, its own group under its keeper, no socket); on winning it runs the same command with the term's variables", async () => {
+    const a = candidate('a');
+    await a.waitForLog(isLeading, 20_000);
+    const b = candidate('b');
+    const w = await warmHead(b);
+    expect(cmdline(w)).toContain('warm-head.py');
+    expect(pgid(w)).toBe(w); // the head's own process group, as a cold head
+    expect(cmdline(readProcStat(w)!.ppid)).toContain('ray-head-ha-keeper');
+    expect(sockets(w)).toEqual({ beyondStdio: [], inet: [] }); // no port, no connection: nothing of the cluster
+    expect(existsSync(path.join(dir, `main-${w}.json`))).toBe(false);
+
+    a.proc.kill('SIGTERM');
+    const leading = await b.waitForLog(isLeading, 20_000);
+    const started = await b.waitForLog(headStartedLine, 20_000);
+    expect(started).toMatchObject({ pid: w, warm: true });
+    await until('the warm head ran main', () => existsSync(path.join(dir, `main-${w}.json`)), 10_000);
+    const ran = JSON.parse(readFileSync(path.join(dir, `main-${w}.json`), 'utf8')) as { argv: string[]; env: Record<string, string>; importedAtMs: number };
+    expect(ran.argv).toEqual([path.join(FAKE_CLI, 'bin/ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1', '--block']);
+    expect(ran.env).toMatchObject({ RAY_HA_CANDIDATE_ID: 'b', RAY_HA_EPOCH: String(leading.epoch) });
+    // Imported before the term began: the go skipped the import.
+    expect(ran.importedAtMs).toBeLessThan(Date.parse(String(leading.time ?? leading.at ?? new Date().toISOString())));
+  });
+
+  it("with Ray's own CLI (.venv): the warm head imports it and holds no TCP or UDP socket, and nothing in Redis changes", async () => {
+    const a = candidate('a');
+    await a.waitForLog(isLeading, 20_000);
+    const raw = redis.client();
+    const keys = async () => Object.fromEntries(await Promise.all((await raw.keys('*')).sort().map(async (k) => [k, await raw.type(k)])));
+    const before = await keys();
+    const rayBin = path.join(ROOT, '.venv', 'bin', 'ray');
+    const b = candidate('b', { PYTHONPATH: '' }, [rayBin, 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1']);
+    const w = Number((await b.waitForLog(warmWaiting(), 20_000)).pid);
+    expect(cmdline(w)).toContain(`warm-head.py ${rayBin} start`);
+    // Ray's CLI imported: its modules are mapped in (the import takes a second or more here).
+    await until('ray imported in the warm head', () => /\/ray\/_raylet/.test(readFileSync(`/proc/${w}/maps`, 'utf8')), 30_000, 100);
+    expect(sockets(w)).toEqual({ beyondStdio: [], inet: [] });
+    expect(await keys()).toEqual(before);
+  });
+
+  it('a warm head never outlives its candidate (SIGKILL), and a frozen candidate\'s warm head is fenced, then replaced when it thaws', async () => {
+    const a = candidate('a');
+    await a.waitForLog(isLeading, 20_000);
+    const b = candidate('b');
+    const w1 = await warmHead(b);
+    b.proc.kill('SIGSTOP');
+    try {
+      // Nobody refreshes its deadline (now + renewDeadline - commandTimeout): its keeper kills it.
+      await waitDead([w1], 10_000);
+    } finally {
+      b.proc.kill('SIGCONT');
+    }
+    const w2 = await warmHead(b, [w1]);
+    b.proc.kill('SIGKILL');
+    await waitDead([w2], 5_000);
+  });
+
+  it('a leader started warm: when its orchestrator is SIGKILLed its keeper still releases the lease (given as a control line)', async () => {
+    const a = candidate('a');
+    await a.waitForLog(isLeading, 20_000);
+    const b = candidate('b');
+    await warmHead(b);
+    a.proc.kill('SIGTERM');
+    const leading = await b.waitForLog(isLeading, 20_000);
+    const started = await b.waitForLog(headStartedLine, 20_000);
+    expect(started.warm).toBe(true);
+    const events: unknown[] = [];
+    const sub = redis.client();
+    await sub.subscribe(leaseKeys(ns).events);
+    sub.on('message', (_c, m: string) => events.push(parseEvent(m)));
+    b.proc.kill('SIGKILL');
+    await waitDead([Number(started.pid)], 5_000);
+    await until('the keeper released the lease', () => events.length > 0, 5_000);
+    expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
+  });
+
+  it.each([
+    ['RAY_HA_WARM_STANDBY=false', { RAY_HA_WARM_STANDBY: 'false' }, null, /RAY_HA_WARM_STANDBY=false/],
+    ["a head command that is not Ray's CLI", {}, ['python3', '-c', 'import time; time.sleep(60)'], /python3.* is not Ray's console script|is not a script/],
+  ] as const)('%s: every head starts cold, and the log says why', async (_name, env, command, why) => {
+    const a = command ? candidate('a', env, [...command]) : candidate('a', env);
+    const off = await a.waitForLog((l) => l.msg === 'no warm standby: every head starts cold', 20_000);
+    expect(String(off.why)).toMatch(why);
+    const started = await a.waitForLog(headStartedLine, 20_000);
+    expect(started.warm).toBe(false);
+    expect(a.logs.filter(warmWaiting())).toEqual([]);
+  });
+});
