@@ -108,6 +108,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
           killGraceMs: config.killGraceMs,
           waitAfterElectedMs: config.waitAfterElectedMs,
           waitPreviousMaxMs: config.waitPreviousMaxMs,
+          gcsAddress: config.gcsAddress,
           ...(deps.onHead ? { onHead: deps.onHead } : {}),
           ...(deps.watchHead ? { watchHead: deps.watchHead } : {}),
           ...(deps.cliCommand && { onOrphaned: (term: Term) => orphanRelease(deps.cliCommand!, config, term) }),

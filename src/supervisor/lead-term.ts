@@ -33,6 +33,11 @@ export interface LeadOptions {
    * `signal` aborts; the head is then stopped as 'gcs-exit'.
    */
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
+  /**
+   * This head's GCS address: while a stop is under way, once it no longer
+   * accepts connections the rest of the tree is KILLed at once (decision 21).
+   */
+  gcsAddress?: string | null;
   /** A warm head to start instead of a cold one, when one is ready (decision 32). */
   warm?: Pick<WarmStandby, 'take'>;
 }
@@ -136,7 +141,20 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     exit = first;
   } else {
     stopping = true;
-    exit = await head.stop(term.signal.reason as StopReason);
+    const stopped = head.stop(term.signal.reason as StopReason);
+    // Ray's gcs_server closes its port at once on SIGTERM but takes up to ~30 s more to exit;
+    // a GCS that accepts no one serves no one: the rest goes now, not at the end of the grace.
+    if (options.gcsAddress) {
+      void waitUntilGcsStops(options.gcsAddress, Number.POSITIVE_INFINITY, options.clock, watching.signal).then(
+        () => {
+          if (watching.signal.aborted) return;
+          options.log.info({ epoch: term.epoch, gcsAddress: options.gcsAddress }, 'stopping: the GCS accepts no connections; killing the rest of the head now');
+          head.hurry();
+        },
+        () => {},
+      );
+    }
+    exit = await stopped;
   }
   watching.abort();
   options.onHead?.(null);

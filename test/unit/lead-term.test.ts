@@ -3,7 +3,9 @@
  * only after a previous leader. A fake supervisor records when the head was
  * started, on a fake clock.
  */
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { monotonicClock } from '../../src/clock.js';
 import type { Term } from '../../src/term.js';
 import { silentLogger } from '../../src/log.js';
 import { leadTerm } from '../../src/supervisor/lead-term.js';
@@ -107,5 +109,37 @@ describe('leadTerm: a warm head (decision 32)', () => {
     expect((await done).reason).toBe('head-exit');
     expect(startedAtMs).toHaveLength(1);
     expect(calls).toEqual(['stop']);
+  });
+});
+
+describe('leadTerm: a stop cuts the drain once the GCS accepts no one (decision 21)', () => {
+  it('hurries the stop (KILL now) when the GCS port stops accepting, not before', async () => {
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const calls: string[] = [];
+    let finish!: () => void;
+    const exit = { code: null, signal: 'SIGKILL' as const, reason: 'shutdown' as const, durationMs: 0 };
+    const exited = new Promise<typeof exit>((resolve) => (finish = () => resolve(exit)));
+    const supervisor: HeadSupervisor = {
+      start: async () => ({
+        pid: 4243, exited, setDeadline: () => {},
+        stop: () => { calls.push('stop'); return exited; },
+        hurry: () => { calls.push('hurry'); finish(); },
+      }),
+    };
+    const ac = new AbortController();
+    const t: Term = { epoch: 3, token: 'me#3', previousId: null, previousGcsAddress: null, signal: ac.signal, deadlineMs: () => Number.MAX_SAFE_INTEGER, onRenewed: () => {} };
+    const done = leadTerm(t, {
+      supervisor, clock: monotonicClock, log: silentLogger, candidateId: 'me', command: ['head'], env: {}, killGraceMs: 60_000,
+      waitAfterElectedMs: 0, waitPreviousMaxMs: 0, gcsAddress: `127.0.0.1:${port}`,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort('shutdown');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toEqual(['stop']); // the GCS still accepts: the grace runs
+    server.close();
+    expect((await done).signal).toBe('SIGKILL');
+    expect(calls).toEqual(['stop', 'hurry']);
   });
 });
