@@ -13,8 +13,7 @@ import { parseRedisAddress, type RedisTarget } from './redis/address.js';
 import { loadRedisSecrets, type RedisFiles } from './redis/secrets.js';
 import { MAX_HOST_PORT_BYTES, splitHostPort } from './host-port.js';
 import { isName } from './redis/values.js';
-import { loadRoleLabel } from './k8s/role-label-config.js';
-import type { RoleLabelConfig } from './k8s/role-label.js';
+import { loadRoleLabel, type RoleLabelConfig } from './k8s/role-label-config.js';
 
 export type OnLoss = 'exit' | 'standby';
 export type LogFormat = 'json' | 'pretty';

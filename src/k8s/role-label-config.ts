@@ -6,7 +6,15 @@
  */
 import { ConfigError } from '../errors.js';
 import { OPTIONS, lookup, type Flags } from '../options.js';
-import type { RoleLabelConfig } from './role-label.js';
+
+export interface RoleLabelConfig {
+  /** The label key, e.g. ray-head-ha/role. */
+  label: string;
+  /** This candidate's pod. */
+  podName: string;
+  /** Selects every candidate pod of this cluster, e.g. ray-head-ha/cluster=ray-ha-demo. */
+  peerSelector: string;
+}
 
 const NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -25,6 +25,7 @@
 import { ConfigError, HeadHaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { K8sApiError, type K8sApi } from './api.js';
+import type { RoleLabelConfig } from './role-label-config.js';
 
 export const LEADER = 'leader';
 export const STANDBY = 'standby';
@@ -32,15 +33,6 @@ type Role = typeof LEADER | typeof STANDBY;
 
 const PERIOD_MS = 200;
 const SWEEP_MS = 5_000;
-
-export interface RoleLabelConfig {
-  /** The label key, e.g. ray-head-ha/role. */
-  label: string;
-  /** This candidate's pod. */
-  podName: string;
-  /** Selects every candidate pod of this cluster, e.g. ray-head-ha/cluster=ray-ha-demo. */
-  peerSelector: string;
-}
 
 /** Step 1: check access and label this pod `standby`. */
 export async function prepareRoleLabel(api: K8sApi, cfg: RoleLabelConfig, log: Logger): Promise<void> {
