@@ -121,6 +121,23 @@ describe('keeper: the release command', () => {
     expect(readFileSync(out, 'utf8')).toBe('x\ndone\n');
   });
 
+  it('a TERM to the keeper from elsewhere while its orchestrator lives: the tree is stopped, nothing is released', async () => {
+    const pidFile = file('family-term');
+    const out = file('released-term');
+    const { proc, waitLine, lines } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'never' });
+    const keeperPid = Number(await waitLine('keeper '));
+    await waitLine('status started ');
+    const pids = await readPids(pidFile);
+    started.pid(...pids);
+    process.kill(keeperPid, 'SIGTERM');
+    expect(await waitLine('keeper-exit ')).toBe('8 null'); // `signal`: ended by a TERM from elsewhere
+    await waitDead(pids, 2_000);
+    await sleep(300);
+    expect(existsSync(out)).toBe(false); // its parent lives: no proof of death, no release
+    expect(lines.filter((l) => l.startsWith('status release'))).toEqual([]);
+    expect(proc.exitCode).toBe(0); // the stand-in orchestrator lived on, then exited as the keeper did
+  });
+
   it('a release command that hangs is killed after 5 s, and the keeper still exits having reaped everything', async () => {
     const pidFile = file('family');
     const marker = file('hang');
