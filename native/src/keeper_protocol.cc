@@ -53,7 +53,7 @@ void Usage(const std::string& problem) {
   fprintf(stderr,
           "ray-head-ha-keeper: %s\n"
           "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--orphan-grace-ms MS] [--deadline-ms ABS_MS] "
-          "[--status-fd FD] [--release-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
+          "[--status-fd FD] [--release-fd FD] [--stdin-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
           problem.c_str());
   exit(kExitUsage);
 }

@@ -346,6 +346,20 @@ export function describeExample() {
   return out.join('\n');
 }
 
+/** The candidate that is the Service's only endpoint, from `cs` (default: a fresh list), or null. */
+function behindService(cs = candidates()) {
+  const eps = serviceEndpoints();
+  return eps.length === 1 ? (cs.find((c) => c.ip === eps[0]) ?? null) : null;
+}
+
+/** One look: the candidate behind the Service holding the lease in its own status command, with the epoch; or false. */
+function serving() {
+  const p = behindService();
+  if (!p) return false;
+  const holder = leaseHolder(p.name);
+  return holder?.id === p.name ? { ...p, epoch: holder.epoch } : false;
+}
+
 /**
  * One look: the pod that serves a term later than `oldEpoch` (the Service's
  * only endpoint, holding the lease in its own status command), or false.
@@ -353,12 +367,8 @@ export function describeExample() {
  * term: a new term, the same pod and address.
  */
 export function newTermServing(oldEpoch) {
-  const eps = serviceEndpoints();
-  if (eps.length !== 1) return false;
-  const p = candidates().find((c) => c.ip === eps[0]);
-  if (!p) return false;
-  const holder = leaseHolder(p.name);
-  return holder && holder.id === p.name && holder.epoch > oldEpoch ? p : false;
+  const s = serving();
+  return s && s.epoch > oldEpoch ? s : false;
 }
 
 /** Waits until node 2 reports Ready (after a heal or a revive). */
@@ -372,14 +382,7 @@ export function node2Ready(timeoutMs = 120_000) {
  * out on a loaded node, a label being moved).
  */
 export function exampleLeader(timeoutMs = 30_000) {
-  return waitFor('exactly one candidate behind the Service, holding the lease', () => {
-    const eps = serviceEndpoints();
-    if (eps.length !== 1) return false;
-    const p = candidates().find((c) => c.ip === eps[0]);
-    if (!p) return false;
-    const holder = leaseHolder(p.name);
-    return holder?.id === p.name ? { ...p, epoch: holder.epoch } : false;
-  }, timeoutMs, 500);
+  return waitFor('exactly one candidate behind the Service, holding the lease', serving, timeoutMs, 500);
 }
 
 /**
@@ -392,9 +395,8 @@ export function exampleLeader(timeoutMs = 30_000) {
 export async function exampleSettled(timeoutMs = 180_000) {
   await waitFor('two candidates Running, one of them leading behind the Service, both reaching Redis', () => {
     const c = candidates();
-    const eps = serviceEndpoints();
-    if (c.length !== 2 || !c.every((p) => p.phase === 'Running') || eps.length !== 1) return false;
-    const l = c.find((p) => p.ip === eps[0]);
+    if (c.length !== 2 || !c.every((p) => p.phase === 'Running')) return false;
+    const l = behindService(c);
     if (!l) return false;
     const standbysOk = c.every((p) => p === l || (variant === 'label' ? p.ready && p.role === 'standby' : !p.ready));
     return standbysOk && c.every((p) => leaseHolder(p.name)?.id === l.name);

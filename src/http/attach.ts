@@ -10,9 +10,11 @@ import type { Elector } from '../election/elector.js';
 import type { Logger } from '../log.js';
 import { inClusterApi } from '../k8s/api.js';
 import { prepareRoleLabel, startRoleLabeler } from '../k8s/role-label.js';
-import { portAnswers } from '../port-probe.js';
 import { CandidateView } from './candidate-view.js';
-import { PROBE_TIMEOUT_MS, readinessCheck, startHttpServer } from './server.js';
+import { probeGcs, readinessCheck, startHttpServer } from './server.js';
+
+/** Each Kubernetes API call of the role label (its loop runs every 200 ms). */
+const K8S_API_TIMEOUT_MS = 400;
 
 export interface ViewHooks {
   onElector(elector: Elector): void;
@@ -34,10 +36,10 @@ export async function attachView(deps: { config: Config; env: NodeJS.ProcessEnv;
   };
   try {
     if (config.roleLabel) {
-      const api = inClusterApi(deps.env, PROBE_TIMEOUT_MS * 2);
+      const api = inClusterApi(deps.env, K8S_API_TIMEOUT_MS);
       await prepareRoleLabel(api, config.roleLabel, log);
       // Its own readiness check: the one /readyz uses caches answers across requests.
-      const ready = readinessCheck(view, (a) => portAnswers(a, PROBE_TIMEOUT_MS));
+      const ready = readinessCheck(view, probeGcs);
       const labeler = startRoleLabeler({ api, cfg: config.roleLabel, ready: async () => (await ready()).ready, leading: () => view.isLeader(), log });
       closers.push(() => labeler.close());
     }

@@ -17,7 +17,9 @@ import { portAnswers } from '../port-probe.js';
 import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
-export const PROBE_TIMEOUT_MS = 200;
+const PROBE_TIMEOUT_MS = 200;
+/** Does the GCS at `address` accept a connection (within PROBE_TIMEOUT_MS)? What /readyz asks. */
+export const probeGcs = (address: string): Promise<boolean> => portAnswers(address, PROBE_TIMEOUT_MS);
 /** Whole request headers must arrive within this (a probe sends them at once). */
 export const HEADERS_TIMEOUT_MS = 5_000;
 /** The whole request within this. */
@@ -55,7 +57,7 @@ export interface Readiness {
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { host, port } = httpHostPort(options.address);
   const view = options.candidate;
-  const readiness = readinessCheck(view, options.probe ?? ((a) => portAnswers(a, PROBE_TIMEOUT_MS)));
+  const readiness = readinessCheck(view, options.probe ?? probeGcs);
 
   // Timeouts given at creation (set afterwards, the header timer of the first connections is
   // already armed with the defaults): a client that sends nothing is dropped within about

@@ -118,18 +118,9 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     if (term.signal.aborted) resolve(null);
     term.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
-  //    The watcher (Ray: the GCS process) goes on while the head is stopped: once what it
-  //    watches has exited, the rest of the tree is killed at once instead of at the end of
-  //    the grace (what is left of a head without its GCS serves no one).
+  //    The watcher (Ray: the GCS process) goes on while the head is stopped.
   const watching = new AbortController();
   const failed = options.watchHead ? options.watchHead(head.pid, watching.signal) : new Promise<null>(() => {});
-  let stopping = false;
-  void failed.then((what) => {
-    if (what && stopping) {
-      options.log.info({ epoch: term.epoch, failed: what }, 'stopping: the GCS exited; killing the rest of the head now');
-      head.hurry();
-    }
-  });
   const first = await Promise.race([head.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
   let exit: HeadExit;
   if (first && 'failed' in first) {
@@ -140,26 +131,34 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
   } else if (first) {
     exit = first;
   } else {
-    stopping = true;
     const stopped = head.stop(term.signal.reason as StopReason);
-    // Ray's gcs_server closes its port at once on SIGTERM but takes up to ~30 s more to exit;
-    // a GCS that accepts no one serves no one: the rest goes now, not at the end of the grace.
-    if (options.gcsAddress) {
-      void waitUntilGcsStops(options.gcsAddress, Number.POSITIVE_INFINITY, options.clock, watching.signal).then(
-        () => {
-          if (watching.signal.aborted) return;
-          options.log.info({ epoch: term.epoch, gcsAddress: options.gcsAddress }, 'stopping: the GCS accepts no connections; killing the rest of the head now');
-          head.hurry();
-        },
-        () => {},
-      );
-    }
+    //    What is left of a head whose GCS serves no one serves no one: once its gcs_server has
+    //    exited or its port refuses (Ray's gcs_server closes it at once on SIGTERM but takes
+    //    up to ~30 s more to exit), the rest goes now, not at the end of the grace.
+    void gcsServesNoOne(failed, options, watching.signal).then((why) => {
+      if (why === null || watching.signal.aborted) return;
+      options.log.info({ epoch: term.epoch, why }, 'stopping: the GCS serves no one; killing the rest of the head now');
+      head.hurry();
+    });
     exit = await stopped;
   }
   watching.abort();
   options.onHead?.(null);
   options.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
   return exit;
+}
+
+/**
+ * Why the head's GCS serves no one any more, whichever comes first: the
+ * watcher saw gcs_server exit, or its address refuses connections; null when
+ * `signal` aborts first.
+ */
+function gcsServesNoOne(failed: Promise<string | null>, options: LeadOptions, signal: AbortSignal): Promise<string | null> {
+  const address = options.gcsAddress;
+  const refused = address
+    ? waitUntilGcsStops(address, Number.POSITIVE_INFINITY, options.clock, signal).then(() => `${address} accepts no connections`, () => null)
+    : new Promise<null>(() => {});
+  return Promise.race([failed.then((what) => what ?? new Promise<never>(() => {})), refused]);
 }
 
 /**

@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
+import { parseEvent } from '../../src/redis/events.js';
+import { leaseKeys } from '../../src/redis/keys.js';
 import { freePort, isListening, slowProxy } from './ports.js';
 
 export interface RedisServer {
@@ -244,4 +246,13 @@ export async function sentinelView(s: SentinelServer, name: string): Promise<Rec
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
   return out;
+}
+
+/** Every lease event of namespace `ns`, parsed, from the moment this resolves on (a subscriber of its own). */
+export async function recordLeaseEvents(redis: RedisServer, ns: string): Promise<unknown[]> {
+  const events: unknown[] = [];
+  const sub = redis.client();
+  await sub.subscribe(leaseKeys(ns).events);
+  sub.on('message', (_c, m: string) => events.push(parseEvent(m)));
+  return events;
 }

@@ -14,11 +14,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KeeperSupervisor } from '../../src/supervisor/keeper.js';
-import { parseEvent } from '../../src/redis/events.js';
 import { leaseKeys } from '../../src/redis/keys.js';
 import { isLeading, until, type Candidate } from '../helpers/candidates.js';
 import { useStandInCluster } from '../helpers/cluster.js';
 import { keeperPath } from '../helpers/keeper.js';
+import { recordLeaseEvents } from '../helpers/redis.js';
 import { Started, fixtures, nowMs, procState, readPids, sleep, waitDead } from '../helpers/process-tree.js';
 
 const started = new Started();
@@ -55,34 +55,35 @@ function standIn(args: string[], release: { command: string[]; input: string }, 
   return { proc, waitLine, lines };
 }
 
+/**
+ * FAMILY (a head, its child, a setsid daemon) under the stand-in orchestrator
+ * with a release command that writes `input` and "done" to a file; once the
+ * head started (and `between` ran), the orchestrator is SIGKILLed. Returns
+ * what the release command wrote, once it ran and the keeper is gone.
+ */
+async function releasedAfterKill(input: string, env: NodeJS.ProcessEnv = {}, between?: (waitLine: (prefix: string) => Promise<string>) => Promise<void>): Promise<string> {
+  const pidFile = file('family');
+  const out = file('released');
+  const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input }, env);
+  const keeperPid = Number(await waitLine('keeper '));
+  await waitLine('status started ');
+  started.pid(...(await readPids(pidFile)));
+  await between?.(waitLine);
+  proc.kill('SIGKILL');
+  await until('the release command ran', () => existsSync(out), 5_000, 10);
+  await waitDead([keeperPid], 2_000);
+  return readFileSync(out, 'utf8');
+}
+
 describe('keeper: the release command', () => {
   it('runs once its orchestrator is SIGKILLed and the whole tree (head, child, setsid daemon) is reaped, with its input on stdin', async () => {
-    const pidFile = file('family');
-    const out = file('released');
-    const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'the input\nsecond line' });
-    const keeperPid = Number(await waitLine('keeper '));
-    await waitLine('status started ');
-    const pids = await readPids(pidFile);
-    started.pid(...pids);
-    proc.kill('SIGKILL');
-    await until('the release command ran', () => existsSync(out), 5_000, 10);
     // The probe looked for every process of the family when it started: none was left, not even a zombie.
-    expect(readFileSync(out, 'utf8')).toBe('the input\nsecond line\ndone\n');
-    await waitDead([keeperPid], 2_000);
+    expect(await releasedAfterKill('the input\nsecond line')).toBe('the input\nsecond line\ndone\n');
   });
 
   it('given later as a control line (a warm head learns its term when it leads): runs the same way', async () => {
-    const pidFile = file('family-line');
-    const out = file('released-line');
-    const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'by line' }, { SPAWN_KEEPER_RELEASE_AS_LINE: '1' });
-    const keeperPid = Number(await waitLine('keeper '));
-    await waitLine('status started ');
-    started.pid(...(await readPids(pidFile)));
-    await sleep(100); // the line is on its way right after `started`
-    proc.kill('SIGKILL');
-    await until('the release command ran', () => existsSync(out), 5_000, 10);
-    expect(readFileSync(out, 'utf8')).toBe('by line\ndone\n');
-    await waitDead([keeperPid], 2_000);
+    // The line is on its way right after `started`.
+    expect(await releasedAfterKill('by line', { SPAWN_KEEPER_RELEASE_AS_LINE: '1' }, () => sleep(100))).toBe('by line\ndone\n');
   });
 
   it.each([
@@ -90,16 +91,10 @@ describe('keeper: the release command', () => {
     ['an odd number of digits', 'release 616'],
     ['no empty argument after the command', `release ${Buffer.from('cmd\0arg').toString('hex')}`],
   ])('a release line with %s is refused with an error line and changes nothing: the release from fd 4 still runs', async (_name, line) => {
-    const pidFile = file('family-bad');
-    const out = file('released-fd');
-    const { proc, waitLine } = standIn(['300', '60000', '--', FAMILY, pidFile], { command: [PROBE, out, pidFile], input: 'from fd 4' }, { SPAWN_KEEPER_LINE: line });
-    const keeperPid = Number(await waitLine('keeper '));
-    started.pid(...(await readPids(pidFile)));
-    expect(await waitLine('status error ')).toMatch(/^(unknown command: release|release: expected NUL-terminated arguments and an empty one)/);
-    proc.kill('SIGKILL');
-    await until('the release command ran', () => existsSync(out), 5_000, 10);
-    expect(readFileSync(out, 'utf8')).toBe('from fd 4\ndone\n');
-    await waitDead([keeperPid], 2_000);
+    const released = await releasedAfterKill('from fd 4', { SPAWN_KEEPER_LINE: line }, async (waitLine) => {
+      expect(await waitLine('status error ')).toMatch(/^(unknown command: release|release: expected NUL-terminated arguments and an empty one)/);
+    });
+    expect(released).toBe('from fd 4\ndone\n');
   });
 
   it('--orphan-grace-ms: once its orchestrator is dead, a head that ignores TERM is KILLed without the (long) grace, then released', async () => {
@@ -214,13 +209,7 @@ describe('candidates: a lease is released only after its head tree is gone', () 
   const releasedLine = (l: Record<string, unknown>) => l.msg === 'released the lease: the orchestrator died and its keeper reaped the whole head tree';
 
   /** Every lease event of this test's namespace, parsed, from now on. */
-  async function recordEvents(): Promise<unknown[]> {
-    const events: unknown[] = [];
-    const sub = cluster.redis.client();
-    await sub.subscribe(leaseKeys(cluster.ns).events);
-    sub.on('message', (_c, m: string) => events.push(parseEvent(m)));
-    return events;
-  }
+  const recordEvents = () => recordLeaseEvents(cluster.redis, cluster.ns);
 
   /** The live head of a leading candidate and its term's epoch. */
   async function leading(c: Candidate) {

@@ -13,14 +13,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseEvent } from '../../src/redis/events.js';
-import { leaseKeys } from '../../src/redis/keys.js';
 import { readProcStat } from '../../src/proc-stat.js';
 import { ROOT, isLeading, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
 import { FAST_TIMING } from '../helpers/cluster.js';
 import { freePort } from '../helpers/ports.js';
 import { cmdline, waitDead } from '../helpers/process-tree.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { recordLeaseEvents, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const FAKE_CLI = path.join(ROOT, 'test/fixtures/fake-ray-cli');
 let redis: RedisServer;
@@ -159,10 +157,7 @@ describe('warm standby', () => {
     const leading = await b.waitForLog(isLeading, 20_000);
     const started = await b.waitForLog(headStartedLine, 20_000);
     expect(started.warm).toBe(true);
-    const events: unknown[] = [];
-    const sub = redis.client();
-    await sub.subscribe(leaseKeys(ns).events);
-    sub.on('message', (_c, m: string) => events.push(parseEvent(m)));
+    const events = await recordLeaseEvents(redis, ns);
     b.proc.kill('SIGKILL');
     await waitDead([Number(started.pid)], 5_000);
     await until('the keeper released the lease', () => events.length > 0, 5_000);
