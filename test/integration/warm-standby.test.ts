@@ -9,6 +9,7 @@
  * orchestrator is killed. Real Ray takes this path in the lab's end-to-end
  * tests and bench:ray.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -129,6 +130,75 @@ describe('warm standby', () => {
     await until('ray imported in the warm head', () => /\/ray\/_raylet/.test(readFileSync(`/proc/${w}/maps`, 'utf8')), 30_000, 100);
     expect(sockets(w)).toEqual({ beyondStdio: [], inet: [] });
     expect(await keys()).toEqual(before);
+  });
+
+  it("with Ray's own CLI (.venv): a handover to a warm head reads the cluster's session name from Redis directly and keeps it", async () => {
+    const rayBin = path.join(ROOT, '.venv', 'bin', 'ray');
+    const real = (id: string) =>
+      candidate(id, { PYTHONPATH: '', RAY_external_storage_namespace: ns }, [
+        rayBin, 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=127.0.0.1', `--temp-dir=${path.join(dir, id)}`,
+        '--include-dashboard=false', '--num-cpus=1', '--disable-usage-stats',
+      ]);
+    const a = real('a');
+    await a.waitForLog(isLeading, 20_000);
+    const raw = redis.client();
+    const stored = async () => raw.hget(`RAY${ns}@KV`, '@namespace_session:session_name');
+    await until("a's head stored the session name", async () => (await stored()) !== null, 60_000, 100);
+    const session = (await stored())!;
+    const b = real('b');
+    const w = Number((await b.waitForLog(warmWaiting(), 20_000)).pid);
+    await until('ray imported in the warm head', () => /\/ray\/_raylet/.test(readFileSync(`/proc/${w}/maps`, 'utf8')), 30_000, 100);
+    a.proc.kill('SIGTERM');
+    const started = await b.waitForLog(headStartedLine, 60_000);
+    expect(started.warm).toBe(true);
+    await until("b's head read the session name", () => b.stderr.some((l) => l.includes('ray-head-ha warm head: session name')), 30_000, 50);
+    expect(b.stderr.filter((l) => l.includes('ray-head-ha warm head:'))).toEqual([expect.stringMatching(new RegExp(`session name ${session} read from Redis directly in \\d+ ms$`))]);
+    await until("b's head made its session directory", () => existsSync(path.join(dir, 'b', 'session_latest')), 30_000, 100);
+    expect(path.basename(readlinkSync(path.join(dir, 'b', 'session_latest')))).toBe(session);
+    expect(await stored()).toBe(session);
+  });
+
+  it("the direct session-name read finds what Ray's own read finds, for this Ray: the namespace from the environment or the system config, absent, a password, an ACL user", async () => {
+    const secured = await startRedis({ args: ['--requirepass', 'pw', '--user', 'alice', 'on', '>alicepw', '~*', '+@all'], clientOptions: { password: 'pw' } });
+    try {
+      const session = 'session_2026-12-01_10-00-00_123456_42';
+      await redis.client().hset(`RAY${ns}@KV`, '@namespace_session:session_name', session);
+      await redis.client().hset(`RAY${ns}-config@KV`, '@namespace_session:session_name', `${session}9`);
+      await secured.client().hset(`RAY${ns}@KV`, '@namespace_session:session_name', `${session}7`);
+      const probe = `
+import base64, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("warm_head", sys.argv[1]); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+from ray._raylet import get_session_key_from_storage
+out = []
+for host, port, user, password, config in json.loads(sys.argv[2]):
+    cfg = base64.b64encode(json.dumps(config).encode()).decode()
+    ray = get_session_key_from_storage(host, port, user, password, False, cfg, b"session_name")
+    direct = m.read_session_key(host, port, user, password, cfg, b"session_name")
+    out.append([None if ray is None else ray.decode(), None if direct is None else direct.decode()])
+print(json.dumps(out))
+`;
+      const cases = [
+        ['127.0.0.1', redis.port, '', '', {}],
+        ['127.0.0.1', redis.port, '', '', { external_storage_namespace: `${ns}-config` }],
+        ['127.0.0.1', redis.port, '', '', { external_storage_namespace: `${ns}-absent` }],
+        ['127.0.0.1', secured.port, '', 'pw', {}],
+        ['127.0.0.1', secured.port, 'alice', 'alicepw', {}],
+      ];
+      const out = execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', probe, path.join(ROOT, 'scripts/warm-head.py'), JSON.stringify(cases)], {
+        env: { ...process.env, PYTHONPATH: '', RAY_external_storage_namespace: ns },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual([
+        [session, session],
+        [`${session}9`, `${session}9`],
+        [null, null],
+        [`${session}7`, `${session}7`],
+        [`${session}7`, `${session}7`],
+      ]);
+    } finally {
+      await secured.close();
+    }
   });
 
   it('a warm head never outlives its candidate (SIGKILL), and a frozen candidate\'s warm head is fenced, then replaced when it thaws', async () => {
