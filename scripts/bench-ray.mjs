@@ -26,10 +26,14 @@
 // a driver that stayed connected and calls the actor every 50 ms.
 //
 //   node scripts/bench-ray.mjs [--runs 5] [--ttl-ms 15000] [--retry-ms 2000]
-//        [--kinds pod-kill,graceful,...,stock] [--warm-standby true|false] [--out bench-results] [--keep]
+//        [--kinds pod-kill,graceful,...,stock] [--warm-standby true|false]
+//        [--ray-env NAME=value,...] [--out bench-results] [--keep]
 //
 // --warm-standby false: every HA head starts cold (RAY_HA_WARM_STANDBY=false),
 // the state before decision 32, to measure what the warm standby moves.
+// --ray-env: Ray's own settings (RAY_<setting>) for every Ray process in the
+// lab, HA heads, stock heads, the worker and the drivers alike, to measure
+// what they move (README, "Reconnecting sooner").
 //
 // Needs root, dist/ (npm run build:ts), .venv with ray (scripts/setup.sh --ray), haproxy, iptables.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -50,8 +54,14 @@ const { values: opts } = parseArgs({
     out: { type: 'string', default: 'bench-results' },
     keep: { type: 'boolean', default: false },
     'warm-standby': { type: 'string', default: 'true' },
+    'ray-env': { type: 'string', default: '' },
   },
 });
+const RAY_ENV = Object.fromEntries(opts['ray-env'].split(',').filter(Boolean).map((kv) => {
+  const m = /^(RAY_[A-Za-z0-9_]+)=(.*)$/.exec(kv);
+  if (!m) throw new Error(`bench-ray: --ray-env takes RAY_<setting>=value,...; got ${kv}`);
+  return [m[1], m[2]];
+}));
 const WARM = opts['warm-standby'];
 if (!['true', 'false'].includes(WARM)) throw new Error('bench-ray: --warm-standby must be true or false');
 const RUNS = Number(opts.runs);
@@ -85,7 +95,7 @@ function rayLogTime(file, needle, sinceMs) {
   return null;
 }
 
-const L = await startRayLab({ candidates: 2, ttlMs: TTL_MS, retryMs: RETRY_MS, keepWork: opts.keep, env: { RAY_HA_WARM_STANDBY: WARM } });
+const L = await startRayLab({ candidates: 2, ttlMs: TTL_MS, retryMs: RETRY_MS, keepWork: opts.keep, env: { RAY_HA_WARM_STANDBY: WARM }, rayEnv: RAY_ENV });
 const cleanup = () => L.close();
 process.on('exit', cleanup);
 
@@ -227,7 +237,8 @@ function markdown(result) {
   const lines = [
     '# bench-ray: head failover on real Ray across hosts (the lab)',
     '',
-    `Ray ${result.ray}, ${result.runs} runs per kind, ttl ${TTL_MS} ms, retry ${RETRY_MS} ms, warm standby ${WARM}, ${result.machine.cpus} CPUs ` +
+    `Ray ${result.ray}, ${result.runs} runs per kind, ttl ${TTL_MS} ms, retry ${RETRY_MS} ms, warm standby ${WARM}, ` +
+      `Ray settings ${Object.keys(RAY_ENV).length ? Object.entries(RAY_ENV).map(([k, v]) => `${k}=${v}`).join(' ') : 'Ray\'s defaults'}, ${result.machine.cpus} CPUs ` +
       `(load ${result.machine.loadBefore.join(' ')} before), ${result.date}.`,
     'Seconds from the fault. Drivers on the worker host reach the head through HAProxy only.',
     '',
@@ -254,7 +265,7 @@ const result = {
   date: new Date().toISOString(),
   ray: spawnSync(path.join(VENV_BIN, 'ray'), ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^ray, version /, ''),
   runs: RUNS,
-  config: { ttlMs: TTL_MS, retryMs: RETRY_MS, warmStandby: WARM === 'true', kinds: KINDS, lab: L.lab.prefix },
+  config: { ttlMs: TTL_MS, retryMs: RETRY_MS, warmStandby: WARM === 'true', rayEnv: RAY_ENV, kinds: KINDS, lab: L.lab.prefix },
   machine: { cpus: os.cpus().length, loadBefore: os.loadavg().map((x) => Math.round(x * 100) / 100) },
   rows: [],
 };

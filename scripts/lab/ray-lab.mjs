@@ -70,10 +70,11 @@ function checkPrerequisites() {
 /**
  * Builds the lab and starts Redis and the balancer. Nothing of Ray runs yet:
  * startCandidate(), startWorker() and createActor() do that.
- * opts: candidates (2), workers (1), ttlMs (6000), retryMs (1000), env (extra for candidates), keepWork,
+ * opts: candidates (2), workers (1), ttlMs (6000), retryMs (1000), env (extra for candidates), rayEnv (extra
+ * for every Ray process: heads, stock heads, workers, drivers; Ray's own RAY_<setting> variables), keepWork,
  * persistentRedis (an append-only file: redisRestart() keeps the data).
  */
-export async function startRayLab({ candidates = 2, workers = 1, ttlMs = 6000, retryMs = 1000, env: extraEnv = {}, keepWork, persistentRedis = false } = {}) {
+export async function startRayLab({ candidates = 2, workers = 1, ttlMs = 6000, retryMs = 1000, env: extraEnv = {}, rayEnv = {}, keepWork, persistentRedis = false } = {}) {
   checkPrerequisites();
   const { installShim } = await import('../../dist/ray/install-shim.js');
   const candNames = Array.from({ length: candidates }, (_, i) => `c${i + 1}`);
@@ -94,7 +95,7 @@ export async function startRayLab({ candidates = 2, workers = 1, ttlMs = 6000, r
     });
     redisClient = new Redis({ host: redis.host.address, port: redis.port, maxRetriesPerRequest: 1, lazyConnect: true });
     redisClient.on('error', () => {});
-    return rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerNames, ttlMs, retryMs, extraEnv });
+    return rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerNames, ttlMs, retryMs, extraEnv, rayEnv });
   } catch (e) {
     redisClient?.disconnect();
     lab.close();
@@ -102,7 +103,7 @@ export async function startRayLab({ candidates = 2, workers = 1, ttlMs = 6000, r
   }
 }
 
-function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerNames, ttlMs, retryMs, extraEnv }) {
+function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerNames, ttlMs, retryMs, extraEnv, rayEnv }) {
   const ns = `lab-${lab.id}`;
   const gcsAddress = `${balancer.address}:${PORTS.gcs}`;
   const pods = new Map(); // host name -> current pod
@@ -113,7 +114,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
   function baseEnv(extra = {}) {
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('RAY_') || k === 'REDIS_PASSWORD') delete env[k];
-    Object.assign(env, { PATH: [shimDir, VENV_BIN, process.env.PATH].join(path.delimiter), RAY_USAGE_STATS_ENABLED: '0', PYTHONUNBUFFERED: '1' }, extra);
+    Object.assign(env, { PATH: [shimDir, VENV_BIN, process.env.PATH].join(path.delimiter), RAY_USAGE_STATS_ENABLED: '0', PYTHONUNBUFFERED: '1' }, rayEnv, extra);
     for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
     return env;
   }
