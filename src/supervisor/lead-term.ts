@@ -169,6 +169,11 @@ function gcsServesNoOne(failed: Promise<string | null>, options: LeadOptions, si
  */
 function goWarm(warm: WarmHead, term: Term, termEnv: Record<string, string>, options: LeadOptions): HeadHandle | null {
   const deadlineMs = term.deadlineMs();
+  if (warm.ended()) {
+    // Taken at the term's start, it died while the term waited (for the previous GCS, say): a go would end the term at once.
+    options.log.warn({ epoch: term.epoch, pid: warm.handle.pid }, 'starting the head cold: the warm head ended before its go');
+    return null;
+  }
   if (warm.deadlineMs > deadlineMs) {
     options.log.error({ epoch: term.epoch, warmDeadlineMs: warm.deadlineMs, deadlineMs }, "starting the head cold: the warm head's deadline is later than the term's");
     void warm.handle.stop('fenced');
