@@ -241,10 +241,8 @@ const READINESS_WAY = {
   ],
 };
 
-/** How the example's Service follows the leader: `label` (as shipped) or `readiness`. */
-let variant = 'label';
-
-export function exampleManifest(file, way = variant) {
+/** A file of deploy/kubernetes/, with the Service following the leader `label` (as shipped) or by `readiness`. */
+export function exampleManifest(file, way = 'label') {
   let text = manifest(file);
   if (way === 'readiness') {
     for (const [re, to] of READINESS_WAY[file] ?? []) {
@@ -287,11 +285,10 @@ function nodeOf(ns, pred) {
  */
 export async function deployExample(redisPassword, way = 'label') {
   if (!['label', 'readiness'].includes(way)) throw new Error(`deployExample: unknown way ${way}`);
-  variant = way;
   applyYaml(manifest('namespace.yaml'));
   await namespaceWithSecret(NS, redisPassword);
   await onNode1(() => {
-    for (const f of ['redis.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(exampleManifest(f));
+    for (const f of ['redis.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(exampleManifest(f, way));
   }, () => nodeOf(NS, (p) => p.metadata.name === 'redis-0') === 'k8slab-n1'
     && nodeOf(NS, (p) => p.metadata.labels['ray.io/node-type'] === 'worker') === 'k8slab-n1');
   await waitFor('one leader behind the Service', () => serviceEndpoints().length === 1 && candidates().length === 2, 300_000, 1000);
@@ -393,12 +390,14 @@ export function exampleLeader(timeoutMs = 30_000) {
  * standby; with readiness (the other way), they are not Ready.
  */
 export async function exampleSettled(timeoutMs = 180_000) {
+  // The way deployed: the Service selects the role label, or (readiness) only the candidates.
+  const byLabel = 'ray-head-ha/role' in (kubectlJson(['-n', NS, 'get', 'service', 'ray-head']).spec.selector ?? {});
   await waitFor('two candidates Running, one of them leading behind the Service, both reaching Redis', () => {
     const c = candidates();
     if (c.length !== 2 || !c.every((p) => p.phase === 'Running')) return false;
     const l = behindService(c);
     if (!l) return false;
-    const standbysOk = c.every((p) => p === l || (variant === 'label' ? p.ready && p.role === 'standby' : !p.ready));
+    const standbysOk = c.every((p) => p === l || (byLabel ? p.ready && p.role === 'standby' : !p.ready));
     return standbysOk && c.every((p) => leaseHolder(p.name)?.id === l.name);
   }, timeoutMs, 1000);
   return exampleLeader();
