@@ -97,6 +97,47 @@ async function standsBy(name: string, timeoutMs = 120_000): Promise<void> {
   }, timeoutMs, 1000);
 }
 
+/**
+ * While a crash plays out: the leader Service's endpoints, sampled every
+ * 100 ms or so from the fault on (each sample notes when its read began).
+ */
+function sampleEndpoints(): () => Promise<{ startedAt: number; endpoints: string[] }[]> {
+  const samples: { startedAt: number; endpoints: string[] }[] = [];
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      const startedAt = Date.now();
+      try {
+        samples.push({ startedAt, endpoints: serviceEndpoints() });
+      } catch {
+        // an API blip: no sample this time
+      }
+      await sleep(100);
+    }
+  })();
+  return async () => {
+    stop = true;
+    await loop;
+    return samples;
+  };
+}
+
+/** When a container of `name` restarted after `restarts` logged that it leads (its CRI log files), or Infinity. */
+function ledAfterRestart(name: string, restarts: number): number {
+  let file = -1;
+  let at = Infinity;
+  for (const line of podLogs(NS, name, 100_000).split('\n')) {
+    const header = /^== .*\/(\d+)\.log$/.exec(line);
+    if (header) {
+      file = Number(header[1]);
+      continue;
+    }
+    if (file <= restarts || !line.includes('"to":"leading"')) continue;
+    at = Math.min(at, Date.parse(String((JSON.parse(line.slice(line.indexOf('{'))) as { time: string }).time)));
+  }
+  return at;
+}
+
 describe('ray-head-ha on Kubernetes with KubeRay', () => {
   beforeAll(async () => {
     await labScript('up.sh', 40 * 60_000);
@@ -168,6 +209,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     const old = await leader();
     const nodeNumber = old.node === 'k8slab-n1' ? 1 : 2;
     const t0 = Date.now();
+    const sampled = sampleEndpoints();
     ctr(nodeNumber, ['tasks', 'kill', '-s', 'SIGKILL', old.containerId]);
     const { followMs } = await serviceFollows(old, t0);
     const answerMs = await actorAnswers(t0);
@@ -176,6 +218,15 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     // holding the instance lock, released the crashed incarnation's lease instead of leaving it to expire.
     await waitFor('the restarted container to release its previous lease', () => /released the lease of this container's previous incarnation/.test(podLogs(NS, old.name, 200)), 60_000, 500);
     await settled();
+    // Decision 31 (a): the restarted container, in a pod that was labeled leader, is not routed to
+    // before it leads again (it labels itself standby before it can be Ready). Once the crashed
+    // pod's address has left the Service, it comes back only after its new incarnation leads (or never).
+    const samples = await sampled();
+    const gone = samples.findIndex((x) => !x.endpoints.includes(old.ip));
+    expect(gone, 'the crashed pod left the Service').toBeGreaterThanOrEqual(0);
+    const ledAt = ledAfterRestart(old.name, old.restarts);
+    const early = samples.slice(gone).filter((x) => x.endpoints.includes(old.ip) && x.startedAt < ledAt);
+    expect(early, `routed to ${old.name}'s restarted container before it led (at ${ledAt})`).toEqual([]);
   }, 300_000);
 
   /**
