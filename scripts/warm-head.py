@@ -21,15 +21,19 @@ head with external Redis asks Redis for the cluster's persisted session name
 through `_raylet.get_session_key_from_storage`, which always runs its event
 loop for a full second, found or not. At the go (never ahead of it, so the
 name cannot be stale), this process reads the same field of the same hash
-itself, in milliseconds. It uses what it read only when it looks like a
-session name; when the field is absent, the Redis is TLS or anything fails,
-Ray's own read runs (its second), and a line on stderr says why.
+itself, in milliseconds, over TLS too (verified as Ray's hiredis verifies:
+the chain against Ray's RAY_REDIS_CA_CERT / _CA_PATH or the system's CAs,
+Ray's client certificate, RAY_REDIS_SERVER_NAME for SNI). It uses what it
+read only when it looks like a session name; when the field is absent or
+anything fails, Ray's own read runs (its second), and a line on stderr says
+why.
 """
 import base64
 import json
 import os
 import re
 import socket
+import ssl
 import sys
 import time
 
@@ -83,19 +87,38 @@ class Reply:
         raise ValueError(f"unexpected Redis reply {line[:40]!r}")
 
 
-def storage_namespace(config_b64: str) -> str:
-    """Ray's external_storage_namespace as RayConfig resolves it: the system config, then RAY_external_storage_namespace, then 'default'."""
-    config = json.loads(base64.b64decode(config_b64) or b"{}")
-    if isinstance(config, dict) and "external_storage_namespace" in config:
-        return str(config["external_storage_namespace"])
-    return os.environ.get("RAY_external_storage_namespace", "default")
+def ray_setting(config: dict, name: str, default: str) -> str:
+    """A setting as RayConfig resolves it: the system config, then RAY_<name>, then Ray's default."""
+    if name in config:
+        return str(config[name])
+    return os.environ.get(f"RAY_{name}", default)
 
 
-def read_session_key(host: str, port: int, username: str, password: str, config_b64: str, key: bytes):
+def tls_context(config: dict):
+    """What Ray's hiredis checks: the chain (Ray's CA file or directory, else the system's), no host name; Ray's client certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ca, ca_path = ray_setting(config, "REDIS_CA_CERT", ""), ray_setting(config, "REDIS_CA_PATH", "")
+    if ca or ca_path:
+        ctx.load_verify_locations(cafile=ca or None, capath=ca_path or None)
+    else:
+        ctx.load_default_certs()
+    cert = ray_setting(config, "REDIS_CLIENT_CERT", "")
+    if cert:
+        ctx.load_cert_chain(cert, ray_setting(config, "REDIS_CLIENT_KEY", "") or None)
+    return ctx
+
+
+def read_session_key(host: str, port: int, username: str, password: str, use_ssl: bool, config_b64: str, key: bytes):
     """The field Ray's StoreClientInternalKV keeps `session`/`key` in: hash RAY<namespace>@KV, field @namespace_session:<key>."""
-    hash_key = b"RAY" + storage_namespace(config_b64).encode() + b"@KV"
+    config = json.loads(base64.b64decode(config_b64) or b"{}")
+    if not isinstance(config, dict):
+        raise ValueError("the system config is not a JSON object")
+    hash_key = b"RAY" + ray_setting(config, "external_storage_namespace", "default").encode() + b"@KV"
     field = b"@namespace_session:" + key
-    with socket.create_connection((host, port), timeout=DIRECT_READ_TIMEOUT_S) as sock:
+    with socket.create_connection((host, port), timeout=DIRECT_READ_TIMEOUT_S) as raw:
+        sock = tls_context(config).wrap_socket(raw, server_hostname=ray_setting(config, "REDIS_SERVER_NAME", "") or host) if use_ssl else raw
         sock.settimeout(DIRECT_READ_TIMEOUT_S)
         reply = Reply(sock)
         if password:
@@ -110,12 +133,9 @@ def fast_session_key(ray_read):
     """get_session_key_from_storage's signature; the direct read first, Ray's own when that cannot answer."""
 
     def get(host, port, username, password, use_ssl, config, key):
-        if use_ssl:
-            log("session name: Ray's own read (about 1 s): the direct read does not speak TLS")
-            return ray_read(host, port, username, password, use_ssl, config, key)
         started = time.monotonic()
         try:
-            value = read_session_key(str(host), int(port), username or "", password or "", config, key)
+            value = read_session_key(str(host), int(port), username or "", password or "", bool(use_ssl), config, key)
         except (OSError, ValueError) as e:
             log(f"session name: Ray's own read (about 1 s): the direct read failed: {e}")
             return ray_read(host, port, username, password, use_ssl, config, key)

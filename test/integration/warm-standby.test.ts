@@ -19,7 +19,7 @@ import { ROOT, isLeading, killAllCandidates, startCandidate, until, type Candida
 import { FAST_TIMING } from '../helpers/cluster.js';
 import { freePort } from '../helpers/ports.js';
 import { cmdline, waitDead } from '../helpers/process-tree.js';
-import { recordLeaseEvents, startRedis, type RedisServer } from '../helpers/redis.js';
+import { makeTlsFiles, recordLeaseEvents, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const FAKE_CLI = path.join(ROOT, 'test/fixtures/fake-ray-cli');
 let redis: RedisServer;
@@ -158,34 +158,46 @@ describe('warm standby', () => {
     expect(await stored()).toBe(session);
   });
 
-  it("the direct session-name read finds what Ray's own read finds, for this Ray: the namespace from the environment or the system config, absent, a password, an ACL user", async () => {
+  it("the direct session-name read finds what Ray's own read finds, for this Ray: the namespace from the environment or the system config, absent, a password, an ACL user, TLS; and it trusts no server Ray would not", async () => {
     const secured = await startRedis({ args: ['--requirepass', 'pw', '--user', 'alice', 'on', '>alicepw', '~*', '+@all'], clientOptions: { password: 'pw' } });
+    const tls = makeTlsFiles();
+    const tlsRedis = await startRedis({ tls });
     try {
       const session = 'session_2026-12-01_10-00-00_123456_42';
       await redis.client().hset(`RAY${ns}@KV`, '@namespace_session:session_name', session);
       await redis.client().hset(`RAY${ns}-config@KV`, '@namespace_session:session_name', `${session}9`);
       await secured.client().hset(`RAY${ns}@KV`, '@namespace_session:session_name', `${session}7`);
+      await tlsRedis.client().hset(`RAY${ns}@KV`, '@namespace_session:session_name', `${session}5`);
       const probe = `
 import base64, importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("warm_head", sys.argv[1]); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 from ray._raylet import get_session_key_from_storage
+text = lambda v: None if v is None else v.decode()
 out = []
-for host, port, user, password, config in json.loads(sys.argv[2]):
+for host, port, user, password, use_ssl, config, ray_too in json.loads(sys.argv[2]):
     cfg = base64.b64encode(json.dumps(config).encode()).decode()
-    ray = get_session_key_from_storage(host, port, user, password, False, cfg, b"session_name")
-    direct = m.read_session_key(host, port, user, password, cfg, b"session_name")
-    out.append([None if ray is None else ray.decode(), None if direct is None else direct.decode()])
+    ray = text(get_session_key_from_storage(host, port, user, password, use_ssl, cfg, b"session_name")) if ray_too else "-"
+    try:
+        direct = text(m.read_session_key(host, port, user, password, use_ssl, cfg, b"session_name"))
+    except OSError as e:
+        direct = type(e).__name__
+    out.append([ray, direct])
 print(json.dumps(out))
 `;
       const cases = [
-        ['127.0.0.1', redis.port, '', '', {}],
-        ['127.0.0.1', redis.port, '', '', { external_storage_namespace: `${ns}-config` }],
-        ['127.0.0.1', redis.port, '', '', { external_storage_namespace: `${ns}-absent` }],
-        ['127.0.0.1', secured.port, '', 'pw', {}],
-        ['127.0.0.1', secured.port, 'alice', 'alicepw', {}],
+        ['127.0.0.1', redis.port, '', '', false, {}, true],
+        ['127.0.0.1', redis.port, '', '', false, { external_storage_namespace: `${ns}-config` }, true],
+        ['127.0.0.1', redis.port, '', '', false, { external_storage_namespace: `${ns}-absent` }, true],
+        ['127.0.0.1', secured.port, '', 'pw', false, {}, true],
+        ['127.0.0.1', secured.port, 'alice', 'alicepw', false, {}, true],
+        // TLS: the CA from RAY_REDIS_CA_CERT, then with a client certificate from the system config.
+        ['127.0.0.1', tlsRedis.port, '', '', true, {}, true],
+        ['127.0.0.1', tlsRedis.port, '', '', true, { REDIS_CLIENT_CERT: tls.clientCert, REDIS_CLIENT_KEY: tls.clientKey }, true],
+        // A CA that did not sign the server's certificate: the direct read refuses it (Ray's own would abort the process).
+        ['127.0.0.1', tlsRedis.port, '', '', true, { REDIS_CA_CERT: tls.otherCaCert }, false],
       ];
       const out = execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', probe, path.join(ROOT, 'scripts/warm-head.py'), JSON.stringify(cases)], {
-        env: { ...process.env, PYTHONPATH: '', RAY_external_storage_namespace: ns },
+        env: { ...process.env, PYTHONPATH: '', RAY_external_storage_namespace: ns, RAY_REDIS_CA_CERT: tls.caCert },
         encoding: 'utf8',
         timeout: 60_000,
       });
@@ -195,9 +207,14 @@ print(json.dumps(out))
         [null, null],
         [`${session}7`, `${session}7`],
         [`${session}7`, `${session}7`],
+        [`${session}5`, `${session}5`],
+        [`${session}5`, `${session}5`],
+        ['-', 'SSLCertVerificationError'],
       ]);
     } finally {
       await secured.close();
+      await tlsRedis.close();
+      rmSync(tls.dir, { recursive: true, force: true });
     }
   });
 
