@@ -57,12 +57,15 @@ class Reply:
         self.sock = sock
         self.buf = b""
 
+    def _receive(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise OSError("Redis closed the connection")
+        self.buf += chunk
+
     def _line(self) -> bytes:
         while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise OSError("Redis closed the connection")
-            self.buf += chunk
+            self._receive()
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
@@ -78,10 +81,7 @@ class Reply:
             if n < 0:
                 return None
             while len(self.buf) < n + 2:
-                chunk = self.sock.recv(max(4096, n + 2 - len(self.buf)))
-                if not chunk:
-                    raise OSError("Redis closed the connection")
-                self.buf += chunk
+                self._receive()
             data, self.buf = self.buf[:n], self.buf[n + 2:]
             return data
         raise ValueError(f"unexpected Redis reply {line[:40]!r}")
@@ -137,16 +137,14 @@ def fast_session_key(ray_read):
         try:
             value = read_session_key(str(host), int(port), username or "", password or "", bool(use_ssl), config, key)
         except (OSError, ValueError) as e:
-            log(f"session name: Ray's own read (about 1 s): the direct read failed: {e}")
-            return ray_read(host, port, username, password, use_ssl, config, key)
-        if value is None:
-            log("session name: Ray's own read (about 1 s): none stored yet")
-            return ray_read(host, port, username, password, use_ssl, config, key)
-        if not SESSION_NAME.fullmatch(value):
-            log(f"session name: Ray's own read (about 1 s): the stored value {value[:40]!r} is not a session name")
-            return ray_read(host, port, username, password, use_ssl, config, key)
-        log(f"session name {value.decode()} read from Redis directly in {(time.monotonic() - started) * 1000:.0f} ms")
-        return value
+            why = f"the direct read failed: {e}"
+        else:
+            if value is not None and SESSION_NAME.fullmatch(value):
+                log(f"session name {value.decode()} read from Redis directly in {(time.monotonic() - started) * 1000:.0f} ms")
+                return value
+            why = "none stored yet" if value is None else f"the stored value {value[:40]!r} is not a session name"
+        log(f"session name: Ray's own read (about 1 s): {why}")
+        return ray_read(host, port, username, password, use_ssl, config, key)
 
     return get
 

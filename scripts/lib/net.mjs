@@ -79,7 +79,9 @@ export function isListening(port, host = '127.0.0.1', timeoutMs = 500) {
 export async function startProxy(targetPort, { delayMs = 0 } = {}) {
   const pairs = new Set();
   let holed = false;
+  let accepted = 0;
   const server = net.createServer((client) => {
+    accepted++;
     const upstream = net.connect({ port: targetPort, host: '127.0.0.1' });
     const pair = { client, upstream };
     pairs.add(pair);
@@ -102,6 +104,10 @@ export async function startProxy(targetPort, { delayMs = 0 } = {}) {
   return {
     port,
     address: `127.0.0.1:${port}`,
+    /** Connections accepted so far. */
+    get accepted() {
+      return accepted;
+    },
     reset() {
       for (const { client, upstream } of pairs) {
         client.resetAndDestroy?.() ?? client.destroy();

@@ -190,6 +190,10 @@ export class KeeperHandle implements WarmHeadHandle {
     if (this.requested !== undefined) this.send(stopLine(0));
   }
 
+  get ended(): boolean {
+    return this.closed || this.exitStatus !== undefined;
+  }
+
   go(line: string): void {
     const pipe = (this.keeper.stdio as readonly unknown[])[STDIN_FD];
     if (!(pipe instanceof Writable)) throw new Error('this head has no go pipe (not started warm)');

@@ -169,7 +169,7 @@ function gcsServesNoOne(failed: Promise<string | null>, options: LeadOptions, si
  */
 function goWarm(warm: WarmHead, term: Term, termEnv: Record<string, string>, options: LeadOptions): HeadHandle | null {
   const deadlineMs = term.deadlineMs();
-  if (warm.ended()) {
+  if (warm.handle.ended) {
     // Taken at the term's start, it died while the term waited (for the previous GCS, say): a go would end the term at once.
     options.log.warn({ epoch: term.epoch, pid: warm.handle.pid }, 'starting the head cold: the warm head ended before its go');
     return null;

@@ -48,6 +48,8 @@ export interface WarmHeadHandle extends HeadHandle {
   go(line: string): void;
   /** The release command for the term it now serves (HeadSpec.onOrphaned), before the go. */
   setRelease(command: string[], input: string): void;
+  /** True once its keeper reported the head's exit or is itself gone: a go would reach no one. */
+  readonly ended: boolean;
 }
 
 export interface HeadSupervisor {

@@ -44,12 +44,10 @@ export interface WarmHead {
   handle: WarmHeadHandle;
   /** The latest deadline its keeper was given. */
   deadlineMs: number;
-  /** True once its tree is gone (it died while the term waited for the previous GCS, say). */
-  ended(): boolean;
 }
 
 export class WarmStandby {
-  private warm: { handle: WarmHeadHandle; deadlineMs: number; bornMs: number; gone: boolean } | null = null;
+  private warm: (WarmHead & { bornMs: number }) | null = null;
   private spawning: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -87,7 +85,7 @@ export class WarmStandby {
     }
     this.failures = 0;
     this.lastFailure = null;
-    return { handle: w.handle, deadlineMs: w.deadlineMs, ended: () => w.gone };
+    return { handle: w.handle, deadlineMs: w.deadlineMs };
   }
 
   /** Stops the warm head, if any, and waits until its tree is gone. */
@@ -138,11 +136,10 @@ export class WarmStandby {
       await handle.stop('shutdown');
       return;
     }
-    const entry = { handle, deadlineMs, bornMs: this.o.clock.nowMs(), gone: false };
+    const entry = { handle, deadlineMs, bornMs: this.o.clock.nowMs() };
     this.warm = entry;
     this.o.log.info({ pid: handle.pid }, 'warm head waiting');
     void handle.exited.then((exit) => {
-      entry.gone = true;
       if (this.warm !== entry) return;
       this.warm = null;
       this.failed(`the last one ended while standing by (${exit.reason}, code ${exit.code}, signal ${exit.signal})`);

@@ -10,6 +10,8 @@ export const isListening = impl.isListening as (port: number, host?: string, tim
 export interface Proxy {
   port: number;
   address: string;
+  /** Connections accepted so far. */
+  readonly accepted: number;
   /** Destroys every open connection (a cut). */
   reset(): void;
   /** Keeps connections open but drops every byte both ways (a partition). */

@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { readProcStat } from '../../src/proc-stat.js';
 import { ROOT, isLeading, killAllCandidates, startCandidate, until, type Candidate } from '../helpers/candidates.js';
 import { FAST_TIMING } from '../helpers/cluster.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, startProxy } from '../helpers/ports.js';
 import { cmdline, waitDead } from '../helpers/process-tree.js';
 import { makeTlsFiles, recordLeaseEvents, startRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -55,6 +55,14 @@ function candidate(id: string, env: NodeJS.ProcessEnv = {}, command = [path.join
   });
 }
 
+/** A candidate whose head is Ray's own `ray start --head` (.venv), a temp dir of its own, Ray's storage namespace = the test's. */
+function realRay(id: string, env: NodeJS.ProcessEnv = {}): Candidate {
+  return candidate(id, { PYTHONPATH: '', RAY_external_storage_namespace: ns, ...env }, [
+    path.join(ROOT, '.venv', 'bin', 'ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=127.0.0.1', `--temp-dir=${path.join(dir, id)}`,
+    '--include-dashboard=false', '--num-cpus=1', '--disable-usage-stats',
+  ]);
+}
+
 const warmWaiting = (not: number[] = []) => (l: Record<string, unknown>) => l.msg === 'warm head waiting' && !not.includes(Number(l.pid));
 const headStartedLine = (l: Record<string, unknown>) => l.msg === 'head started';
 
@@ -63,6 +71,13 @@ async function warmHead(c: Candidate, not: number[] = []): Promise<number> {
   const pid = Number((await c.waitForLog(warmWaiting(not), 20_000)).pid);
   await until('the warm head imported the CLI', () => existsSync(path.join(dir, `imported-${pid}`)), 20_000);
   return pid;
+}
+
+/** A warm head of Ray's own CLI as it waits: its pid, once Ray's modules are mapped in (the import takes a second or more here). */
+async function realWarmHead(c: Candidate): Promise<number> {
+  const w = Number((await c.waitForLog(warmWaiting(), 20_000)).pid);
+  await until('ray imported in the warm head', () => /\/ray\/_raylet/.test(readFileSync(`/proc/${w}/maps`, 'utf8')), 30_000, 100);
+  return w;
 }
 
 /** The process's socket fds beyond 0-2, and every TCP or UDP socket it holds (its stdio may be socketpairs). */
@@ -124,30 +139,21 @@ describe('warm standby', () => {
     const before = await keys();
     const rayBin = path.join(ROOT, '.venv', 'bin', 'ray');
     const b = candidate('b', { PYTHONPATH: '' }, [rayBin, 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1']);
-    const w = Number((await b.waitForLog(warmWaiting(), 20_000)).pid);
+    const w = await realWarmHead(b);
     expect(cmdline(w)).toContain(`warm-head.py ${rayBin} start`);
-    // Ray's CLI imported: its modules are mapped in (the import takes a second or more here).
-    await until('ray imported in the warm head', () => /\/ray\/_raylet/.test(readFileSync(`/proc/${w}/maps`, 'utf8')), 30_000, 100);
     expect(sockets(w)).toEqual({ beyondStdio: [], inet: [] });
     expect(await keys()).toEqual(before);
   });
 
   it("with Ray's own CLI (.venv): a handover to a warm head reads the cluster's session name from Redis directly and keeps it", async () => {
-    const rayBin = path.join(ROOT, '.venv', 'bin', 'ray');
-    const real = (id: string) =>
-      candidate(id, { PYTHONPATH: '', RAY_external_storage_namespace: ns }, [
-        rayBin, 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=127.0.0.1', `--temp-dir=${path.join(dir, id)}`,
-        '--include-dashboard=false', '--num-cpus=1', '--disable-usage-stats',
-      ]);
-    const a = real('a');
+    const a = realRay('a');
     await a.waitForLog(isLeading, 20_000);
     const raw = redis.client();
     const stored = async () => raw.hget(`RAY${ns}@KV`, '@namespace_session:session_name');
     await until("a's head stored the session name", async () => (await stored()) !== null, 60_000, 100);
     const session = (await stored())!;
-    const b = real('b');
-    const w = Number((await b.waitForLog(warmWaiting(), 20_000)).pid);
-    await until('ray imported in the warm head', () => /\/ray\/_raylet/.test(readFileSync(`/proc/${w}/maps`, 'utf8')), 30_000, 100);
+    const b = realRay('b');
+    await realWarmHead(b);
     a.proc.kill('SIGTERM');
     const started = await b.waitForLog(headStartedLine, 60_000);
     expect(started.warm).toBe(true);
@@ -156,6 +162,26 @@ describe('warm standby', () => {
     await until("b's head made its session directory", () => existsSync(path.join(dir, 'b', 'session_latest')), 30_000, 100);
     expect(path.basename(readlinkSync(path.join(dir, 'b', 'session_latest')))).toBe(session);
     expect(await stored()).toBe(session);
+  });
+
+  it("with Ray's own CLI (.venv): a warm head connects to Redis only after its go (the session name is never read ahead, so never stale)", async () => {
+    const a = realRay('a');
+    await a.waitForLog(isLeading, 20_000);
+    await until("a's head stored the session name", async () => (await redis.client().hget(`RAY${ns}@KV`, '@namespace_session:session_name')) !== null, 60_000, 100);
+    // b's Ray reaches Redis only through this proxy (its election has its own --redis): it counts b's head's connections.
+    const proxy = await startProxy(redis.port);
+    try {
+      const b = realRay('b', { RAY_REDIS_ADDRESS: proxy.address });
+      await realWarmHead(b);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(proxy.accepted).toBe(0);
+      a.proc.kill('SIGTERM');
+      expect((await b.waitForLog(headStartedLine, 60_000)).warm).toBe(true);
+      await until("b's head read the session name", () => b.stderr.some((l) => l.includes('read from Redis directly')), 30_000, 50);
+      expect(proxy.accepted).toBeGreaterThan(0);
+    } finally {
+      proxy.close();
+    }
   });
 
   it("the direct session-name read finds what Ray's own read finds, for this Ray: the namespace from the environment or the system config, absent, a password, an ACL user, TLS; and it trusts no server Ray would not", async () => {

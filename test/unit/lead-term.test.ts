@@ -61,7 +61,7 @@ describe('leadTerm: the wait after being elected', () => {
 });
 
 describe('leadTerm: a warm head (decision 32)', () => {
-  function warmHead(deadlineMs: number, ended = false) {
+  function warmHead(deadlineMs: number) {
     const calls: string[] = [];
     const exit = { code: 0, signal: null, reason: 'head-exit' as const, durationMs: 0 };
     const handle = {
@@ -75,8 +75,9 @@ describe('leadTerm: a warm head (decision 32)', () => {
         return exit;
       },
       hurry: () => {},
+      ended: false,
     };
-    return { calls, warm: { take: () => ({ handle, deadlineMs, ended: () => ended }) } };
+    return { calls, warm: { take: () => ({ handle, deadlineMs }) } };
   }
   const termAt = (deadlineMs: number, signal: AbortSignal): Term => ({
     epoch: 5, token: 'me#5', previousId: null, previousGcsAddress: null, signal, deadlineMs: () => deadlineMs, onRenewed: () => {},
@@ -120,13 +121,13 @@ describe('leadTerm: a warm head that ended before its go', () => {
     const exit = { code: null, signal: 'SIGKILL' as const, reason: 'head-exit' as const, durationMs: 0 };
     const handle = {
       pid: 778, exited: Promise.resolve(exit), setDeadline: () => calls.push('deadline'), setRelease: () => calls.push('release'),
-      go: () => calls.push('go'), stop: async () => exit, hurry: () => {},
+      go: () => calls.push('go'), stop: async () => exit, hurry: () => {}, ended: true,
     };
     const done = leadTerm(
       { epoch: 6, token: 'me#6', previousId: null, previousGcsAddress: null, signal: new AbortController().signal, deadlineMs: () => 1_000, onRenewed: () => {} },
       {
         supervisor, clock, log: silentLogger, candidateId: 'me', command: ['ray'], env: {}, killGraceMs: 100, waitAfterElectedMs: 0, waitPreviousMaxMs: 0,
-        warm: { take: () => ({ handle, deadlineMs: 900, ended: () => true }) }, onOrphaned: (t) => ({ command: ['release-it'], input: t.token }),
+        warm: { take: () => ({ handle, deadlineMs: 900 }) }, onOrphaned: (t) => ({ command: ['release-it'], input: t.token }),
       },
     );
     expect((await done).reason).toBe('head-exit');

@@ -28,6 +28,7 @@ describe('WarmStandby: the warm keeper deadline', () => {
       hurry: () => {},
       go: () => {},
       setRelease: () => {},
+      ended: false,
     };
     const startWarm = async (spec: HeadSpec) => {
       set.push({ atMs: clock.nowMs(), deadlineMs: spec.deadlineMs });
