@@ -172,7 +172,9 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   const failures = new FailureTracker(config.redis.sentinel !== undefined).watch(redis);
   try {
     const status = await readStatus(redis, config.namespace);
-    process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status));
+    // A ttl set in this environment is compared with the leader's (the timing every candidate should share).
+    const ownTtl = env.RAY_HA_KEY_EXPIRE_TIME_MS !== undefined ? config.ttlMs : undefined;
+    process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status, ownTtl));
     return ExitCode.ok;
   } catch (err) {
     const refused = await explainFailure(err, config.redis, config.connectTimeoutMs, failures);

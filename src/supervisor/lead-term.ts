@@ -60,24 +60,27 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     if (warm) await warm.handle.stop('shutdown');
     return exit;
   };
-  // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
+  // 1. Pause and wait for the previous GCS (every one the term names); an abort here means no head was ever started.
   try {
-    const previous = term.previousGcsAddress;
+    const previous = term.previousGcsAddresses;
     // ant-ray's RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS: only when someone led before (a first term has no one to wait for).
-    const hadLeader = term.previousId !== null || previous !== null;
+    const hadLeader = term.previousId !== null || previous.length > 0;
     if (options.waitAfterElectedMs > 0 && hadLeader) await options.clock.sleep(options.waitAfterElectedMs, term.signal);
-    if (previous) {
+    if (previous.length > 0) {
       const t0 = options.clock.nowMs();
-      const stopped = await waitUntilGcsStops(previous, options.waitPreviousMaxMs, options.clock, term.signal);
-      if (!stopped) {
+      const stopped = await Promise.all(previous.map((a) => waitUntilGcsStops(a, options.waitPreviousMaxMs, options.clock, term.signal)));
+      const answering = previous.filter((_, i) => !stopped[i]);
+      if (answering.length > 0) {
         options.log.error(
-          { previousGcsAddress: previous, previousId: term.previousId, waitedMs: options.waitPreviousMaxMs },
+          { previousGcsAddresses: answering, previousId: term.previousId, waitedMs: options.waitPreviousMaxMs },
           'the previous GCS still answers; stepping down rather than risk two heads',
         );
         return notWarm(ended('previous-gcs'));
       }
-      options.log.info({ previousGcsAddress: previous, waitedMs: Math.round(options.clock.nowMs() - t0) }, 'previous GCS is down');
+      options.log.info({ previousGcsAddresses: previous, waitedMs: Math.round(options.clock.nowMs() - t0) }, 'previous GCS is down');
     }
+    // From here on the next leader waits on this term's GCS, not the previous one (decision 35).
+    if (!(await term.serving())) return notWarm(ended(term.signal.reason as StopReason));
   } catch {
     return notWarm(ended(term.signal.reason as StopReason));
   }

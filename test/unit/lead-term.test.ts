@@ -31,7 +31,8 @@ function term(previousId: string | null): Term {
     epoch: 2,
     token: 'me#2',
     previousId,
-    previousGcsAddress: null,
+    previousGcsAddresses: [],
+      serving: async () => true,
     signal: new AbortController().signal,
     deadlineMs: () => Number.MAX_SAFE_INTEGER,
     onRenewed: () => {},
@@ -80,7 +81,8 @@ describe('leadTerm: a warm head (decision 32)', () => {
     return { calls, warm: { take: () => ({ handle, deadlineMs }) } };
   }
   const termAt = (deadlineMs: number, signal: AbortSignal): Term => ({
-    epoch: 5, token: 'me#5', previousId: null, previousGcsAddress: null, signal, deadlineMs: () => deadlineMs, onRenewed: () => {},
+    epoch: 5, token: 'me#5', previousId: null, previousGcsAddresses: [],
+      serving: async () => true, signal, deadlineMs: () => deadlineMs, onRenewed: () => {},
   });
 
   it("moves the warm head's deadline to the term's, gives it the release and then the go with the term's variables; nothing cold", async () => {
@@ -124,7 +126,8 @@ describe('leadTerm: a warm head that ended before its go', () => {
       go: () => calls.push('go'), stop: async () => exit, hurry: () => {}, ended: true,
     };
     const done = leadTerm(
-      { epoch: 6, token: 'me#6', previousId: null, previousGcsAddress: null, signal: new AbortController().signal, deadlineMs: () => 1_000, onRenewed: () => {} },
+      { epoch: 6, token: 'me#6', previousId: null, previousGcsAddresses: [],
+      serving: async () => true, signal: new AbortController().signal, deadlineMs: () => 1_000, onRenewed: () => {} },
       {
         supervisor, clock, log: silentLogger, candidateId: 'me', command: ['ray'], env: {}, killGraceMs: 100, waitAfterElectedMs: 0, waitPreviousMaxMs: 0,
         warm: { take: () => ({ handle, deadlineMs: 900 }) }, onOrphaned: (t) => ({ command: ['release-it'], input: t.token }),
@@ -153,7 +156,8 @@ describe('leadTerm: a stop cuts the drain once the GCS accepts no one (decision 
       }),
     };
     const ac = new AbortController();
-    const t: Term = { epoch: 3, token: 'me#3', previousId: null, previousGcsAddress: null, signal: ac.signal, deadlineMs: () => Number.MAX_SAFE_INTEGER, onRenewed: () => {} };
+    const t: Term = { epoch: 3, token: 'me#3', previousId: null, previousGcsAddresses: [],
+      serving: async () => true, signal: ac.signal, deadlineMs: () => Number.MAX_SAFE_INTEGER, onRenewed: () => {} };
     const done = leadTerm(t, {
       supervisor, clock: monotonicClock, log: silentLogger, candidateId: 'me', command: ['head'], env: {}, killGraceMs: 60_000,
       waitAfterElectedMs: 0, waitPreviousMaxMs: 0, gcsAddress: `127.0.0.1:${port}`,
