@@ -115,7 +115,10 @@ class Keeper {
     // kSignal too: the parent-death signal also comes when the thread that
     // spawned us exits, before the process is gone and we are re-parented.
     bool parent_may_be_gone = why == Why::kEof || why == Why::kParentDied || why == Why::kSignal;
-    if (!release_.args.empty() && parent_may_be_gone && ParentProvablyDead()) RunRelease();
+    // A release that awaits its term and never got one (a warm head whose
+    // orchestrator died while it stood by) has no lease to release.
+    bool release_ready = !release_.args.empty() && (!o_.release_awaits_term || has_term_);
+    if (release_ready && parent_may_be_gone && ParentProvablyDead()) RunRelease();
     return Report(why);
   }
 
@@ -145,7 +148,8 @@ class Keeper {
   Options o_;
   std::vector<std::string> command_args_;  // from --command-fd
   std::vector<char*> command_argv_;
-  Release release_;  // from --release-fd or a `release` line; no args: none
+  Release release_;  // from --release-fd / --warm-release-fd; no args: none
+  bool has_term_ = false;  // --warm-release-fd: a `term` line came (its token is in release_.input)
   double deadline_ms_;
   pid_t self_ = getpid();
   pid_t head_ = -1;
@@ -199,7 +203,7 @@ Why Keeper::Start() {
   }
   if (o_.release_fd >= 0) {
     std::string data;
-    Why why = ReadToEof(o_.release_fd, "--release-fd", &data);
+    Why why = ReadToEof(o_.release_fd, o_.release_awaits_term ? "--warm-release-fd" : "--release-fd", &data);
     if (why != Why::kNone) return why;
     release_ = SplitRelease(data);
   }
@@ -523,12 +527,15 @@ void Keeper::HandleControl() {
       kill_at_ms_ = std::min(kill_at_ms_, NowMs() + c.ms);
     } else if (c.kind == Control::kStop) {
       Begin(Why::kStopped, std::isnan(c.ms) ? o_.grace_ms : c.ms);
-    } else if (c.kind == Control::kRelease) {
-      Release r;
-      if (const char* problem = TrySplitRelease(c.line, &r)) {
-        Status(std::string("error release: ") + problem);
+    } else if (c.kind == Control::kTerm) {
+      if (!o_.release_awaits_term) {
+        Status("error term: no release awaits a term (no --warm-release-fd)");
+      } else if (has_term_) {
+        Status("error term: already given");
       } else {
-        release_ = std::move(r);
+        // The release input is its static part, then the term's token on a line of its own.
+        release_.input += c.line + "\n";
+        has_term_ = true;
       }
     } else if (c.kind == Control::kInvalid) {
       Status("error unknown command: " + c.line);

@@ -10,7 +10,7 @@
  * tests and bench:ray.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -44,10 +44,15 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function candidate(id: string, env: NodeJS.ProcessEnv = {}, command = [path.join(FAKE_CLI, 'bin/ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1']): Candidate {
+function candidate(
+  id: string,
+  env: NodeJS.ProcessEnv = {},
+  command = [path.join(FAKE_CLI, 'bin/ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1'],
+  redisUrl = redis.address,
+): Candidate {
   return startCandidate({
     id,
-    redis: redis.address,
+    redis: redisUrl,
     namespace: ns,
     args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
     env: { RAY_REDIS_ADDRESS: redis.address, PYTHONPATH: path.join(FAKE_CLI, 'lib'), FAKE_RAY_DIR: dir, FAKE_RAY_IMPORT_S: '1', ...env },
@@ -275,6 +280,37 @@ print(json.dumps(out))
     await waitDead([Number(started.pid)], 5_000);
     await until('the keeper released the lease', () => events.length > 0, 5_000);
     expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
+  });
+
+  it("a warm takeover with the system's TLS CA bundle (~220 KB, read into the keeper's release input) starts its head; its keeper still releases after a SIGKILL", async () => {
+    const tls = makeTlsFiles();
+    const tlsRedis = await startRedis({ tls });
+    try {
+      // The system's bundle, and the CA that signed this server's certificate.
+      const bundle = path.join(dir, 'ca-bundle.crt');
+      writeFileSync(bundle, `${readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8')}\n${readFileSync(tls.caCert, 'utf8')}`);
+      expect(statSync(bundle).size).toBeGreaterThan(200_000);
+      const env = { RAY_REDIS_CA_CERT: bundle, RAY_REDIS_ADDRESS: tlsRedis.address };
+      const a = candidate('a', env, undefined, tlsRedis.url);
+      await a.waitForLog(isLeading, 20_000);
+      const b = candidate('b', env, undefined, tlsRedis.url);
+      await warmHead(b);
+      a.proc.kill('SIGTERM');
+      const leading = await b.waitForLog(isLeading, 20_000);
+      // Was: `RangeError: the release command is over 32760 bytes`, exit 1, right after winning.
+      const started = await b.waitForLog(headStartedLine, 20_000);
+      expect(started).toMatchObject({ warm: true });
+      await until('the warm head ran main', () => existsSync(path.join(dir, `main-${started.pid}.json`)), 10_000);
+      expect(b.proc.exitCode).toBe(null);
+      const events = await recordLeaseEvents(tlsRedis, ns);
+      b.proc.kill('SIGKILL');
+      await waitDead([Number(started.pid)], 5_000);
+      await until('the keeper released the lease', () => events.length > 0, 5_000);
+      expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
+    } finally {
+      await tlsRedis.close();
+      rmSync(tls.dir, { recursive: true, force: true });
+    }
   });
 
   it.each([
