@@ -28,6 +28,9 @@
 //
 // The deadline lives on CLOCK_MONOTONIC and is re-checked after every wake-up,
 // so a late poll() return or a stopped orchestrator cannot postpone the kill.
+// Once the deadline has passed, the KILL comes no later than deadline + grace,
+// counted from the deadline, not from when we noticed; a wake more than
+// kLateWakeMs past it (a frozen leader thawing) KILLs at once.
 //
 // Test build only (RHHA_KEEPER_TEST_HOOKS, the ray-head-ha-keeper-test target;
 // the production binary has neither the code nor the names):
@@ -72,6 +75,13 @@ constexpr double kCheckTreeEveryMs = 20;
 constexpr double kParentDeathProofMs = 1000;
 // How long the release command may run before it is killed.
 constexpr double kReleaseMs = 5000;
+// A wake this far past the fencing deadline means we did not run when it
+// passed: the whole leader was frozen (cgroup freezer, docker pause, SIGSTOP)
+// or starved. The lease may be someone else's by now and their head running,
+// so the grace is already spent: KILL at once. poll() itself wakes us within
+// about a millisecond of its timeout (it rounds up to whole ms), so a wake
+// that merely lost a scheduling slice still gets its TERM and grace.
+constexpr double kLateWakeMs = 10;
 
 double NowMs() {
   struct timespec ts;
@@ -223,6 +233,7 @@ Why Keeper::Hold() {
       } else if (!std::isnan(deadline_ms_) && now >= deadline_ms_) {
         Begin(Why::kFenced, o_.grace_ms);
       }
+      now = NowMs();  // Begin's own clock read: a KILL due now is due at this `now`
     }
     if (why_ != Why::kNone && (now >= kill_at_ms_ || (exec_fd_ < 0 && TreeIsEmpty()))) return why_;
 
@@ -249,6 +260,9 @@ Why Keeper::Hold() {
       Begin(Why::kSignal, 0);  // keeps an earlier reason
       return why_;
     }
+    // Past the deadline, it fences before any line or signal read now can
+    // name another reason (a thawed orchestrator's stop with its grace).
+    if (why_ == Why::kNone && !std::isnan(deadline_ms_) && NowMs() >= deadline_ms_) Begin(Why::kFenced, o_.grace_ms);
     if (fds[0].revents) HandleSignals();
     if (exec_at >= 0 && fds[exec_at].revents) HandleExecPipe();
     if (control_at >= 0 && fds[control_at].revents) HandleControl();
@@ -388,7 +402,13 @@ void Keeper::ReapChildren() {
 void Keeper::Begin(Why why, double grace_ms) {
   if (why_ != Why::kNone) return;  // the first reason wins
   why_ = why;
-  kill_at_ms_ = NowMs() + grace_ms;
+  double now = NowMs();
+  kill_at_ms_ = now + grace_ms;
+  if (!std::isnan(deadline_ms_) && now >= deadline_ms_) {
+    // Past the fencing deadline, whatever the reason: the grace counts from
+    // the deadline, and a late wake (we were frozen) has none left.
+    kill_at_ms_ = std::min(kill_at_ms_, now - deadline_ms_ > kLateWakeMs ? now : deadline_ms_ + o_.grace_ms);
+  }
   if (why == Why::kExecFailed) return;
   SignalTree(SIGTERM);
 }

@@ -182,10 +182,13 @@ export class KeeperHandle implements WarmHeadHandle {
     this.send(deadlineLine(deadlineMs));
   }
 
-  stop(reason: StopReason): Promise<HeadExit> {
+  stop(reason: StopReason, grace?: number): Promise<HeadExit> {
+    const graceMs = grace !== undefined && Number.isFinite(grace) && grace >= 0 ? grace : this.spec.killGraceMs;
     if (this.requested === undefined) {
       this.requested = reason;
-      this.send(stopLine(this.spec.killGraceMs));
+      this.send(stopLine(graceMs));
+    } else if (graceMs < this.spec.killGraceMs) {
+      this.send(stopLine(graceMs)); // already stopping: a shorter grace brings the KILL closer (the keeper never moves it later)
     }
     return this.exited;
   }

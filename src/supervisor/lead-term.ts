@@ -144,7 +144,9 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
   } else if (first) {
     exit = first;
   } else {
-    const stopped = head.stop(term.signal.reason as StopReason);
+    const reason = term.signal.reason as StopReason;
+    //    A lost lease is already someone else's, whose head may be starting: no grace.
+    const stopped = head.stop(reason, reason === 'lost-lease' ? 0 : undefined);
     //    What is left of a head whose GCS serves no one serves no one: once its gcs_server has
     //    exited or its port refuses (Ray's gcs_server closes it at once on SIGTERM but takes
     //    up to ~30 s more to exit), the rest goes now, not at the end of the grace.

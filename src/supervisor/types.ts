@@ -42,8 +42,11 @@ export interface HeadHandle {
   readonly exited: Promise<HeadExit>;
   /** Moves the fencing deadline (absolute CLOCK_MONOTONIC ms); never backwards. */
   setDeadline(deadlineMs: number): void;
-  /** TERM the group, KILL after the grace, kill escaped descendants, reap; resolves with the exit. */
-  stop(reason: StopReason): Promise<HeadExit>;
+  /**
+   * TERM the group, KILL after the grace (graceMs, default the spec's
+   * killGraceMs; 0: KILL at once), kill escaped descendants, reap; resolves with the exit.
+   */
+  stop(reason: StopReason, graceMs?: number): Promise<HeadExit>;
   /** While stopping: KILL what is left now instead of at the end of the grace. */
   hurry(): void;
 }

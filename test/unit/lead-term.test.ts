@@ -194,3 +194,30 @@ describe('leadTerm: a stop cuts the drain once the GCS accepts no one (decision 
   });
 });
 
+describe('leadTerm: the stop grace by reason', () => {
+  it.each([
+    ['lost-lease', 0],
+    ['deadline', undefined],
+    ['shutdown', undefined],
+  ] as const)('%s: stop(reason, %s)', async (reason, grace) => {
+    const stops: [string, number | undefined][] = [];
+    let finish!: () => void;
+    const exit = { code: null, signal: 'SIGKILL' as const, reason, durationMs: 0 };
+    const exited = new Promise<typeof exit>((resolve) => (finish = () => resolve(exit)));
+    const supervisor: HeadSupervisor = {
+      start: async () => ({
+        pid: 4244, exited, setDeadline: () => {}, hurry: () => {},
+        stop: (r, g) => { stops.push([r, g]); finish(); return exited; },
+      }),
+    };
+    const ac = new AbortController();
+    const t: Term = { epoch: 4, token: 'me#4', previousId: null, previousGcsAddress: null, signal: ac.signal, deadlineMs: () => Number.MAX_SAFE_INTEGER, onRenewed: () => {} };
+    const done = leadTerm(t, {
+      supervisor, clock: monotonicClock, log: silentLogger, candidateId: 'me', command: ['head'], env: {}, killGraceMs: 60_000, waitAfterElectedMs: 0, waitPreviousMaxMs: 0,
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort(reason);
+    await done;
+    expect(stops).toEqual([[reason, grace]]);
+  });
+});
