@@ -215,7 +215,7 @@ describe('leadTerm: the stop grace by reason', () => {
       }),
     };
     const ac = new AbortController();
-    const t: Term = { epoch: 4, token: 'me#4', previousId: null, previousGcsAddress: null, signal: ac.signal, deadlineMs: () => Number.MAX_SAFE_INTEGER, onRenewed: () => {} };
+    const t: Term = { epoch: 4, token: 'me#4', previousId: null, previousGcsAddresses: [], serving: async () => true, signal: ac.signal, deadlineMs: () => Number.MAX_SAFE_INTEGER, onRenewed: () => {} };
     const done = leadTerm(t, {
       supervisor, clock: monotonicClock, log: silentLogger, candidateId: 'me', command: ['head'], env: {}, killGraceMs: 60_000, waitAfterElectedMs: 0, waitPreviousMaxMs: 0,
     });
