@@ -18,7 +18,7 @@ import { AttemptRefusedError, RedisRefusedError, errorText } from '../errors.js'
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type { HeadExit, StopReason, Term } from '../term.js';
-import type { Lease, ReleaseKind } from './lease.js';
+import type { Lease, ReleaseKind, UnknownWhy } from './lease.js';
 
 export type ElectorState = 'standby' | 'leading' | 'stepping-down' | 'stopped';
 
@@ -166,7 +166,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
           const { unknown } = this;
           const unknownSession = unknown !== null && sentAtMs - unknown.sinceMs >= this.holdMs() ? unknown.session : null;
           const seenEpoch = this.highestEpoch;
-          const res = await lease.tryAcquire({ minEpoch: seenEpoch, knownGcsAddress: this.knownGcsAddress, unknownSession });
+          const res = await lease.tryAcquire({ minEpoch: seenEpoch, knownGcsAddress: this.knownGcsAddress, unknownSession, unseen: seenEpoch === 0 });
           if (troubleSinceMs !== null) {
             log.info({ downMs: Math.round(clock.nowMs() - troubleSinceMs) }, troubleRefused ? 'Redis takes acquire attempts again' : 'Redis is reachable again');
             troubleSinceMs = null;
@@ -285,7 +285,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
    * the longest ttl seen has passed since. Returns how long to wait before the
    * next attempt.
    */
-  private holdBack(sentAtMs: number, session: number | null, why: 'missing' | 'behind'): number {
+  private holdBack(sentAtMs: number, session: number | null, why: UnknownWhy): number {
     const { retryMs, clock, log } = this.options;
     const holdMs = this.holdMs();
     // Through another connection (Redis may have restarted or failed over since): the hold starts again.
@@ -293,9 +293,7 @@ export class Elector extends EventEmitter<ElectorEvents> {
       if (this.unknown === null) {
         log.info(
           { holdMs, why },
-          why === 'missing'
-            ? 'Redis has no epoch counter for this namespace (a new cluster, or Redis lost its data): waiting one ttl before taking the lease, so that a leader this candidate did not see has stopped its head'
-            : 'Redis has an epoch counter below a term this candidate has seen (Redis lost its latest writes): waiting one ttl before taking the lease, so that the current leader has stopped its head',
+          HOLD_REASONS[why],
         );
       }
       this.unknown = session === null ? null : { sinceMs: sentAtMs, session };
@@ -412,6 +410,15 @@ export class Elector extends EventEmitter<ElectorEvents> {
 }
 
 type RenewOutcome = 'ok' | 'lost' | { error: string };
+
+const HOLD_REASONS: Readonly<Record<UnknownWhy, string>> = {
+  missing:
+    'Redis has no epoch counter for this namespace (a new cluster, or Redis lost its data): waiting one ttl before taking the lease, so that a leader this candidate did not see has stopped its head',
+  behind:
+    'Redis has an epoch counter below a term this candidate has seen (Redis lost its latest writes): waiting one ttl before taking the lease, so that the current leader has stopped its head',
+  unseen:
+    'the namespace is vacant and this candidate has seen no term since it started (it cannot tell whether Redis lost its latest writes): waiting one ttl before taking the lease, so that a leader it did not see has stopped its head',
+};
 
 /** How many published GCS addresses a candidate remembers, to wait on after lost writes. */
 const MAX_KNOWN_GCS = 4;

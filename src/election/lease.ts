@@ -15,6 +15,12 @@ export interface AcquireRequest {
    * (docs/design.md decision 28).
    */
   unknownSession: number | null;
+  /**
+   * The candidate has seen no term since it started (minEpoch 0): it cannot tell a
+   * clean vacancy from one Redis made by losing its latest writes, so a vacancy is
+   * held back on like a missing counter (decision 34). Absent: false.
+   */
+  unseen?: boolean;
 }
 
 export type AcquireResult =
@@ -36,8 +42,11 @@ export type AcquireResult =
       /** Vacant, but the namespace has no epoch counter: a new one, or one Redis lost. Not taken (takeUnknown was false). */
       acquired: false;
       unknownState: true;
-      /** 'missing': no counter; 'behind': a counter below an epoch this candidate has seen (lost writes). */
-      why: 'missing' | 'behind';
+      /**
+       * 'missing': no counter; 'behind': a counter below an epoch this candidate has seen (lost
+       * writes); 'unseen': this candidate has seen no term since it started (it cannot tell).
+       */
+      why: UnknownWhy;
       /**
        * The connection this was seen through (a new one after every reconnect: possibly
        * another server), or null when it changed during the attempt. A hold counts only
@@ -62,6 +71,8 @@ export type AcquireResult =
       /** Stored values that failed their shape check and were ignored, if any. */
       dropped?: string[];
     };
+
+export type UnknownWhy = 'missing' | 'behind' | 'unseen';
 
 export type ReleaseKind = 'released' | 'stepped-down';
 

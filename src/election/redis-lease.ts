@@ -93,6 +93,7 @@ export class RedisLease implements Lease {
         dashboardUrl: opts.dashboardUrl,
         knownGcsAddress: req.knownGcsAddress,
         takeUnknown: req.unknownSession !== null && req.unknownSession === session,
+        unseen: req.unseen === true && this.epochFloor === 0,
       })
       .catch((err: unknown) => this.rethrow(err));
     // The script already dropped what failed its checks; the same checks again here, in case a
@@ -102,7 +103,7 @@ export class RedisLease implements Lease {
       return {
         acquired: false,
         unknownState: true,
-        why: reply.why === 'behind' ? 'behind' : 'missing',
+        why: reply.why === 'behind' || reply.why === 'unseen' ? reply.why : 'missing',
         session: this.session === session ? session : null,
         ...(dropped.length > 0 && { dropped: unique(dropped) }),
       };

@@ -21,12 +21,13 @@ export const MAX_PUBLISHED_TTL_MS = 3_600_000;
 
 /**
  * KEYS: lease, epoch, leader.
- * ARGV: id, ttlMs, minEpoch, host, gcsAddress, dashboardUrl, channel, knownGcsAddress, takeUnknown.
+ * ARGV: id, ttlMs, minEpoch, host, gcsAddress, dashboardUrl, channel, knownGcsAddress, takeUnknown, unseen.
  * Reply: {1, token, epoch, previousId, previousGcs, dropped, previousEpoch, previousTtlMs}
  *     or {0, holderToken, pttl, storedEpoch, gcsAddress, dropped, hashEpoch, hashTtlMs}
  *     or {2, why, 0, '0', '', dropped, '', ''}: vacant, but the epoch counter is missing
- *        (why 'missing') or below minEpoch (why 'behind': Redis lost its latest writes),
- *        and takeUnknown is not '1' (docs/design.md decisions 28 and 34).
+ *        (why 'missing'), below minEpoch (why 'behind': Redis lost its latest writes), or
+ *        the candidate has seen no term since it started (unseen '1', why 'unseen': it could
+ *        not tell lost writes), and takeUnknown is not '1' (docs/design.md decisions 28 and 34).
  * `dropped` names the stored values that failed their check and were not used
  * ('lease', 'epoch', 'id', 'gcsAddress', 'servedGcs', 'ttlMs'); a dropped holder token comes back as ''.
  * previousGcs is the last address where a head came up (the hash's servedGcs, moved only by
@@ -58,12 +59,13 @@ if holder then
 end
 local floor = epochOf(ARGV[3])
 if not floor then return redis.error_reply('ERR minEpoch must be a safe integer') end
--- 2. Vacant, and no counter, or a counter below an epoch the candidate has seen:
---    a new namespace, or one whose data (or only its latest writes) Redis lost,
---    with a lease that may still be running a head. Only a candidate that has
---    seen it so for a ttl takes it (it says so with takeUnknown).
+-- 2. Vacant, and no counter, or a counter below an epoch the candidate has seen,
+--    or a candidate that has seen no term since it started (it cannot tell): a new
+--    namespace, or one whose data (or only its latest writes) Redis lost, with a
+--    lease that may still be running a head. Only a candidate that has seen it so
+--    for a ttl takes it (it says so with takeUnknown).
 local why = nil
-if not stored then why = 'missing' elseif tonumber(stored) < floor then why = 'behind' end
+if not stored then why = 'missing' elseif tonumber(stored) < floor then why = 'behind' elseif ARGV[10] == '1' then why = 'unseen' end
 if why and ARGV[9] ~= '1' then
   -- A no-op write (the lease key does not exist): a read-only replica answers
   -- READONLY here, so a candidate never counts a hold on a server that cannot be the primary.
@@ -73,13 +75,14 @@ end
 -- 3. A new term: the epoch goes above the stored counter and above every epoch
 --    the candidate has seen, so it never goes backwards when Redis lost its data.
 --    A counter that does not exist (first term ever, or lost with Redis's data),
---    or that is not a safe integer (written by someone else), starts at the
---    server's time in ms: above every earlier epoch even when no candidate
---    remembers one (all were restarted too), as long as terms came less often
---    than one per millisecond. Nothing is written before the checks pass.
+--    that is not a safe integer (written by someone else), or that may have lost
+--    its latest writes (taken after a hold), starts at the server's time in ms:
+--    above every earlier epoch even when no candidate remembers one (all were
+--    restarted too), as long as terms came less often than one per millisecond.
+--    Nothing is written before the checks pass.
 local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if not stored and floor < nowMs then floor = nowMs end
+if why and floor < nowMs then floor = nowMs end
 local epoch = (stored and tonumber(stored) or 0) + 1
 if epoch <= floor then epoch = floor + 1 end
 if epoch > MAX_EPOCH then return redis.error_reply('ERR the epoch counter is at 2^53-1; no new term can start') end
@@ -121,13 +124,15 @@ export interface AcquireArgs {
   knownGcsAddress: string | null;
   /** Take the lease even when the namespace has no epoch counter (the candidate held back a ttl). */
   takeUnknown: boolean;
+  /** The candidate has seen no term since it started: a vacancy is held back on (decision 34). */
+  unseen?: boolean;
 }
 
 function acquireArgs(k: LeaseKeys, a: AcquireArgs): (string | number)[] {
   return [
     k.lease, k.epoch, k.leader,
     a.candidateId, a.ttlMs, a.minEpoch, a.host, a.gcsAddress ?? '', a.dashboardUrl ?? '', k.events, a.knownGcsAddress ?? '',
-    a.takeUnknown ? '1' : '0',
+    a.takeUnknown ? '1' : '0', a.unseen ? '1' : '0',
   ];
 }
 

@@ -4,7 +4,7 @@
  * case can list the calls it expects.
  */
 import { formatToken } from '../../src/redis/keys.js';
-import type { AcquireRequest, AcquireResult, Lease, ReleaseKind } from '../../src/election/lease.js';
+import type { AcquireRequest, AcquireResult, Lease, ReleaseKind, UnknownWhy } from '../../src/election/lease.js';
 
 export type Reply<T> = T | Error | 'hang' | (() => Promise<T>);
 
@@ -94,7 +94,7 @@ export const taken = (
 });
 
 /** Vacant, no epoch counter (a new namespace, or one Redis lost), seen through connection `session`. */
-export const unknownState = (session: number | null = 1, why: 'missing' | 'behind' = 'missing'): AcquireResult => ({
+export const unknownState = (session: number | null = 1, why: UnknownWhy = 'missing'): AcquireResult => ({
   acquired: false,
   unknownState: true,
   why,

@@ -283,7 +283,7 @@ describe('status and watch escape what they print (item 7)', () => {
     expect(table.code).toBe(0);
     expectEscaped(table.stdout);
     const rows = table.stdout.trimEnd().split('\n');
-    expect(rows.map((r) => r.split(' ')[0])).toEqual(['namespace', 'leader', 'epoch', 'ttl', 'gcs', 'dashboard', 'host', 'since', 'ignored']);
+    expect(rows.map((r) => r.split(' ')[0])).toEqual(['namespace', 'leader', 'epoch', 'ttl', 'gcs', 'dashboard', 'host', 'since', 'lease', 'served', 'ignored']);
     expect(rows.at(-1)).toMatch(/^ignored +dashboardUrl /);
     expect(rows.filter((r) => r.startsWith('leader '))).toEqual(['leader       a']);
 

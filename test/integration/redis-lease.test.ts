@@ -167,10 +167,33 @@ describe('RedisLease', () => {
     expect(seen).toMatchObject({ acquired: false, unknownState: true, why: 'behind' });
     expect(await raw.exists(k.lease)).toBe(0);
     if (seen.acquired || !seen.unknownState) throw new Error('not held back');
+    const before = Date.now();
     const r = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379', unknownSession: seen.session });
-    expect(r).toMatchObject({ acquired: true, epoch: 42, previousGcsAddress: '10.9.9.9:6379' });
-    expect(await raw.get(k.epoch)).toBe('42');
-    expect(await raw.get(k.lease)).toBe('alpha#42');
+    if (!r.acquired) throw new Error('not acquired after the hold');
+    expect(r).toMatchObject({ acquired: true, previousGcsAddress: '10.9.9.9:6379' });
+    // Taken after a hold, the epoch starts at the server's time: above any term Redis forgot.
+    expect(r.epoch).toBeGreaterThanOrEqual(before - 5_000);
+    expect(await raw.get(k.epoch)).toBe(String(r.epoch));
+    expect(await raw.get(k.lease)).toBe(`alpha#${r.epoch}`);
+  });
+
+  it('a candidate that has seen no term holds back on a vacancy (unseen, decision 34); taken after the hold, the epoch starts at the server time, above any term Redis forgot', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await raw.set(k.epoch, '7');
+    const seen = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null, unseen: true });
+    expect(seen).toMatchObject({ acquired: false, unknownState: true, why: 'unseen' });
+    expect(await raw.exists(k.lease)).toBe(0);
+    if (seen.acquired || !seen.unknownState) throw new Error('not held back');
+    const before = Date.now();
+    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: seen.session, unseen: true });
+    if (!r.acquired) throw new Error('not acquired after the hold');
+    expect(r.epoch).toBeGreaterThanOrEqual(before - 5_000);
+    // A candidate that has seen a term (or asks without the flag) takes a vacancy at once, one epoch up.
+    expect(await a.release(r.token, 'released')).toBe(true);
+    const b = await lease('bb', ns);
+    expect(await b.tryAcquire({ minEpoch: r.epoch, knownGcsAddress: null, unknownSession: null })).toMatchObject({ acquired: true, epoch: r.epoch + 1 });
   });
 
   it('a counter that does not exist starts at the server time in ms, so a forgetful candidate still goes up', async () => {

@@ -321,7 +321,7 @@ print(json.dumps({"value": value.decode(), "ms": (time.monotonic() - t0) * 1000}
     await waitDead([w2], 5_000);
   });
 
-  it('a leader started warm: when its orchestrator is SIGKILLed its keeper still releases the lease (given as a control line)', async () => {
+  it('a leader started warm: when its orchestrator is SIGKILLed its keeper still releases the lease (its release given at spawn, the token at the go)', async () => {
     const a = candidate('a');
     await a.waitForLog(isLeading, 20_000);
     const b = candidate('b');
@@ -333,7 +333,7 @@ print(json.dumps({"value": value.decode(), "ms": (time.monotonic() - t0) * 1000}
     const events = await recordLeaseEvents(redis, ns);
     b.proc.kill('SIGKILL');
     await waitDead([Number(started.pid)], 5_000);
-    await until('the keeper released the lease', () => events.length > 0, 5_000);
+    await until('the keeper released the lease', () => events.length > 0, 20_000);
     expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
   });
 
@@ -360,7 +360,8 @@ print(json.dumps({"value": value.decode(), "ms": (time.monotonic() - t0) * 1000}
       const events = await recordLeaseEvents(tlsRedis, ns);
       b.proc.kill('SIGKILL');
       await waitDead([Number(started.pid)], 5_000);
-      await until('the keeper released the lease', () => events.length > 0, 5_000);
+      // The release is a node process the keeper starts: seconds on a loaded machine.
+      await until('the keeper released the lease', () => events.length > 0, 20_000);
       expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
     } finally {
       await tlsRedis.close();

@@ -351,6 +351,15 @@ describe('Elector (lost writes and published ttls: decisions 34 and 35)', () => 
     expect(logs.find((l) => l.why === 'behind')).toMatchObject({ holdMs: longTtl });
   });
 
+  it('asks with unseen until it has seen a term: a fresh candidate cannot tell a clean vacancy from lost writes', async () => {
+    const { clock, lease, elector } = setup([unknownState(1, 'unseen'), taken(5, 5_000), won(6)]);
+    const { lead } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(3 * RETRY);
+    await run;
+    expect(lease.acquireRequests.map((r) => r.unseen)).toEqual([true, true, false]);
+  });
+
   it('a won term whose replaced hash is older than the last holder seen (lost writes) waits on every GCS address it knew', async () => {
     const { clock, elector } = setup([
       taken(5, 5_000, 'x', { gcsAddress: '10.0.0.5:1' }),
