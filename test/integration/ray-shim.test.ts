@@ -174,6 +174,9 @@ function childOf(pid: number): number | null {
   }
 }
 
+/** Whether the fake orchestrator reported standby in `state`: it handles SIGTERM by then (it writes its record before). */
+const reportedStandby = (state: string): boolean => existsSync(state) && JSON.parse(readFileSync(state, 'utf8')).role === 'standby';
+
 /** `ray ...` through the shim as PID 1 of a new PID namespace (a container's init), with its output. */
 function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
   const baseEnv = { ...process.env };
@@ -192,7 +195,10 @@ function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
 describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () => {
   it('runs the orchestrator as its child, forwards SIGTERM to it, and exits with its code', async () => {
     const record = path.join(work, 'orch-init.json');
-    const r = rayAsInit(['start', '--head', '--port', '6380', '--block'], { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby' }, [shimDir, fakeRayDir]);
+    const state = path.join(work, 'orch-init.state.json');
+    const r = rayAsInit(['start', '--head', '--port', '6380', '--block'], {
+      RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby', RAY_HA_STATE_FILE: state,
+    }, [shimDir, fakeRayDir]);
     await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
     const init = childOf(r.p.pid!)!;
     const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number };
@@ -200,6 +206,7 @@ describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () =>
     expect(rec.pid).not.toBe(1); // its pid in the namespace: a child, not the init itself
     const orchestrator = childOf(init)!;
     expect(readFileSync(`/proc/${orchestrator}/cmdline`, 'utf8')).toContain('fake-orchestrator.mjs');
+    await until('the orchestrator handles SIGTERM', () => reportedStandby(state), 5_000, 10);
     process.kill(init, 'SIGTERM'); // what the kubelet sends to a container's PID 1
     expect(await r.exited).toBe(0);
     expect(isDead(orchestrator)).toBe(true);
