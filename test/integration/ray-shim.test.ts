@@ -5,7 +5,7 @@
  * test/fixtures/fake-orchestrator.mjs, so nothing here depends on the CLI.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const FAKE_RAY = path.join(ROOT, 'test', 'fixtures', 'fake-ray.py');
 const FAKE_ORCH = path.join(ROOT, 'test', 'fixtures', 'fake-orchestrator.mjs');
 const VENV_BIN = path.join(ROOT, '.venv', 'bin');
+const SECRET = 'rhha-shim-argv-secret-7f3a';
 
 let work: string;
 let fakeRayDir: string; // holds `ray` = the fake
@@ -177,6 +178,9 @@ function childOf(pid: number): number | null {
 /** Whether the fake orchestrator reported standby in `state`: it handles SIGTERM by then (it writes its record before). */
 const reportedStandby = (state: string): boolean => existsSync(state) && JSON.parse(readFileSync(state, 'utf8')).role === 'standby';
 
+/** A process's argv, from /proc. */
+const cmdlineOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+
 /** `ray ...` through the shim as PID 1 of a new PID namespace (a container's init), with its output. */
 function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
   const baseEnv = { ...process.env };
@@ -210,6 +214,37 @@ describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () =>
     process.kill(init, 'SIGTERM'); // what the kubelet sends to a container's PID 1
     expect(await r.exited).toBe(0);
     expect(isDead(orchestrator)).toBe(true);
+  });
+
+  it.each([
+    ['--redis-password=SECRET', [`--redis-password=${SECRET}`]],
+    ['--redis-password SECRET', ['--redis-password', SECRET]],
+  ])('%s: neither the init\'s own cmdline nor the orchestrator\'s holds the password; the orchestrator still gets it, signals and exit codes as before', async (_name, passwordArgs) => {
+    const record = path.join(work, `orch-init-secret-${passwordArgs.length}.json`);
+    const state = path.join(work, `orch-init-secret-${passwordArgs.length}.state.json`);
+    const args = ['start', '--head', '--port', '6380', ...passwordArgs, '--block'];
+    const r = rayAsInit(args, { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby', RAY_HA_STATE_FILE: state }, [shimDir, fakeRayDir]);
+    await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
+    const init = childOf(r.p.pid!)!;
+    const orchestrator = childOf(init)!;
+    // The init lives as long as the pod: its /proc/PID/cmdline is readable by every process of the container.
+    expect(cmdlineOf(init).slice(-6)).toEqual([shim, 'start', '--head', '--port', '6380', '--block']);
+    for (const pid of [init, orchestrator]) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(SECRET);
+    // Handed over on a pipe, not in the init's own environment, and the pipe is closed again.
+    expect(readFileSync(`/proc/${init}/environ`, 'utf8')).not.toContain(SECRET);
+    expect(readdirSync(`/proc/${init}/fd`).sort()).toEqual(readdirSync(`/proc/${r.p.pid}/fd`).sort()); // what it inherited, no more
+    const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; env: Record<string, string> };
+    expect(rec.argv).toEqual(['run', '--', path.join(fakeRayDir, 'ray'), 'start', '--head', '--port', '6380', '--block']);
+    expect(rec.env['RAY_HA_HEAD_REDIS_PASSWORD']).toBe(SECRET); // as before: the orchestrator puts it back on the head's command line
+    expect(Object.keys(rec.env).filter((k) => k.startsWith('RAY_HA_SHIM_'))).toEqual([]);
+    await until('the orchestrator handles SIGTERM', () => reportedStandby(state), 5_000, 10);
+    process.kill(init, 'SIGTERM'); // forwarded, as without a password
+    expect(await r.exited).toBe(0);
+    expect(isDead(orchestrator)).toBe(true);
+    // The orchestrator's own exit code is still the init's.
+    const failing = rayAsInit(args, { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_MODE: 'exit:9' }, [shimDir, fakeRayDir]);
+    expect(await failing.exited).toBe(9);
+    expect(failing.out()).not.toContain(SECRET);
   });
 
   it('RAY_HA_INSTANCE_DIR: the init takes the lock and says so to its orchestrator; a second init on the same directory does not, nor does a shim that is not PID 1', async () => {
@@ -391,6 +426,33 @@ describe('HA on: `ray start --head` without --block starts the orchestrator deta
     const again = runRay(['stop'], { FAKE_RAY_EXIT: '0' });
     expect(again.status).toBe(0);
     expect(again.stderr).toBe('');
+  });
+
+  it('the shim that waits for the report holds no password in its own cmdline either; the orchestrator gets it as before', async () => {
+    const tempDir = mkdtempSync(path.join(work, 'tmp-'));
+    const record = path.join(tempDir, 'orch.json');
+    const baseEnv = { ...process.env };
+    delete baseEnv['RAY_HA_HEAD_REDIS_PASSWORD'];
+    const waiting = spawn('ray', ['start', '--head', '--redis-password', SECRET, `--temp-dir=${tempDir}`, `--redis-password=${SECRET}`], {
+      env: {
+        ...baseEnv, PATH: [shimDir, fakeRayDir, process.env['PATH']].join(path.delimiter), RAY_HA_RUN_DIR: path.join(work, 'run'),
+        RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'silent', RAY_HA_SHIM_START_TIMEOUT_S: '30',
+      },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => waiting.once('exit', resolve));
+    try {
+      await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
+      const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number; env: Record<string, string> };
+      detached.push(rec.pid);
+      expect(cmdlineOf(waiting.pid!).slice(-4)).toEqual([shim, 'start', '--head', `--temp-dir=${tempDir}`]);
+      expect(readFileSync(`/proc/${waiting.pid}/cmdline`, 'utf8')).not.toContain(SECRET);
+      expect(rec.argv).toEqual(['run', '--', path.join(fakeRayDir, 'ray'), 'start', '--head', `--temp-dir=${tempDir}`, '--block']);
+      expect(rec.env['RAY_HA_HEAD_REDIS_PASSWORD']).toBe(SECRET);
+    } finally {
+      waiting.kill('SIGKILL');
+      await exited;
+    }
   });
 
   it('an orchestrator that exits early: its code, and the log tail on stderr', () => {
