@@ -4,7 +4,7 @@
  * from .venv. With HA on, the baked orchestrator command points at
  * test/fixtures/fake-orchestrator.mjs, so nothing here depends on the CLI.
  */
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -27,6 +27,7 @@ let fakeRayDir: string; // holds `ray` = the fake
 let shimDir: string; // holds the shim in front of the fake
 let shim: string;
 const detached: number[] = []; // process groups started by a test
+const inits: ChildProcess[] = []; // `unshare` of each PID namespace a test started; its init dies with it (--kill-child)
 
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'rhha-shim-'));
@@ -42,7 +43,13 @@ beforeAll(() => {
   });
 });
 
-afterEach(() => {
+afterEach(async () => {
+  for (const p of inits.splice(0)) {
+    if (p.exitCode !== null || p.signalCode !== null) continue;
+    const gone = new Promise((resolve) => p.once('close', resolve));
+    p.kill('SIGKILL');
+    await gone;
+  }
   for (const pgid of detached.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -189,6 +196,7 @@ function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
     env: { ...baseEnv, PATH: [...pathDirs, process.env['PATH']].join(path.delimiter), RAY_HA_RUN_DIR: path.join(work, 'run-init'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  inits.push(p);
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
