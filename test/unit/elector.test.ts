@@ -42,6 +42,21 @@ function fakeHead(clock: FakeClock, exitAfterMs: number | null, code = 0) {
   return { lead, seen };
 }
 
+/** Runs one term with a head that exits after 10 ms; returns when (fake ms from now) it began to lead, and how it ended. */
+async function leadsAtMs(elector: Elector, clock: FakeClock, limitMs: number) {
+  const { lead } = fakeHead(clock, 10);
+  const t0 = clock.nowMs();
+  let at: number | null = null;
+  const run = elector.runTerm(new AbortController().signal, (term) => {
+    at = clock.nowMs() - t0;
+    return lead(term);
+  });
+  while (at === null && clock.nowMs() - t0 < limitMs) await clock.advance(100);
+  await clock.advance(100);
+  const result = await run;
+  return { at: at as number | null, result };
+}
+
 interface Case {
   name: string;
   acquire: Reply<ReturnType<typeof won>>[];
@@ -287,17 +302,9 @@ describe('Elector (a namespace without an epoch counter: decision 28)', () => {
     const clock = new FakeClock();
     const lease = new UnknownNamespace(sessions);
     const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, unknownStateHoldMs: TTL, log: silentLogger });
-    const { lead } = fakeHead(clock, 10);
-    const t0 = clock.nowMs();
-    let at: number | null = null;
-    const run = elector.runTerm(new AbortController().signal, (term) => {
-      at = clock.nowMs() - t0;
-      return lead(term);
-    });
-    while (at === null && clock.nowMs() - t0 < 30_000) await clock.advance(100);
-    await clock.advance(100);
-    expect((await run)?.epoch).toBe(9);
-    return { at: at!, requests: lease.acquireRequests.map((r) => r.unknownSession) };
+    const { at, result } = await leadsAtMs(elector, clock, 30_000);
+    expect(result?.epoch).toBe(9);
+    return { at, requests: lease.acquireRequests.map((r) => r.unknownSession) };
   }
 
   it('holds back one ttl through one connection, asking without permission, then takes it through that connection', async () => {
@@ -335,16 +342,7 @@ describe('Elector (lost writes and published ttls: decisions 34 and 35)', () => 
     const tryAcquire = lease.tryAcquire.bind(lease);
     lease.tryAcquire = (req: AcquireRequest) => (req.unknownSession === 1 ? Promise.resolve(won(9, 'me', null, 3)) : tryAcquire(req));
     const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, unknownStateHoldMs: TTL, log });
-    const { lead } = fakeHead(clock, 10);
-    const t0 = clock.nowMs();
-    let at: number | null = null;
-    const run = elector.runTerm(new AbortController().signal, (term) => {
-      at = clock.nowMs() - t0;
-      return lead(term);
-    });
-    while (at === null && clock.nowMs() - t0 < 60_000) await clock.advance(100);
-    await clock.advance(100);
-    await run;
+    const { at } = await leadsAtMs(elector, clock, 60_000);
     // Two polls a retry apart, then the hold from the first 'behind' finding: the holder's ttl.
     expect(at).toBe(2 * RETRY + longTtl);
     expect(logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith("the leader's ttl differs"))).toHaveLength(1);
