@@ -7,7 +7,8 @@
 // fails the trial on two heads at once, an epoch that repeats or goes
 // backwards, an orphan or zombie left behind, or a takeover slower than its
 // bound. Prints a table per fault and writes JSON; exits 1 on any failure.
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -74,6 +75,15 @@ const redis = await startRedis();
 const sampler = new HeadSampler();
 sampler.start(5);
 const gcsPorts = [await freePort(), await freePort(), await freePort()];
+// Each candidate's role report (RAY_HA_STATE_FILE): a standby is ready for the next fault once it has seen the holder.
+const roles = mkdtempSync(path.join(tmpdir(), 'rhha-chaos-roles-'));
+const roleOf = (c) => {
+  try {
+    return JSON.parse(readFileSync(path.join(roles, `${c.id}.json`), 'utf8'));
+  } catch {
+    return null;
+  }
+};
 const events = [];
 const sub = new Redis({ port: redis.port, maxRetriesPerRequest: null, retryStrategy: () => 50 });
 sub.on('error', () => {});
@@ -94,9 +104,10 @@ async function fill() {
     if (slots[i] && slots[i].c.exit === null) continue;
     const proxy = slots[i]?.proxy ?? (await startProxy(redis.port));
     proxy.blackhole(false);
+    const id = `c${i}-${serial++}`;
     const c = startStandInCandidate({
-      id: `c${i}-${serial++}`, redis: proxy.address, namespace: NS, ttlMs: TTL, retryMs: RETRY, gcsPort: gcsPorts[i], headsDir: sampler.dir,
-      env: { RAY_HEAD_HA_TEST_FAULTS: '1', RAY_HEAD_HA_TEST_BLOCK_MS: String(Math.round(TTL * 1.5)) },
+      id, redis: proxy.address, namespace: NS, ttlMs: TTL, retryMs: RETRY, gcsPort: gcsPorts[i], headsDir: sampler.dir,
+      env: { RAY_HEAD_HA_TEST_FAULTS: '1', RAY_HEAD_HA_TEST_BLOCK_MS: String(Math.round(TTL * 1.5)), RAY_HA_STATE_FILE: path.join(roles, `${id}.json`) },
       // One ttl: a previous GCS that answers longer (a frozen leader) makes the new leader step down.
       args: ['--wait-previous-max-ms', String(TTL)],
     });
@@ -104,7 +115,11 @@ async function fill() {
   }
 }
 
-/** One leader with a live, listening head that holds the lease. */
+/**
+ * One leader with a live, listening head that holds the lease, and every other
+ * live candidate a standby that has seen it (a candidate that has seen no term
+ * holds back on a vacancy: decision 34; the bounds are for standbys that have).
+ */
 async function stableLeader(timeoutMs) {
   const end = nowMs() + timeoutMs;
   while (nowMs() < end) {
@@ -112,7 +127,8 @@ async function stableLeader(timeoutMs) {
     if (alive.length === 1) {
       const token = await query.get(`ray-head-ha:{${NS}}:lease`).catch(() => null);
       const slot = slots.find((s) => s.c.id === alive[0].candidate);
-      if (token && slot && token.startsWith(`${slot.c.id}#`) && (await isListening(slot.gcsPort))) {
+      const standbysSawIt = slots.every((s) => s === slot || s.c.exit !== null || roleOf(s.c)?.leaderId === slot?.c.id);
+      if (token && slot && token.startsWith(`${slot.c.id}#`) && standbysSawIt && (await isListening(slot.gcsPort))) {
         return { ...slot, head: alive[0], epoch: Number(token.split('#')[1]) };
       }
     }
@@ -189,6 +205,7 @@ try {
   query.disconnect();
   sampler.close();
   await redis.close();
+  rmSync(roles, { recursive: true, force: true });
 }
 
 const byFault = {};
