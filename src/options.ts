@@ -59,6 +59,7 @@ export const OPTIONS = {
     env: ['RAY_HA_INSTANCE_DIR'],
     help: 'a directory that outlives a container restart (an emptyDir): a leader restarted in place releases its previous lease at once (off)',
   },
+  podUid: { flag: null, env: ['RAY_HA_POD_UID'], help: "this pod's UID (the downward API's metadata.uid), recorded with the term: only the same pod releases it after a restart" },
   instanceLocked: { flag: null, env: ['RAY_HA_INSTANCE_LOCKED'], help: "set by the shim as a container's PID 1: it holds the instance directory's lock" },
   warmStandby: { flag: 'warm-standby', env: ['RAY_HA_WARM_STANDBY'], help: "true: a standby keeps Ray's CLI imported in a waiting head process, started on winning (true)" },
   // On Kubernetes, the leader labels its own pod (src/k8s/role-label.ts); all three or none.
