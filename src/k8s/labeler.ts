@@ -25,7 +25,7 @@ import { ConfigError, ExitCode } from '../errors.js';
 import { splitHostPort } from '../host-port.js';
 import { createLogger } from '../log.js';
 import { OPTIONS, lookup } from '../options.js';
-import { inClusterApi } from './api.js';
+import { SERVICE_ACCOUNT_DIR, inClusterApi } from './api.js';
 import { prepareRoleLabel, startRoleLabeler } from './role-label.js';
 import { loadRoleLabel } from './role-label-config.js';
 
@@ -48,18 +48,24 @@ export function askReadyz(port: number): Promise<boolean> {
   });
 }
 
-export async function runRoleLabeler(env: NodeJS.ProcessEnv): Promise<number> {
+/**
+ * Runs until SIGTERM/SIGINT (or `opts.signal`), then labels the pod standby
+ * and returns 0. `serviceAccountDir` is for tests.
+ */
+export async function runRoleLabeler(env: NodeJS.ProcessEnv, opts: { signal?: AbortSignal; serviceAccountDir?: string; logLevel?: string } = {}): Promise<number> {
   const namespace = lookup(OPTIONS.namespace, {}, env)?.value ?? 'default';
   const cfg = loadRoleLabel({}, env, namespace);
   if (!cfg) throw new ConfigError('role-labeler needs RAY_HA_K8S_ROLE_LABEL (and RAY_HA_K8S_POD_NAME)');
   const http = lookup(OPTIONS.httpAddress, {}, env);
   const port = http ? splitHostPort(http.value)?.port : undefined;
   if (!port) throw new ConfigError('role-labeler needs RAY_HA_HTTP_ADDRESS, the candidate\'s host:port for /readyz (it asks 127.0.0.1 on that port)');
-  const log = createLogger({ format: 'json', level: 'info', candidateId: cfg.podName });
+  const log = createLogger({ format: 'json', level: opts.logLevel ?? 'info', candidateId: cfg.podName });
 
-  const api = inClusterApi(env, K8S_LOOP_REQUEST_MS);
+  const api = inClusterApi(env, K8S_LOOP_REQUEST_MS, opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
+  opts.signal?.addEventListener('abort', onSignal, { once: true });
+  if (opts.signal?.aborted) stop.abort();
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
