@@ -11,6 +11,13 @@
  * pod; every running candidate is Ready, so the PodDisruptionBudget and a
  * rolling update work as for any workload (both tested).
  *
+ * Least privilege (docs/design.md, decision 34): the label is set by each
+ * pod's sidecar `role-labeler`, the only container with a token, narrowed by
+ * a ValidatingAdmissionPolicy to the role label; Ray's Redis user cannot
+ * touch the lease. Tested from inside the pods: a process in the leader's
+ * head container finds no token, can patch no pod and cannot touch the
+ * lease; the sidecar's token can change its role label and nothing else.
+ *
  * Faults, each followed by: the Service `ray-head` has exactly the new
  * leader's pod as endpoint within a bound, a new driver (in the worker pod,
  * through the Service's DNS name) gets the actor's next value (its state
