@@ -66,11 +66,51 @@ const FAULTS = {
   'redis-pause-short': { boundMs: TTL + RAY_START_MS },
   'redis-pause-long': { boundMs: 2 * TTL + RAY_START_MS },
   'redis-restart': { boundMs: TTL + RAY_START_MS },
+  // Redis goes back to the counter and leader hash of before the last takeover (an older RDB,
+  // a lagging replica promoted) and loses the lease: the standbys hold back a ttl (decision 34).
+  'redis-restore-older': { boundMs: 2 * TTL + RAY_START_MS },
+  // The whole leader host frozen past the ttl (every process on it: a cgroup freezer, docker
+  // pause), then thawed; its keeper KILLs at once on waking past its deadline.
+  'freeze-leader': { boundMs: 1.5 * TTL + RAY_START_MS },
+  // Frozen for longer than the previous-GCS wait (one ttl here), twice over: each new leader
+  // steps down while the frozen GCS still accepts connections; none starts a head before the thaw.
+  'previous-gcs-rounds': { boundMs: 3.5 * TTL + RAY_START_MS },
 };
+/** The whole host's processes frozen for `ms` (SIGSTOP each, SIGCONT each). */
+async function freezeHost(name, ms) {
+  const stopped = [];
+  for (let round = 0; round < 3; round++) {
+    for (const pid of L.host(name).pids()) {
+      if (stopped.includes(pid)) continue;
+      try {
+        process.kill(pid, 'SIGSTOP');
+        stopped.push(pid);
+      } catch {
+        // gone
+      }
+    }
+  }
+  await sleep(ms);
+  for (const pid of stopped) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  }
+}
+const leaseKey = (k) => `ray-head-ha:{${L.namespace}}:${k}`;
+/** The epoch counter and the leader hash as they are now. */
+const snapshot = async () => ({ epoch: (await L.redisClient.get(leaseKey('epoch'))) ?? '0', leader: await L.redisClient.hgetall(leaseKey('leader')) });
+/** Taken at the start of the trial before this one: before the last takeover. */
+let olderSnapshot = null;
 const chosen = opts.faults ? opts.faults.split(',') : Object.keys(FAULTS);
 for (const f of chosen) if (!FAULTS[f]) throw new Error(`unknown fault ${f}; known: ${Object.keys(FAULTS).join(', ')}`);
 
-const L = await startRayLab({ candidates: 3, ttlMs: TTL, retryMs: RETRY, persistentRedis: true, keepWork: opts.keep });
+// The previous-GCS wait is one ttl, so a frozen leader makes new leaders step down (previous-gcs-rounds).
+const L = await startRayLab({
+  candidates: 3, ttlMs: TTL, retryMs: RETRY, persistentRedis: true, keepWork: opts.keep, env: { RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS: String(TTL) },
+});
 process.on('exit', () => L.close());
 
 const holder = async () => L.leaseHolder();
@@ -151,6 +191,7 @@ async function trial(n, fault) {
   const t = (current = {
     n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], serveOk: 0, serveFailed: 0, splitBrain: false,
   });
+  const snap = await snapshot().catch(() => null);
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
   const fresh = await L.readyProbe('incr', { deadlineS: Math.ceil(FAULTS[fault].boundMs / 1000) + 30 });
   const t0 = Date.now();
@@ -198,7 +239,21 @@ async function trial(n, fault) {
     case 'redis-restart':
       await L.redisRestart();
       break;
+    case 'redis-restore-older': {
+      const old = olderSnapshot ?? snap;
+      const m = L.redisClient.multi().set(leaseKey('epoch'), old.epoch).del(leaseKey('leader'));
+      if (Object.keys(old.leader).length > 0) m.hset(leaseKey('leader'), old.leader);
+      await m.del(leaseKey('lease')).exec();
+      break;
+    }
+    case 'freeze-leader':
+      await freezeHost(target, TTL * 1.5);
+      break;
+    case 'previous-gcs-rounds':
+      await freezeHost(target, TTL * 3.5);
+      break;
   }
+  olderSnapshot = snap;
   fresh.go();
   const r = await fresh.next();
   t.recoveryMs = r.answerAt ? r.answerAt - t0 : null;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run chaos -- --trials N --seed S`: a randomized fault campaign in the
 // manner of Jepsen's nemesis. Redis and 3 candidates (each behind its own TCP
-// proxy to Redis) with stand-in heads; per trial one fault at random on the
+// proxy to Redis, each with a GCS port of its own, so nothing but the election
+// keeps two heads apart) with stand-in heads; per trial one fault at random on the
 // leader or on Redis. A checker samples every 5 ms which heads are alive and
 // fails the trial on two heads at once, an epoch that repeats or goes
 // backwards, an orphan or zombie left behind, or a takeover slower than its
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import {
-  HeadSampler, freePort, isListening, nowMs, percentiles, procState, seededRandom, sleep, startStandInCandidate, startProxy, startRedis,
+  HeadSampler, freePort, freezeTree, isListening, nowMs, percentiles, procState, seededRandom, sleep, startStandInCandidate, startProxy, startRedis,
 } from './lib/harness.mjs';
 
 const { values: opts } = parseArgs({
@@ -46,6 +47,25 @@ const FAULTS = {
   'redis-pause-long': { boundMs: TTL * 1.5 + TTL + 500, run: async ({ redis }) => { redis.pause(); await sleep(TTL * 1.5); redis.resume(); } },
   'head-kill': { boundMs: 500, run: ({ leader }) => process.kill(leader.head.pid, 'SIGKILL') },
   'loop-block': { boundMs: TTL + 500, run: ({ leader }) => leader.c.proc.kill('SIGUSR2') },
+  // Redis goes back to the epoch counter and leader hash of before the last takeover (an RDB
+  // snapshot, a lagging replica promoted) and loses the lease: the counter is below what the
+  // standbys saw, so they hold back a ttl (decision 34).
+  'redis-restore-older': {
+    boundMs: 2 * TTL + 500,
+    run: async () => {
+      const old = olderSnapshot ?? (await snapshot());
+      const m = query.multi().set(key('epoch'), old.epoch).del(key('leader'));
+      if (Object.keys(old.leader).length > 0) m.hset(key('leader'), old.leader);
+      await m.del(key('lease')).exec();
+    },
+  },
+  // The whole leader frozen past the ttl (orchestrator, keeper, head: a cgroup freezer, docker
+  // pause), then thawed: its keeper wakes past its deadline and KILLs at once. Its frozen head's
+  // socket still accepts connections, so the new leader waits for it (decision 6).
+  'freeze-leader': { boundMs: TTL + 500, run: async ({ leader }) => { const thaw = freezeTree(leader.c.proc.pid); await sleep(TTL * 1.5); thaw(); } },
+  // The same for longer than the previous-GCS wait, twice over: each new leader steps down
+  // while the frozen leader's GCS answers, and none starts a head until it is gone (decision 35).
+  'previous-gcs-rounds': { boundMs: TTL + 500, run: async ({ leader }) => { const thaw = freezeTree(leader.c.proc.pid); await sleep(TTL * 3.5); thaw(); } },
 };
 const chosen = opts.faults ? opts.faults.split(',') : Object.keys(FAULTS);
 for (const f of chosen) if (!FAULTS[f]) throw new Error(`unknown fault ${f}; known: ${Object.keys(FAULTS).join(', ')}`);
@@ -53,7 +73,7 @@ for (const f of chosen) if (!FAULTS[f]) throw new Error(`unknown fault ${f}; kno
 const redis = await startRedis();
 const sampler = new HeadSampler();
 sampler.start(5);
-const gcsPort = await freePort();
+const gcsPorts = [await freePort(), await freePort(), await freePort()];
 const events = [];
 const sub = new Redis({ port: redis.port, maxRetriesPerRequest: null, retryStrategy: () => 50 });
 sub.on('error', () => {});
@@ -61,6 +81,11 @@ sub.on('message', (_ch, m) => events.push({ ...JSON.parse(m), atMs: nowMs() }));
 await sub.subscribe(`ray-head-ha:{${NS}}:events`);
 const query = new Redis({ port: redis.port, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
 query.on('error', () => {});
+const key = (k) => `ray-head-ha:{${NS}}:${k}`;
+/** The epoch counter and the leader hash as they are now. */
+const snapshot = async () => ({ epoch: (await query.get(key('epoch'))) ?? '0', leader: await query.hgetall(key('leader')) });
+/** Taken at the start of the trial before this one: before the last takeover, as an older RDB would be. */
+let olderSnapshot = null;
 
 const slots = [];
 let serial = 0;
@@ -70,11 +95,12 @@ async function fill() {
     const proxy = slots[i]?.proxy ?? (await startProxy(redis.port));
     proxy.blackhole(false);
     const c = startStandInCandidate({
-      id: `c${i}-${serial++}`, redis: proxy.address, namespace: NS, ttlMs: TTL, retryMs: RETRY, gcsPort, headsDir: sampler.dir,
+      id: `c${i}-${serial++}`, redis: proxy.address, namespace: NS, ttlMs: TTL, retryMs: RETRY, gcsPort: gcsPorts[i], headsDir: sampler.dir,
       env: { RAY_HEAD_HA_TEST_FAULTS: '1', RAY_HEAD_HA_TEST_BLOCK_MS: String(Math.round(TTL * 1.5)) },
-      args: ['--wait-previous-max-ms', String(TTL * 4)],
+      // One ttl: a previous GCS that answers longer (a frozen leader) makes the new leader step down.
+      args: ['--wait-previous-max-ms', String(TTL)],
     });
-    slots[i] = { c, proxy };
+    slots[i] = { c, proxy, gcsPort: gcsPorts[i] };
   }
 }
 
@@ -86,7 +112,7 @@ async function stableLeader(timeoutMs) {
     if (alive.length === 1) {
       const token = await query.get(`ray-head-ha:{${NS}}:lease`).catch(() => null);
       const slot = slots.find((s) => s.c.id === alive[0].candidate);
-      if (token && slot && token.startsWith(`${slot.c.id}#`) && (await isListening(gcsPort))) {
+      if (token && slot && token.startsWith(`${slot.c.id}#`) && (await isListening(slot.gcsPort))) {
         return { ...slot, head: alive[0], epoch: Number(token.split('#')[1]) };
       }
     }
@@ -117,6 +143,7 @@ try {
       break;
     }
     const fault = chosen[Math.floor(random() * chosen.length)];
+    const before = await snapshot().catch(() => null);
     const overlapsBefore = sampler.overlaps.length;
     const eventsBefore = events.length;
     const startMs = nowMs();
@@ -142,6 +169,7 @@ try {
     if (leftovers.length > 0) failures.push(`orphans or zombies left: ${JSON.stringify(leftovers)}`);
     const result = { trial: t, fault, takeoverMs, kept: takeover === undefined, splitBrainSamples: overlaps.length, orphans: leftovers.length, failures };
     trials.push(result);
+    olderSnapshot = before;
     if (!opts.quiet) {
       const what = takeoverMs === null ? 'leader kept' : `takeover ${Math.round(takeoverMs)} ms`;
       console.log(`trial ${String(t).padStart(3)} ${fault.padEnd(20)} ${what.padEnd(20)} ${failures.length ? `FAIL ${failures.join('; ')}` : 'ok'}`);

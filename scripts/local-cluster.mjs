@@ -395,7 +395,8 @@ if (live) {
 
 // 6. The demo tour.
 try {
-  let leader = await waitForLeader(null);
+  // The first term: the candidates start (node and the keeper), and a new namespace is held back a ttl (decision 28).
+  let leader = await waitForLeader(null, ttlMs * 3 + 30_000 + (argv.ray ? 60_000 : 0));
   note(`${leader.id} leads (epoch ${leader.epoch})`);
   console.log(await view());
   await sleep(1500);

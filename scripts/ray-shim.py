@@ -24,7 +24,10 @@ there: exit 2, nothing started, since a typo must not run a plain head.
 Ray's `--redis-password` never reaches the orchestrator's argv (world-readable
 in /proc): the shim takes it off and hands it over in RAY_HA_HEAD_REDIS_PASSWORD
 (the environment, readable by this user and root only); the orchestrator puts
-it back on the head's own command line, where Ray wants it.
+it back on the head's own command line, where Ray wants it. Where the shim
+itself stays alive (the init, or waiting for a detached start's report) it
+first re-executes itself without it, so its own argv does not hold it either
+(hide_password).
 
 `ray stop` (HA on or off: it is machine-wide) first ends this user's head
 candidates here, each as SIGTERM does, then runs Ray's `ray stop`. Candidates
@@ -55,6 +58,8 @@ MARKER = b"# ray-head-ha-shim:"
 SWITCH = "RAY_ENABLE_HEAD_HA"
 PASSWORD_ENV = "RAY_HA_HEAD_REDIS_PASSWORD"  # src/ray/head-secrets.ts reads it
 PASSWORD_OPTION = "--redis-password"
+# The password on its way through hide_password's re-exec: the number of an inherited pipe's read end.
+HANDOVER_FD_ENV = "RAY_HA_SHIM_PASSWORD_FD"
 TRUTHY = ("true", "1", "yes")
 FALSY = ("", "false", "0", "no", "off")
 TERM_ENV = "RAY_HA_TERM"  # set in a head's environment by the orchestrator (src/ray/nested-candidate.ts)
@@ -138,9 +143,8 @@ def parse_start(args):
 
 
 def take_password(args):
-    """args without Ray's --redis-password (`--redis-password=X` or `--redis-password X`,
-    after `start`, read as parse_start reads options); the last value (click's) goes into
-    PASSWORD_ENV, or PASSWORD_ENV is cleared when the last value is empty or there is none."""
+    """(args without Ray's --redis-password (`--redis-password=X` or `--redis-password X`,
+    after `start`, read as parse_start reads options), the last value (click's) or None)."""
     i, _ = subcommand(args)
     kept = args[:i + 1]
     password = None
@@ -158,10 +162,86 @@ def take_password(args):
         else:
             kept.append(word)
         j += 1
-    os.environ.pop(PASSWORD_ENV, None)
-    if password:
-        os.environ[PASSWORD_ENV] = password
-    return kept
+    return kept, password
+
+
+def hide_password(kept, password):
+    """Re-executes this shim (same pid) with `kept` as its arguments and the password on an
+    inherited pipe, so this process's /proc/PID/cmdline, readable by every process of the
+    container for as long as the init lives, no longer holds it. Returns only when that
+    cannot be done (then the password stays where the user put it, as before).
+
+    Why a re-exec: Python has no way to overwrite the argv memory the kernel reports (sys.argv
+    is a copy; finding the original through ctypes is guesswork, setproctitle's heuristics)
+    and prctl(PR_SET_MM_ARG_START) needs CAP_SYS_RESOURCE. execve gives the kernel a new
+    argv and keeps what matters: the pid (still PID 1), the signal mask and pending signals.
+    Why a pipe, not the environment: /proc/PID/environ shows the environment the exec was
+    given for the process's whole life; a pipe is read once and closed. A password fits:
+    one argv string is at most 128 KiB (MAX_ARG_STRLEN), and the pipe is grown to hold it
+    before it is written, so the write never waits for a reader."""
+    data = os.fsencode(password or "")
+    r, w = os.pipe()
+    try:
+        if len(data) > 65536:
+            import fcntl
+            fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), len(data))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view):]
+    except OSError as e:
+        os.close(r)
+        os.close(w)
+        log("cannot hand the password over on a pipe (%s); it stays in this process's argv" % e)
+        return
+    os.close(w)
+    os.set_inheritable(r, True)
+    env = dict(os.environ)
+    env.pop(PASSWORD_ENV, None)
+    env[HANDOVER_FD_ENV] = str(r)
+    # The interpreter and its options as this process was started, then the script.
+    orig = list(getattr(sys, "orig_argv", []))  # Python 3.10+
+    n = len(orig) - len(sys.argv)
+    argv = (orig[:n] if n > 0 and orig[n:] == sys.argv else [sys.executable]) + [sys.argv[0]] + kept
+    if os.getpid() == 1:
+        # Blocked across the exec and until the orchestrator's pid is known (run_as_init):
+        # a signal meanwhile stays pending instead of being dropped, as PID 1 drops
+        # signals it has no handler for.
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    try:
+        os.execve(sys.executable, argv, env)
+    except OSError as e:
+        if os.getpid() == 1:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        os.close(r)
+        log("cannot re-execute %s without the password (%s); it stays in this process's argv" % (sys.executable, e))
+
+
+def handed_password():
+    """The password hide_password handed over (and the pipe closed), or None when it did not."""
+    value = os.environ.pop(HANDOVER_FD_ENV, None)
+    if value is None:
+        return None
+    fd = int(value) if re.fullmatch(r"[0-9]{1,7}", value) else -1
+    try:
+        if fd < 3 or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, "not an inherited pipe")
+        chunks = []
+        while sum(len(c) for c in chunks) <= 1 << 20:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        else:
+            raise OSError(errno.E2BIG, "more than 1 MiB")
+    except OSError as e:
+        fail(2, "%s=%s: %s (set only by the shim for itself); nothing started" % (HANDOVER_FD_ENV, ascii(value[:20]), e.strerror))
+    finally:
+        if fd >= 3:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return os.fsdecode(b"".join(chunks))
 
 
 def default_temp_dir():
@@ -435,8 +515,19 @@ def main():
     # The switch is read (and a bad value refused) only where it decides something.
     if not (is_start and "--head" in opts and "--help" not in opts and ha_enabled()):
         exec_or_die(ray, [sys.argv[0]] + args)
-    args = take_password(args)
+    kept, password = take_password(args)
+    handed = handed_password()
+    if handed is not None:
+        password = handed  # this is hide_password's re-exec: the arguments hold none
+    os.environ.pop(PASSWORD_ENV, None)
     os.environ.pop(INSTANCE_LOCKED_ENV, None)  # said only by this shim as PID 1 (lock_instance)
+    if kept != args and (os.getpid() == 1 or "--block" not in opts):
+        # This process stays (the init, or waiting for a detached start's report): the
+        # password leaves its argv too, not only the orchestrator's.
+        hide_password(kept, password)
+    args = kept
+    if password:
+        os.environ[PASSWORD_ENV] = password
     if "--block" in opts:
         command = ORCHESTRATOR + ["run", "--", ray] + args
         if os.getpid() == 1:
@@ -488,13 +579,13 @@ def run_as_init(command):
     head and releasing the lease) for up to RAY_HA_INIT_DRAIN_S seconds (10), then
     returns the orchestrator's exit status; leaving ends the namespace's last processes."""
     lock_instance()
-    pending = []  # signals that came before the fork returned
+    # Blocked until the child's pid is known (already since before the exec when
+    # hide_password re-executed this init): a signal that comes meanwhile waits, pending,
+    # and is forwarded once there is someone to forward it to.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     child = None
 
     def forward(sig, _frame):
-        if child is None:
-            pending.append(sig)
-            return
         try:
             os.kill(child, sig)
         except ProcessLookupError:
@@ -506,9 +597,9 @@ def run_as_init(command):
     if child == 0:
         for sig in FORWARDED:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # the mask is inherited across exec
         exec_or_die(command[0], command)
-    for sig in pending:
-        forward(sig, None)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
     code = None
     while code is None:
         try:

@@ -23,10 +23,11 @@ loop for a full second, found or not. At the go (never ahead of it, so the
 name cannot be stale), this process reads the same field of the same hash
 itself, in milliseconds, over TLS too (verified as Ray's hiredis verifies:
 the chain against Ray's RAY_REDIS_CA_CERT / _CA_PATH or the system's CAs,
-Ray's client certificate, RAY_REDIS_SERVER_NAME for SNI). It uses what it
+Ray's client certificate, RAY_REDIS_SERVER_NAME for SNI), within 0.5 s in all
+and at most 4 KiB of reply. It uses what it
 read only when it looks like a session name; when the field is absent or
-anything fails, Ray's own read runs (its second), and a line on stderr says
-why.
+anything fails (too slow, too big too), Ray's own read runs (its second),
+and a line on stderr says why.
 """
 import base64
 import json
@@ -38,7 +39,14 @@ import sys
 import time
 
 SESSION_NAME = re.compile(rb"session_[A-Za-z0-9_.-]+")
+# The whole direct read (connect, TLS, AUTH, HGET) gets this long in all, not
+# per step: a server that drips its reply a byte at a time must not cost more
+# than Ray's own read (a fixed second), which then runs instead.
 DIRECT_READ_TIMEOUT_S = 0.5
+# The most a reply may announce or hold (a session name is under 100 bytes):
+# a server announcing a huge bulk string, or a line with no end, falls back
+# to Ray's read instead of growing this process.
+MAX_REPLY_BYTES = 4096
 
 
 def log(msg: str) -> None:
@@ -50,18 +58,30 @@ def resp_command(*args: bytes) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
-class Reply:
-    """RESP2 replies from a socket: a simple string, an error, an integer, a bulk string or nil."""
+def time_left(deadline: float) -> float:
+    """Seconds until `deadline` (time.monotonic()), or TimeoutError (an OSError) when it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"no answer within {DIRECT_READ_TIMEOUT_S * 1000:.0f} ms in all")
+    return left
 
-    def __init__(self, sock: socket.socket):
+
+class Reply:
+    """RESP2 replies from a socket: a simple string, an error, an integer, a bulk string or nil; each recv bounded by the read's deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
         self.sock = sock
+        self.deadline = deadline
         self.buf = b""
 
     def _receive(self) -> None:
+        self.sock.settimeout(time_left(self.deadline))
         chunk = self.sock.recv(65536)
         if not chunk:
             raise OSError("Redis closed the connection")
         self.buf += chunk
+        if len(self.buf) > MAX_REPLY_BYTES + 2:
+            raise ValueError(f"the reply is over {MAX_REPLY_BYTES} bytes")
 
     def _line(self) -> bytes:
         while b"\r\n" not in self.buf:
@@ -80,6 +100,8 @@ class Reply:
             n = int(rest)
             if n < 0:
                 return None
+            if n > MAX_REPLY_BYTES:
+                raise ValueError(f"the reply announces {n} bytes, over {MAX_REPLY_BYTES}")
             while len(self.buf) < n + 2:
                 self._receive()
             data, self.buf = self.buf[:n], self.buf[n + 2:]
@@ -117,14 +139,17 @@ def read_session_key(host: str, port: int, username: str, password: str, use_ssl
         raise ValueError("the system config is not a JSON object")
     hash_key = b"RAY" + ray_setting(config, "external_storage_namespace", "default").encode() + b"@KV"
     field = b"@namespace_session:" + key
-    with socket.create_connection((host, port), timeout=DIRECT_READ_TIMEOUT_S) as raw:
+    deadline = time.monotonic() + DIRECT_READ_TIMEOUT_S
+    with socket.create_connection((host, port), timeout=time_left(deadline)) as raw:
+        raw.settimeout(time_left(deadline))  # the TLS handshake runs under it
         sock = tls_context(config).wrap_socket(raw, server_hostname=ray_setting(config, "REDIS_SERVER_NAME", "") or host) if use_ssl else raw
-        sock.settimeout(DIRECT_READ_TIMEOUT_S)
-        reply = Reply(sock)
+        reply = Reply(sock, deadline)
         if password:
             auth = (b"AUTH", username.encode(), password.encode()) if username else (b"AUTH", password.encode())
+            sock.settimeout(time_left(deadline))
             sock.sendall(resp_command(*auth))
             reply.read()
+        sock.settimeout(time_left(deadline))
         sock.sendall(resp_command(b"HGET", hash_key, field))
         return reply.read()
 

@@ -50,7 +50,7 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     case 'install-shim':
       return cmdInstallShim(args);
     case 'role-labeler':
-      // The role label from a sidecar container (docs/design.md, decision 34).
+      // The role label from a sidecar container (docs/design.md, decision 37).
       if (args.length > 0) throw new ConfigError('role-labeler takes no arguments (it reads RAY_HA_K8S_* and RAY_HA_HTTP_ADDRESS from the environment)');
       return runRoleLabeler(env);
     case 'release-orphaned':
@@ -177,7 +177,9 @@ async function cmdStatus(args: string[], env: NodeJS.ProcessEnv): Promise<number
   const failures = new FailureTracker(config.redis.sentinel !== undefined).watch(redis);
   try {
     const status = await readStatus(redis, config.namespace);
-    process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status));
+    // A ttl set in this environment is compared with the leader's (the timing every candidate should share).
+    const ownTtl = env.RAY_HA_KEY_EXPIRE_TIME_MS !== undefined ? config.ttlMs : undefined;
+    process.stdout.write(flags.json ? `${jsonLine(status)}\n` : formatStatus(status, ownTtl));
     return ExitCode.ok;
   } catch (err) {
     const refused = await explainFailure(err, config.redis, config.connectTimeoutMs, failures);

@@ -137,7 +137,13 @@ function warmStandby(deps: RunDeps, commandTimeoutMs: number): WarmStandby | nul
   const aheadMs = config.renewDeadlineMs - commandTimeoutMs;
   return new WarmStandby({
     startWarm,
-    spec: { command: deps.warmCommand, env: deps.env, killGraceMs: config.killGraceMs, ...(deps.cliCommand && { orphanGraceMs: ORPHAN_GRACE_MS }) },
+    // The release's static part now (its Redis TLS CA may be hundreds of KB); the term's token comes at the go.
+    spec: {
+      command: deps.warmCommand,
+      env: deps.env,
+      killGraceMs: config.killGraceMs,
+      ...(deps.cliCommand && { onOrphaned: orphanRelease(deps.cliCommand, config), orphanGraceMs: ORPHAN_GRACE_MS }),
+    },
     aheadMs,
     refreshMs: Math.max(10, Math.min(config.retryMs, Math.floor(aheadMs / 3))),
     clock: deps.clock ?? monotonicClock,

@@ -18,6 +18,10 @@ export interface LeaderStatus {
   host: string | null;
   /** ISO time at which this term began (Redis server time). */
   since: string | null;
+  /** The lease ttl the leader runs with (RAY_HA_KEY_EXPIRE_TIME_MS), as it published it. */
+  leaseTtlMs: number | null;
+  /** The GCS the next leader waits on: the last one where a head came up (decision 35). */
+  servedGcs: string | null;
 }
 
 export interface Status {
@@ -36,7 +40,7 @@ export async function readStatus(redis: Redis, namespace: string): Promise<Statu
   const holderToken = checked(token, (v): v is string => typeof v === 'string' && parseToken(v) !== null, 'lease', ignored);
   const holder = holderToken === null ? null : parseToken(holderToken);
   if (!holder || typeof pttl !== 'number') return withIgnored({ namespace, epoch, leader: null });
-  const { id, epoch: termEpoch, since, host, gcsAddress, dashboardUrl } = hash;
+  const { id, epoch: termEpoch, since, host, gcsAddress, dashboardUrl, ttlMs: leaseTtl, servedGcs } = hash;
   // The hash describes the holder only when it names the same term.
   const sameTerm = id === holder.id && isEpochText(termEpoch) && Number(termEpoch) === holder.epoch;
   const field = <T>(v: unknown, ok: (x: unknown) => x is T, name: string): T | null => (sameTerm ? checked(v, ok, name, ignored) : null);
@@ -52,11 +56,17 @@ export async function readStatus(redis: Redis, namespace: string): Promise<Statu
       dashboardUrl: field(dashboardUrl, isDashboardUrl, 'dashboardUrl'),
       host: field(host, isBoundedText, 'host'),
       since: sinceMs === null || sinceMs > 8.64e15 ? null : new Date(sinceMs).toISOString(),
+      leaseTtlMs: parseEpoch(field(leaseTtl, isEpochText, 'ttlMs')),
+      servedGcs: field(servedGcs, isGcsAddress, 'servedGcs'),
     },
   });
 }
 
-export function formatStatus(s: Status): string {
+/**
+ * The table. With `ttlMs` (this configuration's lease ttl), a leader that
+ * published another ttl is flagged: every candidate should run the same timing.
+ */
+export function formatStatus(s: Status, ttlMs?: number): string {
   const ignored = s.ignored ? `ignored      ${s.ignored.join(', ')} (not the shape a candidate writes)\n` : '';
   if (!s.leader) return printable(`namespace ${s.namespace}: no leader (last epoch ${s.epoch})`) + '\n' + ignored;
   const l = s.leader;
@@ -69,6 +79,8 @@ export function formatStatus(s: Status): string {
     ['dashboard', l.dashboardUrl ?? '-'],
     ['host', l.host ?? '-'],
     ['since', l.since ?? '-'],
+    ['lease ttl', l.leaseTtlMs === null ? '-' : `${l.leaseTtlMs} ms${ttlMs !== undefined && l.leaseTtlMs !== ttlMs ? ` (differs from this configuration's ${ttlMs} ms)` : ''}`],
+    ['served gcs', l.servedGcs ?? '-'],
   ];
   // Every value is escaped: a control character stored in Redis must not reach the terminal or forge a row.
   return rows.map(([k, v]) => `${k.padEnd(12)} ${printable(v)}`).join('\n') + '\n' + ignored;

@@ -34,7 +34,16 @@ export interface Term {
   epoch: number;
   token: string;
   previousId: string | null;
-  previousGcsAddress: string | null;
+  /**
+   * Every GCS address that must refuse connections before this term's head starts:
+   * the last one that served, and, when Redis lost writes, every one the candidate knew.
+   */
+  previousGcsAddresses: string[];
+  /**
+   * Records in Redis that this term's head is coming up, just before it starts
+   * (decision 35). Retries until it is recorded (true) or the term ends (false).
+   */
+  serving(): Promise<boolean>;
   /** Aborted, with a StopReason as its reason, when this term must end. */
   signal: AbortSignal;
   /** The fencing deadline now (absolute monotonic ms). */

@@ -28,6 +28,9 @@
 //
 // The deadline lives on CLOCK_MONOTONIC and is re-checked after every wake-up,
 // so a late poll() return or a stopped orchestrator cannot postpone the kill.
+// Once the deadline has passed, the KILL comes no later than deadline + grace,
+// counted from the deadline, not from when we noticed; a wake more than
+// kLateWakeMs past it (a frozen leader thawing) KILLs at once.
 //
 // Test build only (RHHA_KEEPER_TEST_HOOKS, the ray-head-ha-keeper-test target;
 // the production binary has neither the code nor the names):
@@ -72,6 +75,13 @@ constexpr double kCheckTreeEveryMs = 20;
 constexpr double kParentDeathProofMs = 1000;
 // How long the release command may run before it is killed.
 constexpr double kReleaseMs = 5000;
+// A wake this far past the fencing deadline means we did not run when it
+// passed: the whole leader was frozen (cgroup freezer, docker pause, SIGSTOP)
+// or starved. The lease may be someone else's by now and their head running,
+// so the grace is already spent: KILL at once. poll() itself wakes us within
+// about a millisecond of its timeout (it rounds up to whole ms), so a wake
+// that merely lost a scheduling slice still gets its TERM and grace.
+constexpr double kLateWakeMs = 10;
 
 double NowMs() {
   struct timespec ts;
@@ -115,7 +125,10 @@ class Keeper {
     // kSignal too: the parent-death signal also comes when the thread that
     // spawned us exits, before the process is gone and we are re-parented.
     bool parent_may_be_gone = why == Why::kEof || why == Why::kParentDied || why == Why::kSignal;
-    if (!release_.args.empty() && parent_may_be_gone && ParentProvablyDead()) RunRelease();
+    // A release that awaits its term and never got one (a warm head whose
+    // orchestrator died while it stood by) has no lease to release.
+    bool release_ready = !release_.args.empty() && (!o_.release_awaits_term || has_term_);
+    if (release_ready && parent_may_be_gone && ParentProvablyDead()) RunRelease();
     return Report(why);
   }
 
@@ -145,7 +158,8 @@ class Keeper {
   Options o_;
   std::vector<std::string> command_args_;  // from --command-fd
   std::vector<char*> command_argv_;
-  Release release_;  // from --release-fd or a `release` line; no args: none
+  Release release_;  // from --release-fd / --warm-release-fd; no args: none
+  bool has_term_ = false;  // --warm-release-fd: a `term` line came (its token is in release_.input)
   double deadline_ms_;
   pid_t self_ = getpid();
   pid_t head_ = -1;
@@ -199,7 +213,7 @@ Why Keeper::Start() {
   }
   if (o_.release_fd >= 0) {
     std::string data;
-    Why why = ReadToEof(o_.release_fd, "--release-fd", &data);
+    Why why = ReadToEof(o_.release_fd, o_.release_awaits_term ? "--warm-release-fd" : "--release-fd", &data);
     if (why != Why::kNone) return why;
     release_ = SplitRelease(data);
   }
@@ -219,6 +233,7 @@ Why Keeper::Hold() {
       } else if (!std::isnan(deadline_ms_) && now >= deadline_ms_) {
         Begin(Why::kFenced, o_.grace_ms);
       }
+      now = NowMs();  // Begin's own clock read: a KILL due now is due at this `now`
     }
     if (why_ != Why::kNone && (now >= kill_at_ms_ || (exec_fd_ < 0 && TreeIsEmpty()))) return why_;
 
@@ -245,6 +260,9 @@ Why Keeper::Hold() {
       Begin(Why::kSignal, 0);  // keeps an earlier reason
       return why_;
     }
+    // Past the deadline, it fences before any line or signal read now can
+    // name another reason (a thawed orchestrator's stop with its grace).
+    if (why_ == Why::kNone && !std::isnan(deadline_ms_) && NowMs() >= deadline_ms_) Begin(Why::kFenced, o_.grace_ms);
     if (fds[0].revents) HandleSignals();
     if (exec_at >= 0 && fds[exec_at].revents) HandleExecPipe();
     if (control_at >= 0 && fds[control_at].revents) HandleControl();
@@ -384,7 +402,13 @@ void Keeper::ReapChildren() {
 void Keeper::Begin(Why why, double grace_ms) {
   if (why_ != Why::kNone) return;  // the first reason wins
   why_ = why;
-  kill_at_ms_ = NowMs() + grace_ms;
+  double now = NowMs();
+  kill_at_ms_ = now + grace_ms;
+  if (!std::isnan(deadline_ms_) && now >= deadline_ms_) {
+    // Past the fencing deadline, whatever the reason: the grace counts from
+    // the deadline, and a late wake (we were frozen) has none left.
+    kill_at_ms_ = std::min(kill_at_ms_, now - deadline_ms_ > kLateWakeMs ? now : deadline_ms_ + o_.grace_ms);
+  }
   if (why == Why::kExecFailed) return;
   SignalTree(SIGTERM);
 }
@@ -523,12 +547,15 @@ void Keeper::HandleControl() {
       kill_at_ms_ = std::min(kill_at_ms_, NowMs() + c.ms);
     } else if (c.kind == Control::kStop) {
       Begin(Why::kStopped, std::isnan(c.ms) ? o_.grace_ms : c.ms);
-    } else if (c.kind == Control::kRelease) {
-      Release r;
-      if (const char* problem = TrySplitRelease(c.line, &r)) {
-        Status(std::string("error release: ") + problem);
+    } else if (c.kind == Control::kTerm) {
+      if (!o_.release_awaits_term) {
+        Status("error term: no release awaits a term (no --warm-release-fd)");
+      } else if (has_term_) {
+        Status("error term: already given");
       } else {
-        release_ = std::move(r);
+        // The release input is its static part, then the term's token on a line of its own.
+        release_.input += c.line + "\n";
+        has_term_ = true;
       }
     } else if (c.kind == Control::kInvalid) {
       Status("error unknown command: " + c.line);

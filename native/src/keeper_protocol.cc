@@ -14,7 +14,6 @@ namespace rhha {
 namespace {
 constexpr long long kMaxPid = 4194304;  // PID_MAX_LIMIT on 64-bit Linux
 constexpr long long kMaxFd = 1048575;   // below the default fs.nr_open
-constexpr size_t kMaxLineBytes = 65536;  // a `release <hex>` line carries a command and its input
 }  // namespace
 
 WhyInfo Describe(Why why) {
@@ -53,7 +52,7 @@ void Usage(const std::string& problem) {
   fprintf(stderr,
           "ray-head-ha-keeper: %s\n"
           "usage: ray-head-ha-keeper --parent PID [--grace-ms MS] [--orphan-grace-ms MS] [--deadline-ms ABS_MS] "
-          "[--status-fd FD] [--release-fd FD] [--stdin-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
+          "[--status-fd FD] [--release-fd FD | --warm-release-fd FD] [--stdin-fd FD] (--command-fd FD | -- COMMAND [ARG...])\n",
           problem.c_str());
   exit(kExitUsage);
 }
@@ -83,8 +82,9 @@ Options ParseArgs(int argc, char** argv) {
       o.status_fd = static_cast<int>(v);
     } else if (arg == "--command-fd" && ParseInt(value, 3, kMaxFd, &v)) {
       o.command_fd = static_cast<int>(v);
-    } else if (arg == "--release-fd" && ParseInt(value, 3, kMaxFd, &v)) {
+    } else if ((arg == "--release-fd" || arg == "--warm-release-fd") && o.release_fd < 0 && ParseInt(value, 3, kMaxFd, &v)) {
       o.release_fd = static_cast<int>(v);
+      o.release_awaits_term = arg == "--warm-release-fd";
     } else if (arg == "--stdin-fd" && ParseInt(value, 3, kMaxFd, &v)) {
       o.stdin_fd = static_cast<int>(v);
     } else {
@@ -94,7 +94,7 @@ Options ParseArgs(int argc, char** argv) {
   if (o.parent <= 0) Usage("--parent is required");
   if (isnan(o.orphan_grace_ms)) o.orphan_grace_ms = o.grace_ms;
   if (o.release_fd >= 0 && (o.release_fd == o.status_fd || o.release_fd == o.command_fd)) {
-    Usage("--release-fd must differ from --status-fd and --command-fd");
+    Usage("--release-fd (--warm-release-fd) must differ from --status-fd and --command-fd");
   }
   if (o.stdin_fd >= 0 && (o.stdin_fd == o.status_fd || o.stdin_fd == o.command_fd || o.stdin_fd == o.release_fd)) {
     Usage("--stdin-fd must differ from --status-fd, --command-fd and --release-fd");
@@ -144,44 +144,53 @@ Release SplitRelease(const std::string& data) {
   return r;
 }
 
-namespace {
-// Lowercase hex, an even number of digits; false for anything else.
-bool DecodeHex(const std::string& hex, std::string* out) {
-  if (hex.empty() || hex.size() % 2 != 0) return false;
-  auto digit = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
-  out->clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = digit(hex[i]), lo = digit(hex[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
+bool IsTermToken(const std::string& token) {
+  if (token.size() > kMaxTokenBytes) return false;
+  size_t hash = token.find('#');
+  if (hash == std::string::npos || hash == 0 || hash > kMaxIdBytes) return false;
+  for (size_t i = 0; i < hash; i++) {
+    char c = token[i];
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '@' ||
+              c == '-';
+    if (!ok) return false;
   }
-  return true;
+  long long epoch;
+  // c_str() stops at an embedded NUL: compare lengths so "a#1\0x" is not "a#1".
+  std::string digits = token.substr(hash + 1);
+  return digits.size() == strlen(digits.c_str()) && ParseInt(digits.c_str(), 1, kMaxMs, &epoch);
 }
-}  // namespace
 
 Control ParseControlLine(const std::string& line) {
   if (line.empty()) return {Control::kEmpty, NAN, ""};
   size_t space = line.find(' ');
   std::string verb = line.substr(0, space);
   std::string arg = space == std::string::npos ? "" : line.substr(space + 1);
+  // An embedded NUL would end the c_str() that ParseInt reads: refuse it here.
+  bool has_nul = arg.find('\0') != std::string::npos;
   long long v;
-  if (verb == "deadline" && ParseInt(arg.c_str(), 0, kMaxMs, &v)) return {Control::kDeadline, static_cast<double>(v), ""};
+  if (!has_nul && verb == "deadline" && ParseInt(arg.c_str(), 0, kMaxMs, &v)) return {Control::kDeadline, static_cast<double>(v), ""};
   if (verb == "stop" && arg.empty()) return {Control::kStop, NAN, ""};
-  if (verb == "stop" && ParseInt(arg.c_str(), 0, kMaxGraceMs, &v)) return {Control::kStop, static_cast<double>(v), ""};
-  std::string bytes;
-  if (verb == "release" && DecodeHex(arg, &bytes)) return {Control::kRelease, NAN, bytes};
+  if (!has_nul && verb == "stop" && ParseInt(arg.c_str(), 0, kMaxGraceMs, &v)) return {Control::kStop, static_cast<double>(v), ""};
+  if (verb == "term" && IsTermToken(arg)) return {Control::kTerm, NAN, arg};
   return {Control::kInvalid, NAN, line.substr(0, 80)};
 }
 
 std::vector<std::string> TakeLines(std::string* buffer, bool* too_long) {
   std::vector<std::string> lines;
+  *too_long = false;
   size_t nl;
   while ((nl = buffer->find('\n')) != std::string::npos) {
-    lines.push_back(buffer->substr(0, nl));
+    if (nl > kMaxControlLineBytes) {
+      *too_long = true;
+    } else {
+      lines.push_back(buffer->substr(0, nl));
+    }
     buffer->erase(0, nl + 1);
   }
-  *too_long = buffer->size() > kMaxLineBytes;
-  if (*too_long) buffer->clear();
+  if (buffer->size() > kMaxControlLineBytes) {
+    *too_long = true;
+    buffer->clear();
+  }
   return lines;
 }
 

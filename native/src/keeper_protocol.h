@@ -5,7 +5,7 @@
 //
 // Usage:
 //   ray-head-ha-keeper --parent PID [--grace-ms MS] [--orphan-grace-ms MS] [--deadline-ms ABS_MS]
-//                      [--status-fd FD] [--release-fd FD] [--stdin-fd FD]
+//                      [--status-fd FD] [--release-fd FD | --warm-release-fd FD] [--stdin-fd FD]
 //                      (--command-fd FD | -- COMMAND [ARG...])
 //
 //   --parent       pid of the orchestrator that spawned us (checked with getppid)
@@ -30,6 +30,13 @@
 //                  then KILL; its outcome does not change our exit code. The
 //                  orchestrator gives `ray-head-ha release-orphaned` here, which
 //                  releases the term's lease (docs/design.md, decision 29).
+//   --warm-release-fd  the same, for a head started before its term (a warm
+//                  standby): the input read here is the release's static part,
+//                  and the release runs only once a `term <token>` control line
+//                  came, with `<token>\n` appended to that input. A keeper that
+//                  never got one (its orchestrator died while it stood by) runs
+//                  no release. The term is a line, not the command: a release
+//                  input carries the Redis TLS CA bundle, hundreds of KiB.
 //
 //   --stdin-fd     the head's stdin (default /dev/null); we close our copy once
 //                  the head is forked. The orchestrator's warm standby gives
@@ -43,9 +50,11 @@
 //   deadline <abs_ms>   move the fencing deadline; never moves it backwards
 //   stop [<grace_ms>]   end the head, with this grace; while already ending, a
 //                       shorter grace brings the KILL closer (never later)
-//   release <hex>       the release command, as --release-fd takes it, in
-//                       lowercase hex; replaces any earlier one (a warm
-//                       standby learns its term's token only when it leads)
+//   term <id>#<epoch>   the term whose lease the --warm-release-fd command
+//                       releases (a warm standby learns it only when it leads):
+//                       id 1..200 of [A-Za-z0-9._:@-], epoch 1..2^53-1, the
+//                       line at most kMaxControlLineBytes; once only, and only
+//                       with --warm-release-fd (else an `error` line, ignored)
 //   EOF                 the orchestrator is gone: end the head (default grace)
 //
 // Status, one line each on --status-fd:
@@ -101,6 +110,7 @@ struct Options {
   int status_fd = 3;
   int command_fd = -1;
   int release_fd = -1;
+  bool release_awaits_term = false;  // --warm-release-fd: release_fd's input waits for a `term` line
   int stdin_fd = -1;
   char** command = nullptr;  // argv after --, or null with --command-fd
 };
@@ -124,16 +134,26 @@ Release SplitRelease(const std::string& data);
 // The same, returning what is wrong (null when nothing) instead of exiting.
 const char* TrySplitRelease(const std::string& data, Release* out);
 
+// A term's token, `<id>#<epoch>` (src/redis/keys.ts formatToken): the id
+// 1..kMaxIdBytes of [A-Za-z0-9._:@-] (src/redis/values.ts isName), the epoch
+// decimal 1..kMaxMs. False for anything else.
+constexpr size_t kMaxIdBytes = 200;
+constexpr size_t kMaxTokenBytes = kMaxIdBytes + 1 + 16;  // 2^53-1 has 16 digits
+bool IsTermToken(const std::string& token);
+
 // One control line, parsed. kInvalid: not understood (answered with an `error` line).
 struct Control {
-  enum Kind { kEmpty, kDeadline, kStop, kRelease, kInvalid } kind;
+  enum Kind { kEmpty, kDeadline, kStop, kTerm, kInvalid } kind;
   double ms;         // kDeadline: the deadline; kStop: the grace, or NAN for the default
-  std::string line;  // kInvalid: the line, cut to 80 bytes; kRelease: the decoded bytes
+  std::string line;  // kInvalid: the line, cut to 80 bytes; kTerm: the token
 };
 Control ParseControlLine(const std::string& line);
 
-// Takes every complete line out of `buffer`; a partial line over 64 KiB is
-// dropped and reported by `too_long`.
+// The longest control line, newline excluded (`term ` and the longest token fit).
+constexpr size_t kMaxControlLineBytes = 1024;
+
+// Takes every complete line out of `buffer`; a line over kMaxControlLineBytes
+// (complete or not) is dropped and reported by `too_long`.
 std::vector<std::string> TakeLines(std::string* buffer, bool* too_long);
 
 // Status lines.

@@ -231,7 +231,7 @@ const READINESS_WAY = {
   'head-candidates.yaml': [
     [/^    ray-head-ha\/role: leader .*\n/m, ''],
     // The sidecar role-labeler and its token volume.
-    [/^        # The role label \(docs\/design.md, decisions 31 and 34\)[^]*?(?=^      volumes:)/m, ''],
+    [/^        # The role label \(docs\/design.md, decisions 31 and 37\)[^]*?(?=^      volumes:)/m, ''],
     [/^        - name: labeler-token .*\n(?:^          .*\n)+/m, ''],
     [/(readinessProbe:\n\s*httpGet: \{path: )\/healthz(, port: ha-http\}\n\s*)periodSeconds: 2/, '$1/readyz$2periodSeconds: 1'],
     [/type: RollingUpdate/, 'type: OnDelete'],

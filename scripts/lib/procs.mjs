@@ -68,6 +68,54 @@ export function processesWithEnv(token) {
   });
 }
 
+/** `pid` and every process below it (by parent pid, scanned now): what a whole-leader freeze stops. */
+export function processTree(pid) {
+  const parents = new Map();
+  for (const p of allPids()) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      parents.set(p, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parents) if (parent === tree[i] && !tree.includes(child)) tree.push(child);
+  }
+  return tree;
+}
+
+/**
+ * Freezes `pid`'s whole tree (SIGSTOP, parents first, again until nothing new
+ * appears), as a cgroup freezer or `docker pause` would; returns thaw(), which
+ * SIGCONTs every process it stopped.
+ */
+export function freezeTree(pid) {
+  const stopped = new Set();
+  for (let round = 0; round < 5; round++) {
+    const fresh = processTree(pid).filter((p) => !stopped.has(p));
+    if (fresh.length === 0) break;
+    for (const p of fresh) {
+      try {
+        process.kill(p, 'SIGSTOP');
+        stopped.add(p);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return () => {
+    for (const p of stopped) {
+      try {
+        process.kill(p, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+  };
+}
+
 /** Children of `pid` that are zombies. */
 export function zombieChildren(pid) {
   return allPids().filter((p) => {

@@ -18,7 +18,7 @@ import { AttemptRefusedError, RedisRefusedError, errorText } from '../errors.js'
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type { HeadExit, StopReason, Term } from '../term.js';
-import type { Lease, ReleaseKind } from './lease.js';
+import type { Lease, ReleaseKind, UnknownWhy } from './lease.js';
 
 export type ElectorState = 'standby' | 'leading' | 'stepping-down' | 'stopped';
 
@@ -41,7 +41,9 @@ export interface ElectorOptions {
   maxFailures: number | null;
   /**
    * How long a candidate must have found the namespace without an epoch counter
-   * before it takes the lease (the ttl: docs/design.md decision 28).
+   * (or with one below an epoch it has seen) before it takes the lease: its own
+   * ttl, or the longest a leader published if that is longer (docs/design.md
+   * decisions 28 and 34).
    */
   unknownStateHoldMs: number;
   log: Logger;
@@ -69,9 +71,16 @@ export class Elector extends EventEmitter<ElectorEvents> {
   highestEpoch = 0;
   /** The last GCS address a leader published, for when Redis has lost the leader hash. */
   knownGcsAddress: string | null = null;
+  /** The GCS addresses this candidate has seen published, newest first (at most MAX_KNOWN_GCS). */
+  knownGcsAddresses: string[] = [];
+  /** The longest ttl a leader published that this candidate has seen (decision 34). */
+  longestTtlSeenMs = 0;
+  /** The holder ttls already reported as differing from ours, so each is logged once. */
+  private ttlReported = '';
   /**
    * Since when (monotonic ms) every attempt, all through one connection, found the
-   * namespace vacant with no epoch counter (decision 28); null when not.
+   * namespace vacant with no epoch counter, or one below an epoch seen (decisions 28
+   * and 34); null when not.
    */
   private unknown: { sinceMs: number; session: number } | null = null;
   /** The malformed fields last reported (reportDropped), so each finding is logged once. */
@@ -111,7 +120,8 @@ export class Elector extends EventEmitter<ElectorEvents> {
       epoch,
       token,
       previousId: won.previousId,
-      previousGcsAddress: won.previousGcsAddress,
+      previousGcsAddresses: won.previousGcsAddresses,
+      serving: () => this.serving(token, termCtl),
       signal: termCtl.signal,
       deadlineMs: () => deadlineMs,
       onRenewed: (l) => listeners.push(l),
@@ -154,8 +164,9 @@ export class Elector extends EventEmitter<ElectorEvents> {
         let waitMs = retryMs;
         try {
           const { unknown } = this;
-          const unknownSession = unknown !== null && sentAtMs - unknown.sinceMs >= this.options.unknownStateHoldMs ? unknown.session : null;
-          const res = await lease.tryAcquire({ minEpoch: this.highestEpoch, knownGcsAddress: this.knownGcsAddress, unknownSession });
+          const unknownSession = unknown !== null && sentAtMs - unknown.sinceMs >= this.holdMs() ? unknown.session : null;
+          const seenEpoch = this.highestEpoch;
+          const res = await lease.tryAcquire({ minEpoch: seenEpoch, knownGcsAddress: this.knownGcsAddress, unknownSession, unseen: seenEpoch === 0 });
           if (troubleSinceMs !== null) {
             log.info({ downMs: Math.round(clock.nowMs() - troubleSinceMs) }, troubleRefused ? 'Redis takes acquire attempts again' : 'Redis is reachable again');
             troubleSinceMs = null;
@@ -164,14 +175,17 @@ export class Elector extends EventEmitter<ElectorEvents> {
           if (res.acquired) {
             this.unknown = null;
             this.highestEpoch = Math.max(this.highestEpoch, res.epoch);
-            return { ...res, sentAtMs };
+            this.seenTtl(res.previousTtlMs, res.previousId);
+            return { ...res, sentAtMs, previousGcsAddresses: this.previousToWaitOn(res, seenEpoch) };
           }
           if (res.unknownState) {
-            waitMs = this.holdBack(sentAtMs, res.session);
+            waitMs = this.holdBack(sentAtMs, res.session, res.why);
           } else {
             this.unknown = null;
             this.highestEpoch = Math.max(this.highestEpoch, res.holderEpoch, res.storedEpoch);
             this.knownGcsAddress = res.gcsAddress ?? this.knownGcsAddress;
+            this.remember(res.gcsAddress);
+            if (res.hashEpoch === res.holderEpoch) this.seenTtl(res.hashTtlMs, res.holderId);
             this.emit('holder', { id: res.holderId, epoch: res.holderEpoch, gcsAddress: res.gcsAddress });
             // Once more just after the holder's lease runs out, if that comes before the next poll.
             if (res.pttlMs >= 0 && res.pttlMs < retryMs) waitMs = res.pttlMs + 1;
@@ -196,22 +210,90 @@ export class Elector extends EventEmitter<ElectorEvents> {
   }
 
   /**
-   * The namespace is vacant and has no epoch counter: a new cluster, or a Redis
-   * that lost its data (restarted empty, or a promoted replica that missed the
-   * writes) while a leader this candidate may never have seen still runs its
-   * head. That leader's renews now fail, so its head is gone within its renew
-   * deadline and kill grace, less than a ttl. The clock starts at this
-   * candidate's first such finding (after the loss); the lease is taken once a
-   * ttl has passed since. Returns how long to wait before the next attempt.
+   * The GCS addresses the new term waits on: the last one that served, and,
+   * when the replaced leader hash is older than a term this candidate has seen
+   * (Redis lost writes: it is not the current leader's), every address it knows
+   * (decision 34). An address that refuses costs one connect.
    */
-  private holdBack(sentAtMs: number, session: number | null): number {
-    const { unknownStateHoldMs: holdMs, retryMs, clock, log } = this.options;
+  private previousToWaitOn(res: { previousGcsAddress: string | null; previousEpoch: number | null }, seenEpoch: number): string[] {
+    const lostWrites = seenEpoch > 0 && (res.previousEpoch === null || res.previousEpoch < seenEpoch);
+    const all = [res.previousGcsAddress, ...(lostWrites ? this.knownGcsAddresses : [])].filter((a): a is string => a !== null);
+    this.remember(res.previousGcsAddress);
+    return [...new Set(all)];
+  }
+
+  /** Remembers a published GCS address (newest first, at most MAX_KNOWN_GCS). */
+  private remember(address: string | null): void {
+    if (address === null) return;
+    this.knownGcsAddresses = [address, ...this.knownGcsAddresses.filter((a) => a !== address)].slice(0, MAX_KNOWN_GCS);
+  }
+
+  /**
+   * A ttl a leader published: the hold of decisions 28 and 34 uses the longest
+   * seen; one that differs from ours (a rolling change of the timing) is said once.
+   */
+  private seenTtl(ttlMs: number | null, holderId: string | null): void {
+    if (ttlMs === null) return;
+    this.longestTtlSeenMs = Math.max(this.longestTtlSeenMs, ttlMs);
+    const ours = this.options.unknownStateHoldMs;
+    const key = `${holderId ?? ''}@${ttlMs}`;
+    if (ttlMs === ours || key === this.ttlReported) return;
+    this.ttlReported = key;
+    this.options.log.warn(
+      { leader: holderId, leaderTtlMs: ttlMs, ttlMs: ours, holdMs: this.holdMs() },
+      "the leader's ttl differs from this candidate's (RAY_HA_KEY_EXPIRE_TIME_MS): give every candidate the same timing; a hold after lost writes uses the longest ttl seen",
+    );
+  }
+
+  /** How long to hold back after lost writes: the longest ttl seen, ours included. */
+  holdMs(): number {
+    return Math.max(this.options.unknownStateHoldMs, this.longestTtlSeenMs);
+  }
+
+  /**
+   * Records that this term's head is coming up (Lease.serving), retrying until it
+   * is recorded or the term ends; a lease found no longer ours ends the term.
+   */
+  private async serving(token: string, termCtl: AbortController): Promise<boolean> {
+    const { lease, clock, log, retryMs } = this.options;
+    let warned = false;
+    while (!termCtl.signal.aborted) {
+      try {
+        if (await lease.serving(token)) return !termCtl.signal.aborted;
+        log.warn({}, 'stepping down: the lease was no longer ours when the head was about to start');
+        termCtl.abort('lost-lease' satisfies StopReason);
+        return false;
+      } catch (err) {
+        if (err instanceof RedisRefusedError) throw err;
+        if (!warned) log.warn({ err: errorText(err) }, 'cannot record that the head is starting; retrying until the renew deadline');
+        warned = true;
+      }
+      await clock.sleep(Math.min(100, retryMs), termCtl.signal).catch(() => {});
+    }
+    return false;
+  }
+
+  /**
+   * The namespace is vacant and has no epoch counter, or one below an epoch
+   * this candidate has seen: a new cluster, or a Redis that lost its data or
+   * only its latest writes (restarted empty or from an older snapshot, a
+   * promoted replica that missed the writes, AOF everysec and a host crash)
+   * while a leader this candidate may never have seen still runs its head.
+   * That leader's renews now fail, so its head is gone within its renew
+   * deadline and kill grace, less than its ttl. The clock starts at this
+   * candidate's first such finding (after the loss); the lease is taken once
+   * the longest ttl seen has passed since. Returns how long to wait before the
+   * next attempt.
+   */
+  private holdBack(sentAtMs: number, session: number | null, why: UnknownWhy): number {
+    const { retryMs, clock, log } = this.options;
+    const holdMs = this.holdMs();
     // Through another connection (Redis may have restarted or failed over since): the hold starts again.
     if (this.unknown?.session !== session) {
       if (this.unknown === null) {
         log.info(
-          { holdMs },
-          'Redis has no epoch counter for this namespace (a new cluster, or Redis lost its data): waiting one ttl before taking the lease, so that a leader this candidate did not see has stopped its head',
+          { holdMs, why },
+          HOLD_REASONS[why],
         );
       }
       this.unknown = session === null ? null : { sinceMs: sentAtMs, session };
@@ -328,6 +410,18 @@ export class Elector extends EventEmitter<ElectorEvents> {
 }
 
 type RenewOutcome = 'ok' | 'lost' | { error: string };
+
+const HOLD_REASONS: Readonly<Record<UnknownWhy, string>> = {
+  missing:
+    'Redis has no epoch counter for this namespace (a new cluster, or Redis lost its data): waiting one ttl before taking the lease, so that a leader this candidate did not see has stopped its head',
+  behind:
+    'Redis has an epoch counter below a term this candidate has seen (Redis lost its latest writes): waiting one ttl before taking the lease, so that the current leader has stopped its head',
+  unseen:
+    'the namespace is vacant and this candidate has seen no term since it started (it cannot tell whether Redis lost its latest writes): waiting one ttl before taking the lease, so that a leader it did not see has stopped its head',
+};
+
+/** How many published GCS addresses a candidate remembers, to wait on after lost writes. */
+const MAX_KNOWN_GCS = 4;
 
 function releaseKind(reason: StopReason): ReleaseKind {
   return reason === 'shutdown' || reason === 'head-exit' || reason === 'gcs-exit' ? 'released' : 'stepped-down';

@@ -1,5 +1,5 @@
 /**
- * The lease as the elector sees it: six methods, no Redis in sight
+ * The lease as the elector sees it: five methods, no Redis in sight
  * (client-go's resourcelock.Interface). src/election/redis-lease.ts is the
  * implementation; the elector's unit tests use a scripted fake.
  */
@@ -15,6 +15,12 @@ export interface AcquireRequest {
    * (docs/design.md decision 28).
    */
   unknownSession: number | null;
+  /**
+   * The candidate has seen no term since it started (minEpoch 0): it cannot tell a
+   * clean vacancy from one Redis made by losing its latest writes, so a vacancy is
+   * held back on like a missing counter (decision 34). Absent: false.
+   */
+  unseen?: boolean;
 }
 
 export type AcquireResult =
@@ -25,6 +31,10 @@ export type AcquireResult =
       /** The GCS address of the term before this one, if any: the new head waits until it refuses connections. */
       previousGcsAddress: string | null;
       previousId: string | null;
+      /** The epoch the replaced leader hash named: below the last holder this candidate saw when Redis lost writes. */
+      previousEpoch: number | null;
+      /** The ttl the replaced leader hash published, if any. */
+      previousTtlMs: number | null;
       /** Stored values that failed their shape check and were ignored ('epoch', 'gcsAddress', ...), if any. */
       dropped?: string[];
     }
@@ -32,6 +42,11 @@ export type AcquireResult =
       /** Vacant, but the namespace has no epoch counter: a new one, or one Redis lost. Not taken (takeUnknown was false). */
       acquired: false;
       unknownState: true;
+      /**
+       * 'missing': no counter; 'behind': a counter below an epoch this candidate has seen (lost
+       * writes); 'unseen': this candidate has seen no term since it started (it cannot tell).
+       */
+      why: UnknownWhy;
       /**
        * The connection this was seen through (a new one after every reconnect: possibly
        * another server), or null when it changed during the attempt. A hold counts only
@@ -50,9 +65,14 @@ export type AcquireResult =
       /** The epoch counter as stored. */
       storedEpoch: number;
       gcsAddress: string | null;
+      /** The epoch and the ttl the leader hash names (the holder's, unless Redis lost writes). */
+      hashEpoch: number | null;
+      hashTtlMs: number | null;
       /** Stored values that failed their shape check and were ignored, if any. */
       dropped?: string[];
     };
+
+export type UnknownWhy = 'missing' | 'behind' | 'unseen';
 
 export type ReleaseKind = 'released' | 'stepped-down';
 
@@ -60,6 +80,12 @@ export interface Lease {
   tryAcquire(req: AcquireRequest): Promise<AcquireResult>;
   /** True when the lease is still ours and its ttl was reset; false when it is lost. Throws on transport errors. */
   renew(token: string): Promise<boolean>;
+  /**
+   * Records, token-checked, that this term's head is coming up at the candidate's GCS
+   * address: the next leader waits on it from now on (decision 35). True when recorded
+   * (or there is no address to record), false when the lease is no longer ours.
+   */
+  serving(token: string): Promise<boolean>;
   /** Deletes the lease only if it is still ours; true when it was. */
   release(token: string, kind: ReleaseKind): Promise<boolean>;
   /** Resolves at the next `released` / `stepped-down` event; rejects when the signal aborts. */

@@ -18,7 +18,7 @@ import { AttemptRefusedError, RedisRefusedError, UnexpectedReplyError } from '..
 import { isVacancy, parseEvent } from '../redis/events.js';
 import { formatToken, leaseKeys, parseToken, type LeaseKeys } from '../redis/keys.js';
 import { FailureTracker, refusalOf } from '../redis/refusals.js';
-import { registerScripts, type LeaseScripts } from '../redis/scripts.js';
+import { MAX_PUBLISHED_TTL_MS, registerScripts, type LeaseScripts } from '../redis/scripts.js';
 import { checked, isEpochText, isGcsAddress, isName, parseEpoch } from '../redis/values.js';
 import type { AcquireRequest, AcquireResult, Lease, ReleaseKind } from './lease.js';
 
@@ -93,13 +93,20 @@ export class RedisLease implements Lease {
         dashboardUrl: opts.dashboardUrl,
         knownGcsAddress: req.knownGcsAddress,
         takeUnknown: req.unknownSession !== null && req.unknownSession === session,
+        unseen: req.unseen === true && this.epochFloor === 0,
       })
       .catch((err: unknown) => this.rethrow(err));
     // The script already dropped what failed its checks; the same checks again here, in case a
     // script of another version answered (they are cheap, and the reply is bounded either way).
     const dropped = [...reply.dropped];
     if (reply.won === 'unknown-state') {
-      return { acquired: false, unknownState: true, session: this.session === session ? session : null, ...(dropped.length > 0 && { dropped: unique(dropped) }) };
+      return {
+        acquired: false,
+        unknownState: true,
+        why: reply.why === 'behind' || reply.why === 'unseen' ? reply.why : 'missing',
+        session: this.session === session ? session : null,
+        ...(dropped.length > 0 && { dropped: unique(dropped) }),
+      };
     }
     if (reply.won) {
       const { token } = reply;
@@ -116,7 +123,16 @@ export class RedisLease implements Lease {
           if (shortfall instanceof Error) throw shortfall;
           throw new AttemptRefusedError(`acquired epoch ${epoch} but ${shortfall}; gave it back`);
         }
-        return { acquired: true, token, epoch, previousId, previousGcsAddress, ...(dropped.length > 0 && { dropped: unique(dropped) }) };
+        return {
+          acquired: true,
+          token,
+          epoch,
+          previousId,
+          previousGcsAddress,
+          previousEpoch: parseEpoch(checked(reply.previousEpoch, isEpochText, 'epoch', dropped)),
+          previousTtlMs: publishedTtl(reply.previousTtlMs, dropped),
+          ...(dropped.length > 0 && { dropped: unique(dropped) }),
+        };
       }
     } else if (typeof reply.holderToken === 'string' && typeof reply.pttlMs === 'number') {
       const holder = parseToken(reply.holderToken);
@@ -131,6 +147,8 @@ export class RedisLease implements Lease {
         pttlMs: reply.pttlMs,
         storedEpoch: parseEpoch(checked(reply.storedEpoch, isEpochText, 'epoch', dropped)) ?? 0,
         gcsAddress: checked(reply.gcsAddress, isGcsAddress, 'gcsAddress', dropped),
+        hashEpoch: parseEpoch(checked(reply.hashEpoch, isEpochText, 'epoch', dropped)),
+        hashTtlMs: publishedTtl(reply.hashTtlMs, dropped),
         ...(dropped.length > 0 && { dropped: unique(dropped) }),
       };
     }
@@ -157,6 +175,16 @@ export class RedisLease implements Lease {
     const got = await this.redis.wait(want, waitMs).catch((err: unknown) => this.rethrow(err));
     if (typeof got !== 'number') throw new UnexpectedReplyError('wait', got);
     return got >= want ? null : `only ${got} of ${want} replicas acknowledged it within ${waitMs} ms (RAY_HA_MIN_REPLICAS)`;
+  }
+
+  async serving(token: string): Promise<boolean> {
+    const address = this.opts.gcsAddress;
+    // A candidate that does not know its own GCS address cannot say where its head serves:
+    // the last address that served stays the one the next leader waits on.
+    if (address === null) return true;
+    this.assertConnected();
+    const recorded = await this.scripts.serving(this.keys, token, address).catch((err: unknown) => this.rethrow(err));
+    return recorded === 1;
   }
 
   async release(token: string, kind: ReleaseKind): Promise<boolean> {
@@ -222,6 +250,17 @@ export class RedisLease implements Lease {
     this.waiters.clear();
     for (const w of waiters) w();
   }
+}
+
+/** A ttl a leader published (ms, 1 .. MAX_PUBLISHED_TTL_MS), or null. */
+function publishedTtl(v: unknown, dropped: string[]): number | null {
+  const n = parseEpoch(checked(v, isEpochText, 'ttlMs', dropped));
+  if (n === null) return null;
+  if (n < 1 || n > MAX_PUBLISHED_TTL_MS) {
+    dropped.push('ttlMs');
+    return null;
+  }
+  return n;
 }
 
 function unique(fields: string[]): string[] {

@@ -1,7 +1,7 @@
 /**
  * `ray-head-ha role-labeler`: the role label (decision 31) from a sidecar
  * container, so that the service account token is not where Ray jobs run
- * (docs/design.md, decision 34). The candidate's container, where the head,
+ * (docs/design.md, decision 37). The candidate's container, where the head,
  * its dashboard and every job entrypoint run, mounts no token; this
  * container does, and runs nothing else.
  *

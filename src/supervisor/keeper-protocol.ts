@@ -8,6 +8,7 @@
  * the reason of its last line.
  */
 import { constants as osConstants } from 'node:os';
+import { parseToken } from '../redis/keys.js';
 
 /** Why the keeper ended, as its `exit` status line says. */
 export type KeeperEnd = 'stopped' | 'fenced' | 'eof' | 'parent-died' | 'head-exit' | 'parent-gone' | 'signal' | 'exec-failed';
@@ -84,6 +85,8 @@ export interface KeeperArgs {
   deadlineMs: number;
   /** The keeper reads a release command from RELEASE_FD (encodeRelease). */
   release?: boolean;
+  /** That release's input is its static part; it runs only once a `term` line came (termLine): a warm head. */
+  releaseAwaitsTerm?: boolean;
   /** The grace when this process went away (default: killGraceMs). */
   orphanGraceMs?: number;
   /** The head's stdin is the keeper's STDIN_FD (a warm standby's go pipe) instead of /dev/null. */
@@ -102,7 +105,7 @@ export function keeperArgv(a: KeeperArgs): string[] {
     String(wholeDeadlineMs(a.deadlineMs)),
     '--command-fd',
     String(COMMAND_FD),
-    ...(a.release ? ['--release-fd', String(RELEASE_FD)] : []),
+    ...(a.release ? [a.releaseAwaitsTerm ? '--warm-release-fd' : '--release-fd', String(RELEASE_FD)] : []),
     ...(a.stdinPipe ? ['--stdin-fd', String(STDIN_FD)] : []),
   ];
 }
@@ -124,12 +127,26 @@ export function encodeRelease(command: readonly string[], input: string): Buffer
   return Buffer.concat([encodeCommand(command), Buffer.from('\0'), Buffer.from(input, 'utf8')]);
 }
 
-/** The keeper's longest control line, newline excluded (native/src/keeper_protocol.cc kMaxLineBytes). */
-const MAX_CONTROL_LINE_BYTES = 65536;
+/** The longest term token the keeper takes (native/src/keeper_protocol.h kMaxTokenBytes). */
+const MAX_TOKEN_BYTES = 200 + 1 + 16;
 
-/** The release command as a control line, for a keeper whose head started before the term was known (a warm standby). */
-export function releaseLine(command: readonly string[], input: string): string {
-  const line = `release ${encodeRelease(command, input).toString('hex')}`;
-  if (line.length > MAX_CONTROL_LINE_BYTES) throw new RangeError(`the release command is over ${MAX_CONTROL_LINE_BYTES / 2 - 8} bytes`);
-  return `${line}\n`;
+/**
+ * The release input with its term (release-orphaned reads both): the static
+ * part, as the warm keeper already holds it, then the term's token on a line
+ * of its own, as the keeper appends it on a `term` line.
+ */
+export function releaseInputWithTerm(staticInput: string, token: string): string {
+  return `${staticInput}${checkedToken(token)}\n`;
+}
+
+/** The control line that gives a warm head's keeper its term: `term <id>#<epoch>`. */
+export function termLine(token: string): string {
+  return `term ${checkedToken(token)}\n`;
+}
+
+function checkedToken(token: string): string {
+  if (token.length > MAX_TOKEN_BYTES || parseToken(token) === null || (parseToken(token)?.epoch ?? 0) < 1) {
+    throw new TypeError(`not a term token: ${JSON.stringify(token.slice(0, 80))}`);
+  }
+  return token;
 }

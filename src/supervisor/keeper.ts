@@ -19,7 +19,8 @@ import { monotonicClock, type Clock } from '../clock.js';
 import { FencedBeforeStartError, HeadStartError } from '../errors.js';
 import { keeperExecutablePath, loadNative, type NativeBinding } from '../native/binding.js';
 import {
-  COMMAND_FD, RELEASE_FD, STDIN_FD, deadlineLine, encodeCommand, encodeRelease, keeperArgv, parseStatusLine, releaseLine, stopLine, type KeeperStatus,
+  COMMAND_FD, RELEASE_FD, STDIN_FD, deadlineLine, encodeCommand, encodeRelease, keeperArgv, parseStatusLine, releaseInputWithTerm, stopLine, termLine,
+  type KeeperStatus,
 } from './keeper-protocol.js';
 import { killAdoptedOrphans, sigkillQuietly } from './orphans.js';
 import type { HeadExit, StopReason } from '../term.js';
@@ -62,7 +63,9 @@ export class KeeperSupervisor implements HeadSupervisor {
     if (!Number.isFinite(spec.killGraceMs) || spec.killGraceMs < 0) throw new TypeError(`bad killGraceMs ${spec.killGraceMs}`);
     if (!Number.isFinite(spec.deadlineMs)) throw new TypeError(`bad deadlineMs ${spec.deadlineMs}`);
     const encoded = encodeCommand(spec.command);
-    const release = spec.onOrphaned ? encodeRelease(spec.onOrphaned.command, spec.onOrphaned.input) : null;
+    // With its token, the release is whole now (a cold head); without, its keeper waits for a `term` line (a warm head).
+    const o = spec.onOrphaned;
+    const release = o ? encodeRelease(o.command, o.token === undefined ? o.input : releaseInputWithTerm(o.input, o.token)) : null;
     const startedMs = this.clock.nowMs();
     // detached: the keeper leads its own group, so a terminal's ^C or a kill
     // of our group reaches us (we then stop the head), not the keeper directly.
@@ -76,6 +79,7 @@ export class KeeperSupervisor implements HeadSupervisor {
         killGraceMs: spec.killGraceMs,
         deadlineMs: spec.deadlineMs,
         release: release !== null,
+        releaseAwaitsTerm: o !== undefined && o.token === undefined,
         ...(spec.orphanGraceMs !== undefined && { orphanGraceMs: spec.orphanGraceMs }),
         stdinPipe,
       }),
@@ -178,10 +182,13 @@ export class KeeperHandle implements WarmHeadHandle {
     this.send(deadlineLine(deadlineMs));
   }
 
-  stop(reason: StopReason): Promise<HeadExit> {
+  stop(reason: StopReason, grace?: number): Promise<HeadExit> {
+    const graceMs = grace !== undefined && Number.isFinite(grace) && grace >= 0 ? grace : this.spec.killGraceMs;
     if (this.requested === undefined) {
       this.requested = reason;
-      this.send(stopLine(this.spec.killGraceMs));
+      this.send(stopLine(graceMs));
+    } else if (graceMs < this.spec.killGraceMs) {
+      this.send(stopLine(graceMs)); // already stopping: a shorter grace brings the KILL closer (the keeper never moves it later)
     }
     return this.exited;
   }
@@ -201,8 +208,8 @@ export class KeeperHandle implements WarmHeadHandle {
     pipe.end(line);
   }
 
-  setRelease(command: string[], input: string): void {
-    this.send(releaseLine(command, input));
+  setTerm(token: string): void {
+    this.send(termLine(token));
   }
 
   private send(line: string): void {

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { TERM_ENV, termValue } from '../ray/nested-candidate.js';
 import { waitUntilGcsStops } from './previous-gcs.js';
 import type { HeadExit, StopReason, Term } from '../term.js';
-import type { HeadHandle, HeadSupervisor } from './types.js';
+import type { HeadHandle, HeadSupervisor, OrphanedRelease } from './types.js';
 import type { WarmHead, WarmStandby } from './warm-standby.js';
 
 export interface LeadOptions {
@@ -23,8 +23,12 @@ export interface LeadOptions {
   killGraceMs: number;
   waitAfterElectedMs: number;
   waitPreviousMaxMs: number;
-  /** The keeper's release command for this term, run only after this process died (HeadSpec.onOrphaned). */
-  onOrphaned?: (term: Term) => { command: string[]; input: string };
+  /**
+   * The keeper's release command for this term, with its token, run only
+   * after this process died (HeadSpec.onOrphaned). A warm head's keeper holds
+   * the same command without the token and gets the token at the go.
+   */
+  onOrphaned?: (term: Term) => OrphanedRelease;
   /** Called with the live handle's pid, or null when the head is gone. */
   onHead?: (pid: number | null) => void;
   /**
@@ -60,24 +64,27 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     if (warm) await warm.handle.stop('shutdown');
     return exit;
   };
-  // 1. Pause and wait for the previous GCS; an abort here means no head was ever started.
+  // 1. Pause and wait for the previous GCS (every one the term names); an abort here means no head was ever started.
   try {
-    const previous = term.previousGcsAddress;
+    const previous = term.previousGcsAddresses;
     // ant-ray's RAY_HA_WAIT_TIME_AFTER_BE_ACTIVE_MS: only when someone led before (a first term has no one to wait for).
-    const hadLeader = term.previousId !== null || previous !== null;
+    const hadLeader = term.previousId !== null || previous.length > 0;
     if (options.waitAfterElectedMs > 0 && hadLeader) await options.clock.sleep(options.waitAfterElectedMs, term.signal);
-    if (previous) {
+    if (previous.length > 0) {
       const t0 = options.clock.nowMs();
-      const stopped = await waitUntilGcsStops(previous, options.waitPreviousMaxMs, options.clock, term.signal);
-      if (!stopped) {
+      const stopped = await Promise.all(previous.map((a) => waitUntilGcsStops(a, options.waitPreviousMaxMs, options.clock, term.signal)));
+      const answering = previous.filter((_, i) => !stopped[i]);
+      if (answering.length > 0) {
         options.log.error(
-          { previousGcsAddress: previous, previousId: term.previousId, waitedMs: options.waitPreviousMaxMs },
+          { previousGcsAddresses: answering, previousId: term.previousId, waitedMs: options.waitPreviousMaxMs },
           'the previous GCS still answers; stepping down rather than risk two heads',
         );
         return notWarm(ended('previous-gcs'));
       }
-      options.log.info({ previousGcsAddress: previous, waitedMs: Math.round(options.clock.nowMs() - t0) }, 'previous GCS is down');
+      options.log.info({ previousGcsAddresses: previous, waitedMs: Math.round(options.clock.nowMs() - t0) }, 'previous GCS is down');
     }
+    // From here on the next leader waits on this term's GCS, not the previous one (decision 35).
+    if (!(await term.serving())) return notWarm(ended(term.signal.reason as StopReason));
   } catch {
     return notWarm(ended(term.signal.reason as StopReason));
   }
@@ -87,7 +94,16 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
   // The head learns who started it and in which term (Ray ignores these; scripts and tests use them).
   // TERM_ENV also tells the shim and `ray-head-ha run` in this tree that they run inside a head.
   const termEnv = { RAY_HA_CANDIDATE_ID: options.candidateId, RAY_HA_EPOCH: String(term.epoch), [TERM_ENV]: termValue(options.candidateId, term.epoch) };
-  let handle: HeadHandle | null = warm ? goWarm(warm, term, termEnv, options) : null;
+  let handle: HeadHandle | null = null;
+  if (warm) {
+    try {
+      handle = goWarm(warm, term, termEnv, options);
+    } catch (err) {
+      // Whatever went wrong in the hand-over, the term still gets a head: cold, once the warm one is gone.
+      options.log.warn({ epoch: term.epoch, pid: warm.handle.pid, err: (err as Error).message }, 'starting the head cold: the warm go failed');
+      await warm.handle.stop('shutdown');
+    }
+  }
   if (!handle && taken && 'reason' in taken) options.log.info({ epoch: term.epoch, why: taken.reason }, 'starting the head cold');
   try {
     handle ??= await options.supervisor.start({
@@ -131,7 +147,9 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
   } else if (first) {
     exit = first;
   } else {
-    const stopped = head.stop(term.signal.reason as StopReason);
+    const reason = term.signal.reason as StopReason;
+    //    A lost lease is already someone else's, whose head may be starting: no grace.
+    const stopped = head.stop(reason, reason === 'lost-lease' ? 0 : undefined);
     //    What is left of a head whose GCS serves no one serves no one: once its gcs_server has
     //    exited or its port refuses (Ray's gcs_server closes it at once on SIGTERM but takes
     //    up to ~30 s more to exit), the rest goes now, not at the end of the grace.
@@ -162,8 +180,8 @@ function gcsServesNoOne(failed: Promise<string | null>, options: LeadOptions, si
 }
 
 /**
- * Hands the term to the warm head: its deadline, its release command, then
- * the go. Null when its keeper already holds a deadline later than the
+ * Hands the term to the warm head: its deadline, its term's token (the
+ * keeper already holds the release command's static part), then the go. Null when its keeper already holds a deadline later than the
  * term's (it could then outlive the lease): that head is stopped and the
  * term starts cold.
  */
@@ -180,10 +198,7 @@ function goWarm(warm: WarmHead, term: Term, termEnv: Record<string, string>, opt
     return null;
   }
   warm.handle.setDeadline(deadlineMs);
-  if (options.onOrphaned) {
-    const release = options.onOrphaned(term);
-    warm.handle.setRelease(release.command, release.input);
-  }
+  if (options.onOrphaned) warm.handle.setTerm(term.token);
   warm.handle.go(`${JSON.stringify({ env: termEnv })}\n`);
   return warm.handle;
 }

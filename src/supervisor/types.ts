@@ -6,6 +6,13 @@
  */
 import type { HeadExit, StopReason } from '../term.js';
 
+/** The keeper's release command (src/release-orphaned.ts): its static input, and the term's token when known. */
+export interface OrphanedRelease {
+  command: string[];
+  input: string;
+  token?: string;
+}
+
 export interface HeadSpec {
   /** argv[0] is looked up on PATH. */
   command: string[];
@@ -18,11 +25,13 @@ export interface HeadSpec {
    */
   deadlineMs: number;
   /**
-   * Run by the keeper, with `input` on its stdin, once it has reaped the whole
-   * tree after this process died (docs/design.md, decision 29). Never run
-   * while this process lives.
+   * Run by the keeper, with `input` and then the term's `token` as a line on
+   * its stdin, once it has reaped the whole tree after this process died
+   * (docs/design.md, decision 29). Never run while this process lives.
+   * Without `token` (a warm head, started before its term), the keeper
+   * releases only once WarmHeadHandle.setTerm gave it one.
    */
-  onOrphaned?: { command: string[]; input: string };
+  onOrphaned?: OrphanedRelease;
   /** TERM to KILL once this process died (no one waits for a drain then); default killGraceMs. */
   orphanGraceMs?: number;
 }
@@ -33,8 +42,11 @@ export interface HeadHandle {
   readonly exited: Promise<HeadExit>;
   /** Moves the fencing deadline (absolute CLOCK_MONOTONIC ms); never backwards. */
   setDeadline(deadlineMs: number): void;
-  /** TERM the group, KILL after the grace, kill escaped descendants, reap; resolves with the exit. */
-  stop(reason: StopReason): Promise<HeadExit>;
+  /**
+   * TERM the group, KILL after the grace (graceMs, default the spec's
+   * killGraceMs; 0: KILL at once), kill escaped descendants, reap; resolves with the exit.
+   */
+  stop(reason: StopReason, graceMs?: number): Promise<HeadExit>;
   /** While stopping: KILL what is left now instead of at the end of the grace. */
   hurry(): void;
 }
@@ -46,8 +58,8 @@ export interface HeadHandle {
 export interface WarmHeadHandle extends HeadHandle {
   /** Writes `line` to the head's stdin and closes it: the go. */
   go(line: string): void;
-  /** The release command for the term it now serves (HeadSpec.onOrphaned), before the go. */
-  setRelease(command: string[], input: string): void;
+  /** The term it now serves, before the go: its keeper's release (HeadSpec.onOrphaned without a token) gets the token. */
+  setTerm(token: string): void;
   /** True once its keeper reported the head's exit or is itself gone: a go would reach no one. */
   readonly ended: boolean;
 }

@@ -29,8 +29,11 @@ const MIN_DEADLINE_LEFT_MS = 200;
 
 export interface WarmStandbyOptions {
   startWarm: NonNullable<HeadSupervisor['startWarm']>;
-  /** The warm command (src/ray/warm-command.ts) and the head's environment, without the term's variables. */
-  spec: Omit<HeadSpec, 'deadlineMs' | 'onOrphaned'>;
+  /**
+   * The warm command (src/ray/warm-command.ts) and the head's environment,
+   * without the term's variables; its release (onOrphaned) without a token.
+   */
+  spec: Omit<HeadSpec, 'deadlineMs'>;
   /** How far ahead each refresh puts the warm keeper's deadline: renewDeadline - commandTimeout. */
   aheadMs: number;
   /** How often the deadline is refreshed (well under aheadMs). */

@@ -11,7 +11,7 @@
  * pod; every running candidate is Ready, so the PodDisruptionBudget and a
  * rolling update work as for any workload (both tested).
  *
- * Least privilege (docs/design.md, decision 34): the label is set by each
+ * Least privilege (docs/design.md, decision 37): the label is set by each
  * pod's sidecar `role-labeler`, the only container with a token, narrowed by
  * a ValidatingAdmissionPolicy to the role label; Ray's Redis user cannot
  * touch the lease. Tested from inside the pods: a process in the leader's

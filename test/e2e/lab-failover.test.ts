@@ -235,7 +235,7 @@ describe.sequential('head HA on real Ray across hosts', () => {
     const next = await L.startCandidate(other, { env: { RAY_HA_WAIT_PRE_GCS_STOP_MAX_TIME_MS: '3000' } });
     const exit = await next.exited;
     expect(exit.code, L.logTail(other)).toBe(3);
-    expect(L.events(other).some((e) => e.msg.includes('previous GCS still answers') && e['previousGcsAddress'] === `${L.host(leader).address}:${LAB_PORTS.gcs}`)).toBe(true);
+    expect(L.events(other).some((e) => e.msg.includes('previous GCS still answers') && (e['previousGcsAddresses'] as string[] | undefined)?.includes(`${L.host(leader).address}:${LAB_PORTS.gcs}`))).toBe(true);
     expect(L.events(other).some((e) => e.msg === 'head started')).toBe(false);
     expect(L.rayProcessesOn(other)).toEqual([]);
     await stale.kill();

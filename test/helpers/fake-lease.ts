@@ -4,7 +4,7 @@
  * case can list the calls it expects.
  */
 import { formatToken } from '../../src/redis/keys.js';
-import type { AcquireRequest, AcquireResult, Lease, ReleaseKind } from '../../src/election/lease.js';
+import type { AcquireRequest, AcquireResult, Lease, ReleaseKind, UnknownWhy } from '../../src/election/lease.js';
 
 export type Reply<T> = T | Error | 'hang' | (() => Promise<T>);
 
@@ -17,6 +17,7 @@ export class FakeLease implements Lease {
     public acquireReplies: Reply<AcquireResult>[],
     public renewReplies: Reply<boolean>[] = [],
     public releaseReply: Reply<boolean> = true,
+    public servingReply: Reply<boolean> = true,
   ) {}
 
   tryAcquire(req: AcquireRequest): Promise<AcquireResult> {
@@ -28,6 +29,11 @@ export class FakeLease implements Lease {
   renew(token: string): Promise<boolean> {
     this.calls.push(`renew ${token}`);
     return play(this.renewReplies.length > 1 ? this.renewReplies.shift()! : (this.renewReplies[0] ?? true));
+  }
+
+  serving(token: string): Promise<boolean> {
+    this.calls.push(`serving ${token}`);
+    return play(this.servingReply);
   }
 
   release(token: string, kind: ReleaseKind): Promise<boolean> {
@@ -61,22 +67,36 @@ function play<T>(reply: Reply<T>): Promise<T> {
   return Promise.resolve(reply);
 }
 
-export const won = (epoch: number, id = 'me', previousGcsAddress: string | null = null): AcquireResult => ({
+export const won = (epoch: number, id = 'me', previousGcsAddress: string | null = null, previousEpoch: number | null = null): AcquireResult => ({
   acquired: true,
   token: formatToken(id, epoch),
   epoch,
   previousGcsAddress,
   previousId: null,
+  previousEpoch,
+  previousTtlMs: null,
 });
 
-export const taken = (holderEpoch: number, pttlMs: number, holderId = 'other'): Extract<AcquireResult, { holderId: string }> => ({
+export const taken = (
+  holderEpoch: number,
+  pttlMs: number,
+  holderId = 'other',
+  o: { gcsAddress?: string; ttlMs?: number | null } = {},
+): Extract<AcquireResult, { holderId: string }> => ({
   acquired: false,
   holderId,
   holderEpoch,
   pttlMs,
   storedEpoch: holderEpoch,
-  gcsAddress: '10.0.0.1:6379',
+  gcsAddress: o.gcsAddress ?? '10.0.0.1:6379',
+  hashEpoch: holderEpoch,
+  hashTtlMs: o.ttlMs ?? null,
 });
 
 /** Vacant, no epoch counter (a new namespace, or one Redis lost), seen through connection `session`. */
-export const unknownState = (session: number | null = 1): AcquireResult => ({ acquired: false, unknownState: true, session });
+export const unknownState = (session: number | null = 1, why: UnknownWhy = 'missing'): AcquireResult => ({
+  acquired: false,
+  unknownState: true,
+  why,
+  session,
+});

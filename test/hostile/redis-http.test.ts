@@ -147,14 +147,15 @@ describe('values read from Redis are checked for shape and size (item 6)', () =>
     const b = await lease('b');
     const held = await attempt(a);
     if (!held.acquired) throw new Error('a did not acquire');
-    await raw().hset(keys().leader, 'gcsAddress', value);
+    // Planted as the leader's address and as the last GCS that served.
+    await raw().hset(keys().leader, 'gcsAddress', value, 'servedGcs', value);
     // A standby does not get it back ...
     const seen = await attempt(b);
     expect(seen).toMatchObject({ acquired: false, holderId: 'a', gcsAddress: null, dropped: ['gcsAddress'] });
     // ... nor the next leader, which falls back to the last valid address it saw.
     await a.release(held.token, 'released');
     const won = await attempt(b, '127.0.0.1:7');
-    expect(won).toMatchObject({ acquired: true, previousGcsAddress: '127.0.0.1:7', dropped: ['gcsAddress'] });
+    expect(won).toMatchObject({ acquired: true, previousGcsAddress: '127.0.0.1:7', dropped: ['servedGcs'] });
     expect(d.connections()).toBe(0);
   });
 
@@ -282,7 +283,7 @@ describe('status and watch escape what they print (item 7)', () => {
     expect(table.code).toBe(0);
     expectEscaped(table.stdout);
     const rows = table.stdout.trimEnd().split('\n');
-    expect(rows.map((r) => r.split(' ')[0])).toEqual(['namespace', 'leader', 'epoch', 'ttl', 'gcs', 'dashboard', 'host', 'since', 'ignored']);
+    expect(rows.map((r) => r.split(' ')[0])).toEqual(['namespace', 'leader', 'epoch', 'ttl', 'gcs', 'dashboard', 'host', 'since', 'lease', 'served', 'ignored']);
     expect(rows.at(-1)).toMatch(/^ignored +dashboardUrl /);
     expect(rows.filter((r) => r.startsWith('leader '))).toEqual(['leader       a']);
 

@@ -137,6 +137,23 @@ describe('1. RAY_ENABLE_HEAD_HA is on/off, nothing else', () => {
   });
 });
 
+describe('1b. the shim\'s private hand-over variable (RAY_HA_SHIM_PASSWORD_FD) set from outside', () => {
+  it.each(['0', '2', '99', 'abc', '3x', '-1', ''])('%j: `ray start --head` exits 2 with one line naming it, and starts nothing; HA off, Ray gets it untouched', (value) => {
+    for (const extra of [['--block'], []]) {
+      const tempDir = mkdtempSync(path.join(work, 'handover-'));
+      const r = ray(['start', '--head', `--temp-dir=${tempDir}`, ...extra], { RAY_ENABLE_HEAD_HA: 'true', RAY_HA_SHIM_PASSWORD_FD: value });
+      expect(r.status).toBe(2);
+      expect(fakeRan(r)).toBeNull();
+      expect(oneLine(r.stderr)).toEqual([expect.stringMatching(/^ray-head-ha shim: RAY_HA_SHIM_PASSWORD_FD=.*set only by the shim for itself\); nothing started$/)]);
+      expect(readdirSync(tempDir)).toEqual([]);
+    }
+    const off = ray(['start', '--head', '--block'], { RAY_ENABLE_HEAD_HA: 'false', RAY_HA_SHIM_PASSWORD_FD: value, FAKE_RAY_EXIT: '0' });
+    expect(off.status).toBe(0);
+    expect(fakeRan(off)?.argv).toEqual(['start', '--head', '--block']);
+    expect((JSON.parse(off.stdout.trim().split('\n')[0]!) as { env: Record<string, string> }).env['RAY_HA_SHIM_PASSWORD_FD']).toBe(value);
+  });
+});
+
 describe('2. one orchestrator per candidate', () => {
   it('inside a term (RAY_HA_TERM) the shim is Ray\'s own `ray`: start --head with HA on, a bad switch, and stop', async () => {
     const term = { RAY_HA_TERM: 'cand-a#17' };

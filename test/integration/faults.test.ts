@@ -54,6 +54,24 @@ describe('a leader that cannot act', () => {
     expect(cluster.sampler.overlaps).toEqual([]);
   });
 
+  it('a lease taken over behind its back: the head is stopped with no grace (the lease is someone else\'s), even one that ignores TERM', async () => {
+    // A 5 s kill grace (the safety rule allows it with this ttl): a stop with the grace would leave the head 5 s beside the thief's.
+    const leader = cluster.candidate('a', {
+      args: ['--ttl-ms', '10000', '--renew-deadline-ms', '2000', '--kill-grace-ms', '5000'],
+      env: { STAND_IN_IGNORE_TERM: '1' },
+    });
+    await leaderAmong([leader]);
+    const head = headOf(leader);
+    await cluster.redis.client().set(`ray-head-ha:{${cluster.ns}}:lease`, 'thief#999999', 'PX', 30_000);
+    const t0 = performance.now();
+    const goneMs = await msUntilGone([head.pid, head.grandchild, head.daemon], 8_000);
+    console.log(`[lost-lease] lease taken -> head (ignoring TERM) gone: ${goneMs.toFixed(0)} ms (renews every 200 ms)`);
+    expect(leader.logs.find((l) => l.msg === 'stepping down')).toMatchObject({ reason: 'lost-lease' });
+    // The next renew (200 ms) finds the thief's token; then KILL at once, not after 5 s.
+    expect(performance.now() - t0).toBeLessThan(1_500);
+    expect((await leader.exited).code).toBe(3);
+  });
+
   it('SIGSTOP of the leader: its head dies before the lease can expire, a standby takes over, and after SIGCONT it exits 3', async () => {
     const cs = [candidate('a'), candidate('b')];
     const leader = await leaderAmong(cs);

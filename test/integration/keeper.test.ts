@@ -5,7 +5,7 @@
  * over 100 cycles. Kill times are printed for the closing note.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -84,6 +84,82 @@ function standIn(args: string[], env: NodeJS.ProcessEnv = process.env, keeper = 
     }
   };
   return { proc, waitLine };
+}
+
+/**
+ * Freezes a whole process tree at once, as a cgroup freezer or `docker pause`
+ * does: a cgroup v2 child of /sys/fs/cgroup/unified (or /sys/fs/cgroup) when
+ * it can be made here, else SIGSTOP to each process (then SIGCONT to each).
+ * joinCommand, run by sh as the tree's first process, puts it in the cgroup
+ * before it execs, so every descendant is born there. cleanup() thaws, kills
+ * what is left in the cgroup and removes it, even after a failure.
+ */
+function wholeTreeFreezer() {
+  const cgroup = ((): string | null => {
+    for (const root of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
+      const dir = path.join(root, `rhha-keeper-test-${process.pid}-${++n}`);
+      try {
+        mkdirSync(dir);
+      } catch {
+        continue;
+      }
+      if (existsSync(path.join(dir, 'cgroup.freeze'))) return dir;
+      rmdirSync(dir);
+    }
+    return null;
+  })();
+  let stopped: number[] = [];
+  const procsIn = (dir: string) => readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  return {
+    how: cgroup ? 'cgroup v2 freezer' : 'SIGSTOP to each process',
+    joinCommand: cgroup ? `echo $$ > ${cgroup}/cgroup.procs` : 'true',
+    async freeze(pids: number[]) {
+      if (cgroup) {
+        writeFileSync(path.join(cgroup, 'cgroup.freeze'), '1');
+        const t0 = nowMs();
+        while (!readFileSync(path.join(cgroup, 'cgroup.events'), 'utf8').includes('frozen 1')) {
+          if (nowMs() - t0 > 2000) throw new Error('the cgroup did not freeze');
+          await sleep(2);
+        }
+      } else {
+        stopped = pids;
+        for (const p of pids) process.kill(p, 'SIGSTOP');
+      }
+    },
+    /** Thaws the tree; returns when (nowMs()) it did. */
+    thaw(): number {
+      if (cgroup) writeFileSync(path.join(cgroup, 'cgroup.freeze'), '0');
+      for (const p of stopped) {
+        try {
+          process.kill(p, 'SIGCONT');
+        } catch {
+          /* gone */
+        }
+      }
+      return nowMs();
+    },
+    async cleanup() {
+      for (const p of stopped) {
+        try {
+          process.kill(p, 'SIGCONT');
+        } catch {
+          /* gone */
+        }
+      }
+      if (!cgroup) return;
+      writeFileSync(path.join(cgroup, 'cgroup.freeze'), '0');
+      for (const p of procsIn(cgroup)) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      const t0 = nowMs();
+      while (procsIn(cgroup).length > 0 && nowMs() - t0 < 5000) await sleep(10);
+      rmdirSync(cgroup);
+    },
+  };
 }
 
 describe('KeeperSupervisor', () => {
@@ -217,7 +293,8 @@ describe('KeeperSupervisor', () => {
       epoch: 7,
       token: 't',
       previousId: null,
-      previousGcsAddress: null,
+      previousGcsAddresses: [],
+      serving: async () => true,
       signal: new AbortController().signal,
       deadlineMs: () => nowMs() - 1,
       onRenewed: () => {},
@@ -303,6 +380,48 @@ describe('keeper process', () => {
       proc.kill('SIGCONT');
     }
     expect(await waitLine('status exit ')).toMatch(/^fenced /);
+  });
+
+  it('a whole leader frozen past its deadline (orchestrator, keeper, head): the head is KILLed at once on thaw, not after the grace', async () => {
+    // Grace 3 s, deadline 300 ms; the head ignores TERM, so only the KILL ends it.
+    const freezer = wholeTreeFreezer();
+    try {
+      const pidFile = file('frozen-tree');
+      const proc = spawn('sh', ['-c', `${freezer.joinCommand}; exec "$@"`, 'sh', process.execPath, path.join(fixtures, 'spawn-keeper.mjs'), keeperPath, '3000', '300', '--',
+        path.join(fixtures, 'ignore-term.sh'), pidFile], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+      started.group(proc.pid);
+      const lines: string[] = [];
+      createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(l));
+      const line = async (prefix: string) => {
+        const t0 = nowMs();
+        while (!lines.some((l) => l.startsWith(prefix))) {
+          if (nowMs() - t0 > 5000) throw new Error(`no "${prefix}" line; got ${JSON.stringify(lines)}`);
+          await sleep(10);
+        }
+        return lines.find((l) => l.startsWith(prefix))!.slice(prefix.length);
+      };
+      const keeperPid = Number(await line('keeper '));
+      started.group(keeperPid);
+      const deadlineMs = Number(await line('deadline '));
+      await line('status started ');
+      const [head] = await readPids(pidFile);
+      started.pid(head);
+      expect(nowMs()).toBeLessThan(deadlineMs);
+      await freezer.freeze([proc.pid!, keeperPid, head!]);
+      await sleep(Math.max(0, deadlineMs - nowMs()) + 500); // well past the deadline, frozen all along
+      expect(procState(head!)).not.toBeNull();
+      const thawedAt = freezer.thaw();
+      // A tight poll of /proc: the head runs no code once it is a zombie or gone.
+      while (!isDead(head!) && nowMs() - thawedAt < 5000) {
+        /* spin */
+      }
+      const deadMs = nowMs() - thawedAt;
+      console.log(`[kill-time] whole tree frozen past the deadline (${freezer.how}): head dead ${deadMs.toFixed(1)} ms after the thaw (grace 3000)`);
+      expect(deadMs).toBeLessThan(50);
+      expect(await line('status exit ')).toMatch(/^fenced - 9$/);
+    } finally {
+      await freezer.cleanup();
+    }
   });
 
   it('kills the tree when the control pipe closes (EOF), exit code 4', async () => {

@@ -4,8 +4,8 @@
  * from .venv. With HA on, the baked orchestrator command points at
  * test/fixtures/fake-orchestrator.mjs, so nothing here depends on the CLI.
  */
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,12 +20,14 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const FAKE_RAY = path.join(ROOT, 'test', 'fixtures', 'fake-ray.py');
 const FAKE_ORCH = path.join(ROOT, 'test', 'fixtures', 'fake-orchestrator.mjs');
 const VENV_BIN = path.join(ROOT, '.venv', 'bin');
+const SECRET = 'rhha-shim-argv-secret-7f3a';
 
 let work: string;
 let fakeRayDir: string; // holds `ray` = the fake
 let shimDir: string; // holds the shim in front of the fake
 let shim: string;
 const detached: number[] = []; // process groups started by a test
+const inits: ChildProcess[] = []; // `unshare` of each PID namespace a test started; its init dies with it (--kill-child)
 
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'rhha-shim-'));
@@ -41,7 +43,13 @@ beforeAll(() => {
   });
 });
 
-afterEach(() => {
+afterEach(async () => {
+  for (const p of inits.splice(0)) {
+    if (p.exitCode !== null || p.signalCode !== null) continue;
+    const gone = new Promise((resolve) => p.once('close', resolve));
+    p.kill('SIGKILL');
+    await gone;
+  }
   for (const pgid of detached.splice(0)) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -174,6 +182,12 @@ function childOf(pid: number): number | null {
   }
 }
 
+/** Whether the fake orchestrator reported standby in `state`: it handles SIGTERM by then (it writes its record before). */
+const reportedStandby = (state: string): boolean => existsSync(state) && JSON.parse(readFileSync(state, 'utf8')).role === 'standby';
+
+/** A process's argv, from /proc. */
+const cmdlineOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+
 /** `ray ...` through the shim as PID 1 of a new PID namespace (a container's init), with its output. */
 function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
   const baseEnv = { ...process.env };
@@ -182,6 +196,7 @@ function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
     env: { ...baseEnv, PATH: [...pathDirs, process.env['PATH']].join(path.delimiter), RAY_HA_RUN_DIR: path.join(work, 'run-init'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  inits.push(p);
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -192,7 +207,10 @@ function rayAsInit(args: string[], env: NodeJS.ProcessEnv, pathDirs: string[]) {
 describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () => {
   it('runs the orchestrator as its child, forwards SIGTERM to it, and exits with its code', async () => {
     const record = path.join(work, 'orch-init.json');
-    const r = rayAsInit(['start', '--head', '--port', '6380', '--block'], { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby' }, [shimDir, fakeRayDir]);
+    const state = path.join(work, 'orch-init.state.json');
+    const r = rayAsInit(['start', '--head', '--port', '6380', '--block'], {
+      RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby', RAY_HA_STATE_FILE: state,
+    }, [shimDir, fakeRayDir]);
     await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
     const init = childOf(r.p.pid!)!;
     const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number };
@@ -200,9 +218,41 @@ describe('HA on, as PID 1 of a PID namespace: the shim stays as the init', () =>
     expect(rec.pid).not.toBe(1); // its pid in the namespace: a child, not the init itself
     const orchestrator = childOf(init)!;
     expect(readFileSync(`/proc/${orchestrator}/cmdline`, 'utf8')).toContain('fake-orchestrator.mjs');
+    await until('the orchestrator handles SIGTERM', () => reportedStandby(state), 5_000, 10);
     process.kill(init, 'SIGTERM'); // what the kubelet sends to a container's PID 1
     expect(await r.exited).toBe(0);
     expect(isDead(orchestrator)).toBe(true);
+  });
+
+  it.each([
+    ['--redis-password=SECRET', [`--redis-password=${SECRET}`]],
+    ['--redis-password SECRET', ['--redis-password', SECRET]],
+  ])('%s: neither the init\'s own cmdline nor the orchestrator\'s holds the password; the orchestrator still gets it, signals and exit codes as before', async (_name, passwordArgs) => {
+    const record = path.join(work, `orch-init-secret-${passwordArgs.length}.json`);
+    const state = path.join(work, `orch-init-secret-${passwordArgs.length}.state.json`);
+    const args = ['start', '--head', '--port', '6380', ...passwordArgs, '--block'];
+    const r = rayAsInit(args, { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'standby', RAY_HA_STATE_FILE: state }, [shimDir, fakeRayDir]);
+    await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
+    const init = childOf(r.p.pid!)!;
+    const orchestrator = childOf(init)!;
+    // The init lives as long as the pod: its /proc/PID/cmdline is readable by every process of the container.
+    expect(cmdlineOf(init).slice(-6)).toEqual([shim, 'start', '--head', '--port', '6380', '--block']);
+    for (const pid of [init, orchestrator]) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(SECRET);
+    // Handed over on a pipe, not in the init's own environment, and the pipe is closed again.
+    expect(readFileSync(`/proc/${init}/environ`, 'utf8')).not.toContain(SECRET);
+    expect(readdirSync(`/proc/${init}/fd`).sort()).toEqual(readdirSync(`/proc/${r.p.pid}/fd`).sort()); // what it inherited, no more
+    const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; env: Record<string, string> };
+    expect(rec.argv).toEqual(['run', '--', path.join(fakeRayDir, 'ray'), 'start', '--head', '--port', '6380', '--block']);
+    expect(rec.env['RAY_HA_HEAD_REDIS_PASSWORD']).toBe(SECRET); // as before: the orchestrator puts it back on the head's command line
+    expect(Object.keys(rec.env).filter((k) => k.startsWith('RAY_HA_SHIM_'))).toEqual([]);
+    await until('the orchestrator handles SIGTERM', () => reportedStandby(state), 5_000, 10);
+    process.kill(init, 'SIGTERM'); // forwarded, as without a password
+    expect(await r.exited).toBe(0);
+    expect(isDead(orchestrator)).toBe(true);
+    // The orchestrator's own exit code is still the init's.
+    const failing = rayAsInit(args, { RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_MODE: 'exit:9' }, [shimDir, fakeRayDir]);
+    expect(await failing.exited).toBe(9);
+    expect(failing.out()).not.toContain(SECRET);
   });
 
   it('RAY_HA_INSTANCE_DIR: the init takes the lock and says so to its orchestrator; a second init on the same directory does not, nor does a shim that is not PID 1', async () => {
@@ -384,6 +434,33 @@ describe('HA on: `ray start --head` without --block starts the orchestrator deta
     const again = runRay(['stop'], { FAKE_RAY_EXIT: '0' });
     expect(again.status).toBe(0);
     expect(again.stderr).toBe('');
+  });
+
+  it('the shim that waits for the report holds no password in its own cmdline either; the orchestrator gets it as before', async () => {
+    const tempDir = mkdtempSync(path.join(work, 'tmp-'));
+    const record = path.join(tempDir, 'orch.json');
+    const baseEnv = { ...process.env };
+    delete baseEnv['RAY_HA_HEAD_REDIS_PASSWORD'];
+    const waiting = spawn('ray', ['start', '--head', '--redis-password', SECRET, `--temp-dir=${tempDir}`, `--redis-password=${SECRET}`], {
+      env: {
+        ...baseEnv, PATH: [shimDir, fakeRayDir, process.env['PATH']].join(path.delimiter), RAY_HA_RUN_DIR: path.join(work, 'run'),
+        RAY_ENABLE_HEAD_HA: 'true', FAKE_ORCH_RECORD: record, FAKE_ORCH_MODE: 'silent', RAY_HA_SHIM_START_TIMEOUT_S: '30',
+      },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => waiting.once('exit', resolve));
+    try {
+      await until('the orchestrator runs', () => existsSync(record), 10_000, 20);
+      const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number; env: Record<string, string> };
+      detached.push(rec.pid);
+      expect(cmdlineOf(waiting.pid!).slice(-4)).toEqual([shim, 'start', '--head', `--temp-dir=${tempDir}`]);
+      expect(readFileSync(`/proc/${waiting.pid}/cmdline`, 'utf8')).not.toContain(SECRET);
+      expect(rec.argv).toEqual(['run', '--', path.join(fakeRayDir, 'ray'), 'start', '--head', `--temp-dir=${tempDir}`, '--block']);
+      expect(rec.env['RAY_HA_HEAD_REDIS_PASSWORD']).toBe(SECRET);
+    } finally {
+      waiting.kill('SIGKILL');
+      await exited;
+    }
   });
 
   it('an orchestrator that exits early: its code, and the log tail on stderr', () => {

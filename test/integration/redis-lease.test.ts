@@ -93,6 +93,7 @@ describe('RedisLease', () => {
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
     await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
+    expect(await a.serving('alpha#1')).toBe(true);
     expect(await a.release('alpha#2', 'released')).toBe(false);
     expect(await raw.get(k.lease)).toBe('alpha#1');
     expect(await a.release('alpha#1', 'released')).toBe(true);
@@ -105,7 +106,34 @@ describe('RedisLease', () => {
       epoch: 2,
       previousId: 'alpha',
       previousGcsAddress: '10.0.0.5:6379',
+      previousEpoch: 1,
+      previousTtlMs: 5_000,
     });
+  });
+
+  it('the previous GCS moves only once a head came up (serving, token-checked): a chain of step-downs keeps the last one that served (decision 35)', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
+    expect(await a.serving('alpha#1')).toBe(true);
+    expect(await a.release('alpha#1', 'released')).toBe(true);
+    // b and c each win and step down without a head: the hash keeps alpha's GCS.
+    for (const [id, epoch] of [['bb', 2], ['ccc', 3]] as const) {
+      const l = await lease(id, ns);
+      const won = await l.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
+      expect(won).toMatchObject({ acquired: true, epoch, previousGcsAddress: '10.0.0.5:6379' });
+      expect(await raw.hget(k.leader, 'gcsAddress')).toBe(`10.0.0.${id.length}:6379`);
+      expect(await raw.hget(k.leader, 'servedGcs')).toBe('10.0.0.5:6379');
+      // Only the holder moves it.
+      expect(await a.serving('alpha#1')).toBe(false);
+      expect(await l.release(`${id}#${epoch}`, 'stepped-down')).toBe(true);
+    }
+    const d = await lease('dddd', ns);
+    const won = await d.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null });
+    expect(won).toMatchObject({ acquired: true, epoch: 4, previousGcsAddress: '10.0.0.5:6379' });
+    expect(await d.serving('dddd#4')).toBe(true);
+    expect(await raw.hget(k.leader, 'servedGcs')).toBe('10.0.0.4:6379');
   });
 
   it('twenty candidates racing for a free lease: exactly one wins each round, each round one epoch higher', async () => {
@@ -131,14 +159,41 @@ describe('RedisLease', () => {
     expect(await a.renew('alpha#1')).toBe(false);
   });
 
-  it('epochs never go backwards when Redis lost its data: the acquire goes above minEpoch', async () => {
+  it('epochs never go backwards when Redis lost its latest writes: a counter below minEpoch is held back on (decision 34), then the acquire goes above minEpoch', async () => {
     const ns = freshNs();
     const k = leaseKeys(ns);
     const a = await lease('alpha', ns);
-    const r = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379', unknownSession: null });
-    expect(r).toMatchObject({ acquired: true, epoch: 42, previousGcsAddress: '10.9.9.9:6379' });
-    expect(await raw.get(k.epoch)).toBe('42');
-    expect(await raw.get(k.lease)).toBe('alpha#42');
+    const seen = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379', unknownSession: null });
+    expect(seen).toMatchObject({ acquired: false, unknownState: true, why: 'behind' });
+    expect(await raw.exists(k.lease)).toBe(0);
+    if (seen.acquired || !seen.unknownState) throw new Error('not held back');
+    const before = Date.now();
+    const r = await a.tryAcquire({ minEpoch: 41, knownGcsAddress: '10.9.9.9:6379', unknownSession: seen.session });
+    if (!r.acquired) throw new Error('not acquired after the hold');
+    expect(r).toMatchObject({ acquired: true, previousGcsAddress: '10.9.9.9:6379' });
+    // Taken after a hold, the epoch starts at the server's time: above any term Redis forgot.
+    expect(r.epoch).toBeGreaterThanOrEqual(before - 5_000);
+    expect(await raw.get(k.epoch)).toBe(String(r.epoch));
+    expect(await raw.get(k.lease)).toBe(`alpha#${r.epoch}`);
+  });
+
+  it('a candidate that has seen no term holds back on a vacancy (unseen, decision 34); taken after the hold, the epoch starts at the server time, above any term Redis forgot', async () => {
+    const ns = freshNs();
+    const k = leaseKeys(ns);
+    const a = await lease('alpha', ns);
+    await raw.set(k.epoch, '7');
+    const seen = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: null, unseen: true });
+    expect(seen).toMatchObject({ acquired: false, unknownState: true, why: 'unseen' });
+    expect(await raw.exists(k.lease)).toBe(0);
+    if (seen.acquired || !seen.unknownState) throw new Error('not held back');
+    const before = Date.now();
+    const r = await a.tryAcquire({ minEpoch: 0, knownGcsAddress: null, unknownSession: seen.session, unseen: true });
+    if (!r.acquired) throw new Error('not acquired after the hold');
+    expect(r.epoch).toBeGreaterThanOrEqual(before - 5_000);
+    // A candidate that has seen a term (or asks without the flag) takes a vacancy at once, one epoch up.
+    expect(await a.release(r.token, 'released')).toBe(true);
+    const b = await lease('bb', ns);
+    expect(await b.tryAcquire({ minEpoch: r.epoch, knownGcsAddress: null, unknownSession: null })).toMatchObject({ acquired: true, epoch: r.epoch + 1 });
   });
 
   it('a counter that does not exist starts at the server time in ms, so a forgetful candidate still goes up', async () => {

@@ -1,6 +1,6 @@
 /**
  * `ray-head-ha role-labeler` (src/k8s/labeler.ts), the sidecar of decision
- * 34, against a real local HTTPS server that keeps pods' labels as the API
+ * 37, against a real local HTTPS server that keeps pods' labels as the API
  * server would (get, list by selector, merge patch) and a real HTTP /readyz
  * on loopback: standby at start, leader while /readyz says 200 (taking
  * another peer's stale leader label off), standby as soon as the candidate

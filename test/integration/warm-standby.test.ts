@@ -9,8 +9,10 @@
  * orchestrator is killed. Real Ray takes this path in the lab's end-to-end
  * tests and bench:ray.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -44,10 +46,15 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function candidate(id: string, env: NodeJS.ProcessEnv = {}, command = [path.join(FAKE_CLI, 'bin/ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1']): Candidate {
+function candidate(
+  id: string,
+  env: NodeJS.ProcessEnv = {},
+  command = [path.join(FAKE_CLI, 'bin/ray'), 'start', '--head', `--port=${gcsPort}`, '--node-ip-address=10.1.1.1'],
+  redisUrl = redis.address,
+): Candidate {
   return startCandidate({
     id,
-    redis: redis.address,
+    redis: redisUrl,
     namespace: ns,
     args: [...FAST_TIMING, '--gcs-address', `127.0.0.1:${gcsPort}`],
     env: { RAY_REDIS_ADDRESS: redis.address, PYTHONPATH: path.join(FAKE_CLI, 'lib'), FAKE_RAY_DIR: dir, FAKE_RAY_IMPORT_S: '1', ...env },
@@ -244,6 +251,59 @@ print(json.dumps(out))
     }
   });
 
+  it.each([
+    ['drips a session name a byte every 50 ms (each read is quick, the whole one is not)', (sock: net.Socket) => {
+      const reply = Buffer.from('$40\r\nsession_2026-12-01_10-00-00_123456_4242\r\n');
+      let i = 0;
+      const timer = setInterval(() => (i < reply.length ? sock.write(reply.subarray(i, ++i)) : clearInterval(timer)), 50);
+      sock.on('close', () => clearInterval(timer));
+    }, /timed out|no answer within 500 ms in all/],
+    ['announces a 1 GB bulk string and streams it', (sock: net.Socket) => {
+      sock.write('$1000000000\r\n');
+      const chunk = Buffer.alloc(65536, 'a');
+      const pump = () => {
+        while (!sock.destroyed && sock.write(chunk)) { /* until the buffer is full */ }
+      };
+      sock.on('drain', pump);
+      pump();
+    }, /announces 1000000000 bytes, over 4096|the reply is over 4096 bytes/],
+    ['sends a line that never ends', (sock: net.Socket) => {
+      const chunk = Buffer.alloc(65536, '+');
+      const pump = () => {
+        while (!sock.destroyed && sock.write(chunk)) { /* until the buffer is full */ }
+      };
+      sock.on('drain', pump);
+      pump();
+    }, /the reply is over 4096 bytes/],
+  ] as const)("the direct session-name read from a server that %s: Ray's own read, within 0.5 s, one stderr line", async (_name, serve, why) => {
+    const server = net.createServer((sock) => {
+      sock.on('error', () => {});
+      sock.once('data', () => serve(sock)); // after the HGET
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const probe = `
+import importlib.util, json, sys, time
+spec = importlib.util.spec_from_file_location("warm_head", sys.argv[1]); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+get = m.fast_session_key(lambda *a: b"from-ray")
+t0 = time.monotonic()
+value = get("127.0.0.1", int(sys.argv[2]), "", "", False, "", b"session_name")
+print(json.dumps({"value": value.decode(), "ms": (time.monotonic() - t0) * 1000}))
+`;
+    try {
+      const { stdout, stderr } = await promisify(execFile)('python3', ['-c', probe, path.join(ROOT, 'scripts/warm-head.py'), String(port)], { timeout: 30_000, maxBuffer: 1 << 20 });
+      const out = JSON.parse(stdout.trim()) as { value: string; ms: number };
+      expect(out.value).toBe('from-ray');
+      expect(out.ms).toBeLessThan(800);
+      const lines = stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^ray-head-ha warm head: session name: Ray's own read \(about 1 s\): the direct read failed: /);
+      expect(lines[0]).toMatch(why);
+    } finally {
+      server.close();
+    }
+  });
+
   it('a warm head never outlives its candidate (SIGKILL), and a frozen candidate\'s warm head is fenced, then replaced when it thaws', async () => {
     const a = candidate('a');
     await a.waitForLog(isLeading, 20_000);
@@ -261,7 +321,7 @@ print(json.dumps(out))
     await waitDead([w2], 5_000);
   });
 
-  it('a leader started warm: when its orchestrator is SIGKILLed its keeper still releases the lease (given as a control line)', async () => {
+  it('a leader started warm: when its orchestrator is SIGKILLed its keeper still releases the lease (its release given at spawn, the token at the go)', async () => {
     const a = candidate('a');
     await a.waitForLog(isLeading, 20_000);
     const b = candidate('b');
@@ -273,8 +333,40 @@ print(json.dumps(out))
     const events = await recordLeaseEvents(redis, ns);
     b.proc.kill('SIGKILL');
     await waitDead([Number(started.pid)], 5_000);
-    await until('the keeper released the lease', () => events.length > 0, 5_000);
+    await until('the keeper released the lease', () => events.length > 0, 20_000);
     expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
+  });
+
+  it("a warm takeover with the system's TLS CA bundle (~220 KB, read into the keeper's release input) starts its head; its keeper still releases after a SIGKILL", async () => {
+    const tls = makeTlsFiles();
+    const tlsRedis = await startRedis({ tls });
+    try {
+      // The system's bundle, and the CA that signed this server's certificate.
+      const bundle = path.join(dir, 'ca-bundle.crt');
+      writeFileSync(bundle, `${readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8')}\n${readFileSync(tls.caCert, 'utf8')}`);
+      expect(statSync(bundle).size).toBeGreaterThan(200_000);
+      const env = { RAY_REDIS_CA_CERT: bundle, RAY_REDIS_ADDRESS: tlsRedis.address };
+      const a = candidate('a', env, undefined, tlsRedis.url);
+      await a.waitForLog(isLeading, 20_000);
+      const b = candidate('b', env, undefined, tlsRedis.url);
+      await warmHead(b);
+      a.proc.kill('SIGTERM');
+      const leading = await b.waitForLog(isLeading, 20_000);
+      // Was: `RangeError: the release command is over 32760 bytes`, exit 1, right after winning.
+      const started = await b.waitForLog(headStartedLine, 20_000);
+      expect(started).toMatchObject({ warm: true });
+      await until('the warm head ran main', () => existsSync(path.join(dir, `main-${started.pid}.json`)), 10_000);
+      expect(b.proc.exitCode).toBe(null);
+      const events = await recordLeaseEvents(tlsRedis, ns);
+      b.proc.kill('SIGKILL');
+      await waitDead([Number(started.pid)], 5_000);
+      // The release is a node process the keeper starts: seconds on a loaded machine.
+      await until('the keeper released the lease', () => events.length > 0, 20_000);
+      expect(events).toContainEqual({ type: 'released', id: 'b', epoch: leading.epoch, valid: true });
+    } finally {
+      await tlsRedis.close();
+      rmSync(tls.dir, { recursive: true, force: true });
+    }
   });
 
   it.each([

@@ -42,6 +42,21 @@ function fakeHead(clock: FakeClock, exitAfterMs: number | null, code = 0) {
   return { lead, seen };
 }
 
+/** Runs one term with a head that exits after 10 ms; returns when (fake ms from now) it began to lead, and how it ended. */
+async function leadsAtMs(elector: Elector, clock: FakeClock, limitMs: number) {
+  const { lead } = fakeHead(clock, 10);
+  const t0 = clock.nowMs();
+  let at: number | null = null;
+  const run = elector.runTerm(new AbortController().signal, (term) => {
+    at = clock.nowMs() - t0;
+    return lead(term);
+  });
+  while (at === null && clock.nowMs() - t0 < limitMs) await clock.advance(100);
+  await clock.advance(100);
+  const result = await run;
+  return { at: at as number | null, result };
+}
+
 interface Case {
   name: string;
   acquire: Reply<ReturnType<typeof won>>[];
@@ -287,17 +302,9 @@ describe('Elector (a namespace without an epoch counter: decision 28)', () => {
     const clock = new FakeClock();
     const lease = new UnknownNamespace(sessions);
     const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, unknownStateHoldMs: TTL, log: silentLogger });
-    const { lead } = fakeHead(clock, 10);
-    const t0 = clock.nowMs();
-    let at: number | null = null;
-    const run = elector.runTerm(new AbortController().signal, (term) => {
-      at = clock.nowMs() - t0;
-      return lead(term);
-    });
-    while (at === null && clock.nowMs() - t0 < 30_000) await clock.advance(100);
-    await clock.advance(100);
-    expect((await run)?.epoch).toBe(9);
-    return { at: at!, requests: lease.acquireRequests.map((r) => r.unknownSession) };
+    const { at, result } = await leadsAtMs(elector, clock, 30_000);
+    expect(result?.epoch).toBe(9);
+    return { at, requests: lease.acquireRequests.map((r) => r.unknownSession) };
   }
 
   it('holds back one ttl through one connection, asking without permission, then takes it through that connection', async () => {
@@ -321,6 +328,81 @@ describe('Elector (a namespace without an epoch counter: decision 28)', () => {
   it('a holder seen during the hold ends it: a later loss starts a new one', async () => {
     const { at } = await wonAtMs([1, 1, 1, 1, 'taken', 1]);
     expect(at).toBe(5 * RETRY + TTL);
+  });
+});
+
+describe('Elector (lost writes and published ttls: decisions 34 and 35)', () => {
+  it('a holder with a longer ttl: the hold after lost writes lasts that ttl, not ours, and the difference is said once', async () => {
+    const clock = new FakeClock();
+    const logs: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const longTtl = 2 * TTL;
+    const lease = new FakeLease([taken(5, 5_000, 'other', { ttlMs: longTtl }), taken(5, 5_000, 'other', { ttlMs: longTtl }), unknownState(1, 'behind')]);
+    // After the hold, the same session takes it.
+    const tryAcquire = lease.tryAcquire.bind(lease);
+    lease.tryAcquire = (req: AcquireRequest) => (req.unknownSession === 1 ? Promise.resolve(won(9, 'me', null, 3)) : tryAcquire(req));
+    const elector = new Elector({ lease, clock, retryMs: RETRY, renewDeadlineMs: DEADLINE, maxFailures: null, unknownStateHoldMs: TTL, log });
+    const { at } = await leadsAtMs(elector, clock, 60_000);
+    // Two polls a retry apart, then the hold from the first 'behind' finding: the holder's ttl.
+    expect(at).toBe(2 * RETRY + longTtl);
+    expect(logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith("the leader's ttl differs"))).toHaveLength(1);
+    expect(logs.find((l) => l.why === 'behind')).toMatchObject({ holdMs: longTtl });
+  });
+
+  it('asks with unseen until it has seen a term: a fresh candidate cannot tell a clean vacancy from lost writes', async () => {
+    const { clock, lease, elector } = setup([unknownState(1, 'unseen'), taken(5, 5_000), won(6)]);
+    const { lead } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(3 * RETRY);
+    await run;
+    expect(lease.acquireRequests.map((r) => r.unseen)).toEqual([true, true, false]);
+  });
+
+  it('a won term whose replaced hash is older than the last holder seen (lost writes) waits on every GCS address it knew', async () => {
+    const { clock, elector } = setup([
+      taken(5, 5_000, 'x', { gcsAddress: '10.0.0.5:1' }),
+      taken(6, 5_000, 'y', { gcsAddress: '10.0.0.6:1' }),
+      won(9, 'me', '10.0.0.4:1', 4),
+    ]);
+    const { lead, seen } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(3 * RETRY);
+    await run;
+    expect(seen.term?.previousGcsAddresses).toEqual(['10.0.0.4:1', '10.0.0.6:1', '10.0.0.5:1']);
+  });
+
+  it('a won term whose replaced hash is the last holder seen waits on the GCS that served only', async () => {
+    const { clock, elector } = setup([taken(6, 5_000, 'y', { gcsAddress: '10.0.0.6:1' }), won(9, 'me', '10.0.0.6:1', 6)]);
+    const { lead, seen } = fakeHead(clock, 10);
+    const run = elector.runTerm(new AbortController().signal, lead);
+    await clock.advance(2 * RETRY);
+    await run;
+    expect(seen.term?.previousGcsAddresses).toEqual(['10.0.0.6:1']);
+  });
+
+  it('serving: a lease no longer ours ends the term lost-lease; an error is retried until it is recorded', async () => {
+    const lost = setup([won(1)]);
+    lost.lease.servingReply = false;
+    const run = lost.elector.runTerm(new AbortController().signal, async (term) => {
+      expect(await term.serving()).toBe(false);
+      expect(term.signal.aborted).toBe(true);
+      return { code: null, signal: null, reason: term.signal.reason as StopReason, durationMs: 0 };
+    });
+    await lost.clock.advance(10);
+    expect((await run)?.reason).toBe('lost-lease');
+
+    const flaky = setup([won(1)]);
+    let calls = 0;
+    flaky.lease.servingReply = () => (++calls < 3 ? Promise.reject(new Error('ECONNRESET')) : Promise.resolve(true));
+    let recorded: boolean | null = null;
+    const run2 = flaky.elector.runTerm(new AbortController().signal, async (term) => {
+      recorded = await term.serving();
+      return { code: 0, signal: null, reason: 'head-exit', durationMs: 0 };
+    });
+    await flaky.clock.advance(500);
+    await run2;
+    expect(recorded).toBe(true);
+    expect(calls).toBe(3);
   });
 });
 

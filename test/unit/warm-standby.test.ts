@@ -27,7 +27,7 @@ describe('WarmStandby: the warm keeper deadline', () => {
       stop: async () => exit,
       hurry: () => {},
       go: () => {},
-      setRelease: () => {},
+      setTerm: () => {},
       ended: false,
     };
     const startWarm = async (spec: HeadSpec) => {
