@@ -19,6 +19,7 @@ import { registerCandidate } from './ray/candidate-registry.js';
 import { refuseNestedCandidate } from './ray/nested-candidate.js';
 import { reportRoles } from './ray/state-file.js';
 import { installShim } from './ray/install-shim.js';
+import { runRoleLabeler } from './k8s/labeler.js';
 import { runCandidate } from './run.js';
 import { releaseOrphaned } from './release-orphaned.js';
 import { instanceFrom } from './ray/instance.js';
@@ -48,6 +49,10 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       return cmdWatch(args, env);
     case 'install-shim':
       return cmdInstallShim(args);
+    case 'role-labeler':
+      // The role label from a sidecar container (docs/design.md, decision 37).
+      if (args.length > 0) throw new ConfigError('role-labeler takes no arguments (it reads RAY_HA_K8S_* and RAY_HA_HTTP_ADDRESS from the environment)');
+      return runRoleLabeler(env);
     case 'release-orphaned':
       // Run by a leader's keeper after the orchestrator died (docs/design.md, decision 29).
       if (args.length > 0) throw new ConfigError('release-orphaned takes no arguments (the keeper gives it its input on stdin)');

@@ -120,7 +120,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
     logLevel: oneOf(OPTIONS.logLevel, flags, env, ['trace', 'debug', 'info', 'warn', 'error'] as const, 'info'),
     minReplicas: readInt(OPTIONS.minReplicas, flags, env, 0) ?? 0,
     warmStandby: oneOf(OPTIONS.warmStandby, flags, env, ['true', 'false'] as const, 'true') === 'true',
-    roleLabel: loadRoleLabel(flags, env),
+    roleLabel: loadRoleLabel(flags, env, namespace),
     ...redisFiles,
   };
   validateTiming(config, (key) => lookup(OPTIONS[key], flags, env)?.source ?? `${key} (default)`);

@@ -33,6 +33,7 @@ export const COMMANDS = [
   'ray-head-ha status [--json] [--redis ADDR] [--namespace NS] [Redis flags]',
   'ray-head-ha watch [--json] [--once] [--duration-ms N] [--redis ADDR] [--namespace NS] [Redis flags]',
   'ray-head-ha install-shim --bin-dir DIR [--ray PATH]',
+  'ray-head-ha role-labeler',
 ];
 
 function row(o: Option): string {

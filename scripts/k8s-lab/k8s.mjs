@@ -4,6 +4,7 @@
 // test/e2e/k8s-failover.test.ts (typed by test/e2e/k8s-lab.ts) and
 // scripts/bench-k8s.mjs.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -130,7 +131,9 @@ export async function waitFor(what, fn, timeoutMs, everyMs = 250) {
 }
 
 function toPod(p) {
-  const cs = (p.status.containerStatuses ?? [])[0] ?? {};
+  // The candidate's own container (the kubelet sorts statuses by name; the sidecar role-labeler is not it).
+  const statuses = p.status.containerStatuses ?? [];
+  const cs = statuses.find((c) => c.name !== 'role-labeler') ?? {};
   return {
     name: p.metadata.name,
     node: p.spec.nodeName ?? '',
@@ -225,18 +228,17 @@ export function manifest(file, ns = NS) {
  * replacements in the shipped manifests; one that no longer matches throws.
  */
 const READINESS_WAY = {
-  'config.yaml': [
-    [/^  RAY_HA_K8S_ROLE_LABEL: .*\n/m, ''],
-    [/^  RAY_HA_K8S_PEER_SELECTOR: .*\n/m, ''],
-  ],
   'head-candidates.yaml': [
     [/^    ray-head-ha\/role: leader .*\n/m, ''],
-    [/^            - name: RAY_HA_K8S_POD_NAME .*\n.*\n/m, ''],
+    // The sidecar role-labeler and its token volume.
+    [/^        # The role label \(docs\/design.md, decisions 31 and 37\)[^]*?(?=^      volumes:)/m, ''],
+    [/^        - name: labeler-token .*\n(?:^          .*\n)+/m, ''],
     [/(readinessProbe:\n\s*httpGet: \{path: )\/healthz(, port: ha-http\}\n\s*)periodSeconds: 2/, '$1/readyz$2periodSeconds: 1'],
     [/type: RollingUpdate/, 'type: OnDelete'],
   ],
   'raycluster.yaml': [
-    [/^              - name: RAY_HA_K8S_POD_NAME\n.*\n/m, ''],
+    [/^          - name: role-labeler [^]*?(?=^        volumes:)/m, ''],
+    [/^          - name: labeler-token\n(?:^            .*\n)+/m, ''],
     [/(readinessProbe: .*\n\s*httpGet: \{path: )\/healthz(, port: ha-http\}\n\s*)periodSeconds: 2/, '$1/readyz$2periodSeconds: 1'],
   ],
 };
@@ -253,10 +255,15 @@ export function exampleManifest(file, way = 'label') {
   return text;
 }
 
-/** Waits for namespace ns's default ServiceAccount (pods made before it fail), then makes the Redis password Secret. */
+/**
+ * Waits for namespace ns's default ServiceAccount (pods made before it fail),
+ * then makes the Secret of the two Redis users (redis.yaml): Ray's password
+ * is `redisPassword`, the election's a fresh random one that no test knows.
+ */
 async function namespaceWithSecret(ns, redisPassword) {
   await waitFor(`the default ServiceAccount of ${ns}`, () => kubectl(['-n', ns, 'get', 'sa', 'default'], { allowFail: true }), 30_000);
-  kubectl(['-n', ns, 'create', 'secret', 'generic', 'redis-auth', `--from-literal=password=${redisPassword}`]);
+  kubectl(['-n', ns, 'create', 'secret', 'generic', 'redis-auth', `--from-literal=ray-password=${redisPassword}`,
+    `--from-literal=election-password=${randomBytes(24).toString('hex')}`]);
 }
 
 /**
@@ -288,7 +295,7 @@ export async function deployExample(redisPassword, way = 'label') {
   applyYaml(manifest('namespace.yaml'));
   await namespaceWithSecret(NS, redisPassword);
   await onNode1(() => {
-    for (const f of ['redis.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(exampleManifest(f, way));
+    for (const f of ['redis.yaml', 'network-policies.yaml', 'config.yaml', 'head-candidates.yaml', 'raycluster.yaml']) applyYaml(exampleManifest(f, way));
   }, () => nodeOf(NS, (p) => p.metadata.name === 'redis-0') === 'k8slab-n1'
     && nodeOf(NS, (p) => p.metadata.labels['ray.io/node-type'] === 'worker') === 'k8slab-n1');
   await waitFor('one leader behind the Service', () => serviceEndpoints().length === 1 && candidates().length === 2, 300_000, 1000);

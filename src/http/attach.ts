@@ -9,12 +9,10 @@ import type { Config } from '../config.js';
 import type { Elector } from '../election/elector.js';
 import type { Logger } from '../log.js';
 import { inClusterApi } from '../k8s/api.js';
+import { K8S_LOOP_REQUEST_MS } from '../k8s/labeler.js';
 import { prepareRoleLabel, startRoleLabeler } from '../k8s/role-label.js';
 import { CandidateView } from './candidate-view.js';
 import { probeGcs, readinessCheck, startHttpServer } from './server.js';
-
-/** Each Kubernetes API call of the role label (its loop runs every 200 ms). */
-const K8S_API_TIMEOUT_MS = 400;
 
 export interface ViewHooks {
   onElector(elector: Elector): void;
@@ -36,7 +34,7 @@ export async function attachView(deps: { config: Config; env: NodeJS.ProcessEnv;
   };
   try {
     if (config.roleLabel) {
-      const api = inClusterApi(deps.env, K8S_API_TIMEOUT_MS);
+      const api = inClusterApi(deps.env, K8S_LOOP_REQUEST_MS);
       await prepareRoleLabel(api, config.roleLabel, log);
       // Its own readiness check: the one /readyz uses caches answers across requests.
       const ready = readinessCheck(view, probeGcs);

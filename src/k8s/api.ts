@@ -6,8 +6,12 @@
  * label selector, merge-patch a pod's labels.
  *
  * The token is read again for every request: the kubelet rotates bound
- * tokens in place. Every request has a timeout; an answer other than 2xx is a
- * K8sApiError with the status and the API's own message.
+ * tokens in place. Every request has a total deadline (connect, TLS, headers
+ * and body together: a server that trickles its answer cannot stretch it, as
+ * a per-socket idle timeout would let it); the caller picks it per call, so
+ * the start can allow a slow API server more than the 200 ms loop does. An
+ * answer other than 2xx is a K8sApiError with the status and the API's own
+ * message.
  */
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -37,6 +41,8 @@ export interface K8sApi {
   listPods(labelSelector: string): Promise<PodMeta[]>;
   /** Sets (string) or removes (null) labels of a pod, in one merge patch. */
   patchLabels(name: string, labels: Record<string, string | null>): Promise<void>;
+  /** The same client with another total deadline per request. */
+  withTimeout(timeoutMs: number): K8sApi;
 }
 
 /**
@@ -63,8 +69,9 @@ export function inClusterApi(env: NodeJS.ProcessEnv, timeoutMs: number, dir = SE
   const namespace = read('namespace');
   read('token');
   const base = `https://${buildAddress(host, Number(port))}`;
+  const podsPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
 
-  async function request(method: string, urlPath: string, body?: unknown): Promise<unknown> {
+  async function request(timeoutMs: number, method: string, urlPath: string, body?: unknown): Promise<unknown> {
     const token = read('token');
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
@@ -73,7 +80,6 @@ export function inClusterApi(env: NodeJS.ProcessEnv, timeoutMs: number, dir = SE
         {
           method,
           ca,
-          timeout: timeoutMs,
           headers: {
             authorization: `Bearer ${token}`,
             accept: 'application/json',
@@ -99,27 +105,33 @@ export function inClusterApi(env: NodeJS.ProcessEnv, timeoutMs: number, dir = SE
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      // One timer for the whole exchange (the first settlement wins; later ones are no-ops).
+      const deadline = setTimeout(() => {
+        reject(new K8sApiError(null, `${method} ${urlPath}: no complete answer within ${timeoutMs} ms`));
+        req.destroy();
+      }, timeoutMs);
+      req.on('close', () => clearTimeout(deadline));
       req.on('error', (err) => reject(new K8sApiError(null, `${method} ${urlPath}: ${err.message}`)));
       req.end(payload);
     });
   }
 
-  const podsPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
-  return {
+  const client = (timeoutMs: number): K8sApi => ({
     namespace,
     async getPod(name) {
-      return podMeta(await request('GET', `${podsPath}/${encodeURIComponent(name)}`));
+      return podMeta(await request(timeoutMs, 'GET', `${podsPath}/${encodeURIComponent(name)}`));
     },
     async listPods(labelSelector) {
-      const list = (await request('GET', `${podsPath}?labelSelector=${encodeURIComponent(labelSelector)}`)) as { items?: unknown };
+      const list = (await request(timeoutMs, 'GET', `${podsPath}?labelSelector=${encodeURIComponent(labelSelector)}`)) as { items?: unknown };
       if (!Array.isArray(list?.items)) throw new K8sApiError(null, 'list pods: the answer has no items');
       return list.items.map(podMeta);
     },
     async patchLabels(name, labels) {
-      await request('PATCH', `${podsPath}/${encodeURIComponent(name)}`, { metadata: { labels } });
+      await request(timeoutMs, 'PATCH', `${podsPath}/${encodeURIComponent(name)}`, { metadata: { labels } });
     },
-  };
+    withTimeout: client,
+  });
+  return client(timeoutMs);
 }
 
 function podMeta(obj: unknown): PodMeta {

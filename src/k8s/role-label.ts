@@ -8,7 +8,10 @@
  * 1. Before the election (prepareRoleLabel): the candidate checks its pod and
  *    its peers can be read, and labels itself `standby`. A container that
  *    restarted in a pod still labeled `leader` thus never joins the Service
- *    before it leads again. Any failure here ends the process with one line.
+ *    before it leads again. A refusal (RBAC, no such pod, a bad selector)
+ *    ends the process with one line; an API server that is slow or away is
+ *    given START_ALLOWANCE_MS, each request START_REQUEST_MS, so that a
+ *    loaded control plane does not put every candidate in a crash loop.
  * 2. While it runs (startRoleLabeler), every PERIOD_MS: the label follows
  *    the same check as /readyz (leads, its head runs, its GCS accepts
  *    connections). Before labeling itself `leader`, the candidate sets every
@@ -33,28 +36,46 @@ type Role = typeof LEADER | typeof STANDBY;
 
 const PERIOD_MS = 200;
 const SWEEP_MS = 5_000;
+/** Each request of step 1, and all of step 1 with its retries. */
+export const START_REQUEST_MS = 5_000;
+export const START_ALLOWANCE_MS = 60_000;
+const START_RETRY_MS = 1_000;
 
 /** Step 1: check access and label this pod `standby`. */
-export async function prepareRoleLabel(api: K8sApi, cfg: RoleLabelConfig, log: Logger): Promise<void> {
+export async function prepareRoleLabel(
+  api: K8sApi,
+  cfg: RoleLabelConfig,
+  log: Logger,
+  limits: { requestMs: number; allowanceMs: number } = { requestMs: START_REQUEST_MS, allowanceMs: START_ALLOWANCE_MS },
+): Promise<void> {
   const where = `pod ${cfg.podName} in namespace ${api.namespace}`;
-  try {
-    await api.getPod(cfg.podName);
-    const peers = await api.listPods(cfg.peerSelector);
-    if (!peers.some((p) => p.name === cfg.podName)) {
-      throw new ConfigError(
-        `RAY_HA_K8S_PEER_SELECTOR=${JSON.stringify(cfg.peerSelector)} does not select this ${where}: it must select every head candidate of the cluster, this one included`,
-      );
+  const slow = api.withTimeout(limits.requestMs);
+  const endMs = performance.now() + limits.allowanceMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await slow.getPod(cfg.podName);
+      const peers = await slow.listPods(cfg.peerSelector);
+      if (!peers.some((p) => p.name === cfg.podName)) {
+        throw new ConfigError(
+          `RAY_HA_K8S_PEER_SELECTOR=${JSON.stringify(cfg.peerSelector)} does not select this ${where}: it must select every head candidate of the cluster, this one included`,
+        );
+      }
+      await slow.patchLabels(cfg.podName, { [cfg.label]: STANDBY });
+      break;
+    } catch (err) {
+      const e = startError(err, where);
+      // Refusals are final; an unreachable, slow or failing API server is retried within the allowance.
+      if (!(err instanceof K8sApiError) || e instanceof ConfigError || performance.now() + START_RETRY_MS >= endMs) throw e;
+      if (attempt === 1) log.warn({ err: err.message }, `role label: the Kubernetes API did not answer at start; retrying for up to ${limits.allowanceMs} ms`);
+      await new Promise((r) => setTimeout(r, START_RETRY_MS));
     }
-    await api.patchLabels(cfg.podName, { [cfg.label]: STANDBY });
-  } catch (err) {
-    throw startError(err, where);
   }
   log.info({ pod: cfg.podName, label: cfg.label, peers: cfg.peerSelector }, `role label: ${cfg.label}=${STANDBY}`);
 }
 
 function startError(err: unknown, where: string): Error {
   if (!(err instanceof K8sApiError)) return err as Error;
-  const rbac = 'the service account needs get, list and patch on pods in its namespace (deploy/kubernetes/head-candidates.yaml, Role ray-head-ha)';
+  const rbac = 'the service account needs get, list and patch on the candidate pods of its namespace (deploy/kubernetes/head-candidates.yaml, Role ray-head-ha-labeler)';
   switch (err.status) {
     case 401:
     case 403:

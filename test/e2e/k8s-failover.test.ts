@@ -11,6 +11,13 @@
  * pod; every running candidate is Ready, so the PodDisruptionBudget and a
  * rolling update work as for any workload (both tested).
  *
+ * Least privilege (docs/design.md, decision 37): the label is set by each
+ * pod's sidecar `role-labeler`, the only container with a token, narrowed by
+ * a ValidatingAdmissionPolicy to the role label; Ray's Redis user cannot
+ * touch the lease. Tested from inside the pods: a process in the leader's
+ * head container finds no token, can patch no pod and cannot touch the
+ * lease; the sidecar's token can change its role label and nothing else.
+ *
  * Faults, each followed by: the Service `ray-head` has exactly the new
  * leader's pod as endpoint within a bound, a new driver (in the worker pod,
  * through the Service's DNS name) gets the actor's next value (its state
@@ -28,10 +35,11 @@
  * 70 s after that. `npm run test:k8s` runs this file alone.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  BIN, KUBECONFIG, NS, candidates, ctr, kubectlJson, deployExample, describeExample, driver, kubectl, labScript,
+  BIN, KUBECONFIG, NS, ROOT, candidates, ctr, kubectlJson, deployExample, describeExample, driver, kubectl, labScript,
   exampleLeader, exampleSettled, leaseHolder, newTermServing, node, node2Ready, podLogs, serviceEndpoints, sleep, waitFor, type Pod,
 } from './k8s-lab.js';
 
@@ -45,7 +53,7 @@ let counter = 0;
 let up = false;
 const REDIS_PASSWORD = crypto.randomUUID().replaceAll('-', '');
 
-/** Keys of the storage namespace in the demo Redis (Ray's tables and the lease). */
+/** Keys of the storage namespace in the demo Redis (Ray's tables and the lease), listed by Ray's user. */
 function redisKeys(): number {
   const out = kubectl(['-n', NS, 'exec', 'redis-0', '--', 'env', `REDISCLI_AUTH=${REDIS_PASSWORD}`,
     'redis-cli', '--scan', '--pattern', '*ray-ha-demo*']);
@@ -162,6 +170,44 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
     const pods = JSON.parse(kubectl(['-n', NS, 'get', 'pods', '-o', 'json'])).items;
     expect(pods.length).toBeGreaterThanOrEqual(4); // redis, 2 candidates, a worker
+  });
+
+  /** scripts/k8s-lab/least-privilege.py run in a container of `pod`. */
+  function leastPrivilege(pod: string, container: 'ray-head' | 'role-labeler', mode: 'head' | 'labeler'): any {
+    const out = kubectl(['-n', NS, 'exec', '-i', pod, '-c', container, '--', 'python3', '-', mode, NS, pod], {
+      input: readFileSync(path.join(ROOT, 'scripts', 'k8s-lab', 'least-privilege.py'), 'utf8'),
+      timeoutMs: 60_000,
+    });
+    return JSON.parse(out.trim().split('\n').at(-1)!);
+  }
+
+  it('a process in the leader\'s head container (where Ray jobs run) finds no token, can patch no pod and cannot touch the lease', async () => {
+    const l = await leader();
+    const r = leastPrivilege(l.name, 'ray-head', 'head');
+    expect(r.token_files).toEqual([]);
+    // Anonymous (the only caller it has): RBAC refuses every write, the Redis pod's image and the role label alike.
+    for (const [what, answer] of Object.entries(r.k8s.anonymous as Record<string, { status: number }>)) {
+      expect([401, 403], `${what}: ${JSON.stringify(answer)}`).toContain(answer.status);
+    }
+    // Ray's Redis user works on Ray's keys and is refused every touch of the lease and every dangerous command.
+    expect(r.redis.auth).toBe('+OK');
+    expect(r.redis["ray's own key"]).toBe(':1');
+    for (const what of ['del lease', 'set lease', 'pexpire lease', 'eval del lease', 'flushall', 'acl setuser', 'config set']) {
+      expect(r.redis[what], what).toMatch(/^-NOPERM/);
+    }
+    const after = await leader();
+    expect({ name: after.name, epoch: after.epoch }).toEqual({ name: l.name, epoch: l.epoch });
+  });
+
+  it('the role labeler\'s token changes nothing but the role label of this cluster\'s candidates (ValidatingAdmissionPolicy)', async () => {
+    const l = await leader();
+    const r = leastPrivilege(l.name, 'role-labeler', 'labeler') as Record<string, { status: number; message: string }>;
+    const { 'own role label, unchanged': allowed, ...refused } = r;
+    expect(allowed, JSON.stringify(allowed)).toMatchObject({ status: 200 });
+    for (const [what, answer] of Object.entries(refused)) {
+      expect(answer.status, `${what}: ${JSON.stringify(answer)}`).toBeGreaterThanOrEqual(400);
+      expect(answer.message, what).toMatch(/ray-head-ha-labeler/);
+    }
   });
 
   it('labels the leader leader and the standby standby; both are Ready', async () => {
@@ -296,14 +342,15 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     }
     const l = await leader();
     expect(l.owner).toBe('statefulset');
-    const epoch = leaseHolder()!.epoch;
+    const epoch = leaseHolder(l.name)!.epoch;
     const before = redisKeys();
     expect(before).toBeGreaterThan(0);
     kubectl(['-n', NS, 'delete', 'raycluster', 'ray-ha-demo', '--wait=true', '--timeout=120s']);
     await sleep(5000);
     // No cleanup Job, the same leader at the same epoch, its GCS still answering through the Service.
+    // (Asked in the leader's own pod: the deleted head pod may have been the only candidate on node 1.)
     expect(kubectl(['-n', NS, 'get', 'jobs', '-o', 'name'])).toBe('');
-    expect(leaseHolder()).toEqual({ id: l.name, epoch });
+    expect(leaseHolder(l.name)).toEqual({ id: l.name, epoch });
     expect(serviceEndpoints()).toEqual([l.ip]);
     expect(redisKeys()).toBeGreaterThanOrEqual(before);
     const ns = kubectl(['-n', NS, 'exec', l.name, '--', 'python3', '-c',

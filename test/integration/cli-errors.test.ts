@@ -24,7 +24,7 @@ const cli = runCli;
 
 const head = () => ['--', 'node', STAND_IN, '0', sampler.dir];
 const fast = ['--ttl-ms', '1500', '--retry-ms', '200'];
-const ROLE_LABEL = { RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role', RAY_HA_K8S_POD_NAME: 'head-0', RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo' };
+const ROLE_LABEL = { RAY_external_storage_namespace: 'demo', RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role', RAY_HA_K8S_POD_NAME: 'head-0', RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo' };
 
 describe('bad input', () => {
   const configCases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [

@@ -111,17 +111,30 @@ describe('config', () => {
 });
 
 describe('role label settings', () => {
-  const base = { RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role', RAY_HA_K8S_POD_NAME: 'ray-head-0', RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo, app=ray' };
+  const base = {
+    RAY_external_storage_namespace: 'demo',
+    RAY_HA_K8S_ROLE_LABEL: 'ray-head-ha/role',
+    RAY_HA_K8S_POD_NAME: 'ray-head-0',
+    RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo, app=ray',
+  };
   it('is off unless the label is set, and takes all three when it is', () => {
     expect(load({}, {}).roleLabel).toBeNull();
     expect(load({}, base).roleLabel).toEqual({ label: 'ray-head-ha/role', podName: 'ray-head-0', peerSelector: 'ray-head-ha/cluster=demo,app=ray' });
     expect(load({ 'k8s-role-label': 'role' }, base).roleLabel?.label).toBe('role');
   });
+  it('derives the peer selector from the namespace when it is not set: exactly this cluster\'s candidates', () => {
+    expect(load({}, { ...base, RAY_HA_K8S_PEER_SELECTOR: '' }).roleLabel?.peerSelector).toBe('ray-head-ha/cluster=demo');
+    expect(load({ namespace: 'team-b' }, { ...base, RAY_HA_K8S_PEER_SELECTOR: '' }).roleLabel?.peerSelector).toBe('ray-head-ha/cluster=team-b');
+  });
   it.each([
     ['a pod name without the label', { RAY_HA_K8S_POD_NAME: 'p' }, /RAY_HA_K8S_POD_NAME is set but RAY_HA_K8S_ROLE_LABEL is not/],
     ['a label key Kubernetes refuses', { ...base, RAY_HA_K8S_ROLE_LABEL: 'Ray_HA/role' }, /not a Kubernetes label key/],
     ['a label name too long', { ...base, RAY_HA_K8S_ROLE_LABEL: 'x'.repeat(64) }, /not a Kubernetes label key/],
-    ['no peer selector', { ...base, RAY_HA_K8S_PEER_SELECTOR: '' }, /needs RAY_HA_K8S_PEER_SELECTOR/],
+    // Two clusters in one namespace: a selector that does not name this cluster would match the other's pods.
+    ['a broad peer selector', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'app=ray' }, /must contain ray-head-ha\/cluster=demo .*could match another cluster/],
+    ['a peer selector naming another cluster', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=other' }, /must contain ray-head-ha\/cluster=demo/],
+    ['a peer selector with two cluster terms', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/cluster=demo,ray-head-ha/cluster=other' }, /no other ray-head-ha\/cluster term/],
+    ['a namespace that cannot be a label value', { ...base, RAY_external_storage_namespace: 'a:b' }, /must also be a Kubernetes label value/],
     ['a set-based peer selector', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'app in (a,b)' }, /expected key=value/],
     ['a peer selector on the role label', { ...base, RAY_HA_K8S_PEER_SELECTOR: 'ray-head-ha/role=leader' }, /must not select on the role label/],
     ['a pod name Kubernetes refuses', { ...base, RAY_HA_K8S_POD_NAME: 'Ray_Head' }, /not a pod name/],

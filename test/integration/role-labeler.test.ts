@@ -1,0 +1,145 @@
+/**
+ * `ray-head-ha role-labeler` (src/k8s/labeler.ts), the sidecar of decision
+ * 37, against a real local HTTPS server that keeps pods' labels as the API
+ * server would (get, list by selector, merge patch) and a real HTTP /readyz
+ * on loopback: standby at start, leader while /readyz says 200 (taking
+ * another peer's stale leader label off), standby as soon as the candidate
+ * stops answering (a crashed container), standby again when stopped.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRoleLabeler } from '../../src/k8s/labeler.js';
+import { makeTlsFiles, type TlsFiles } from '../helpers/redis.js';
+
+const ROLE = 'ray-head-ha/role';
+let tls: TlsFiles;
+let saDir: string;
+let api: https.Server;
+let readyz: http.Server;
+let apiPort = 0;
+let readyzPort = 0;
+/** The pods the fake API server keeps: name → labels. */
+const pods: Record<string, Record<string, string>> = {};
+/** 'ready' answers 200, 'standby' 503, 'down' drops the connection (a container that is not there). */
+let candidate: 'ready' | 'standby' | 'down' = 'standby';
+
+function matches(labels: Record<string, string>, selector: string): boolean {
+  return selector.split(',').every((t) => {
+    const [k, v] = t.split('=');
+    return labels[k!] === v;
+  });
+}
+
+beforeAll(async () => {
+  tls = makeTlsFiles();
+  saDir = mkdtempSync(path.join(tmpdir(), 'rhha-sa-'));
+  copyFileSync(tls.caCert, path.join(saDir, 'ca.crt'));
+  writeFileSync(path.join(saDir, 'namespace'), 'ray-ha-demo\n');
+  writeFileSync(path.join(saDir, 'token'), 'test-token\n');
+  api = https.createServer({ cert: readFileSync(tls.serverCert), key: readFileSync(tls.serverKey) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      const name = decodeURIComponent(url.pathname.split('/pods/')[1] ?? '');
+      res.setHeader('content-type', 'application/json');
+      const pod = (n: string) => ({ metadata: { name: n, labels: pods[n] } });
+      if (req.method === 'GET' && !name) {
+        const selector = url.searchParams.get('labelSelector') ?? '';
+        return res.end(JSON.stringify({ items: Object.keys(pods).filter((n) => matches(pods[n]!, selector)).map(pod) }));
+      }
+      if (!pods[name]) return res.writeHead(404).end(JSON.stringify({ message: `pods "${name}" not found` }));
+      if (req.method === 'PATCH') {
+        const labels = JSON.parse(Buffer.concat(chunks).toString()).metadata.labels as Record<string, string | null>;
+        for (const [k, v] of Object.entries(labels)) {
+          if (v === null) delete pods[name]![k];
+          else pods[name]![k] = v;
+        }
+      }
+      res.end(JSON.stringify(pod(name)));
+    });
+  });
+  readyz = http.createServer((req, res) => {
+    if (candidate === 'down') return req.socket.destroy();
+    res.writeHead(req.url === '/readyz' && candidate === 'ready' ? 200 : 503).end();
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => readyz.listen(0, '127.0.0.1', r));
+  apiPort = (api.address() as AddressInfo).port;
+  readyzPort = (readyz.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  api.closeAllConnections();
+  readyz.closeAllConnections();
+  await new Promise((r) => api.close(r));
+  await new Promise((r) => readyz.close(r));
+  rmSync(saDir, { recursive: true, force: true });
+  rmSync(tls.dir, { recursive: true, force: true });
+});
+
+async function until(what: string, fn: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!fn()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(pods)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('role-labeler: the role label from a sidecar', () => {
+  it('follows the candidate\'s /readyz on loopback: standby, leader (sweeping a stale peer), standby when it is gone, standby when stopped', async () => {
+    pods['cand-0'] = { 'ray-head-ha/cluster': 'demo', [ROLE]: 'leader' }; // a pod left labeled leader by a crashed container
+    pods['cand-1'] = { 'ray-head-ha/cluster': 'demo', [ROLE]: 'leader' }; // a lost node's pod
+    pods['other-0'] = { 'ray-head-ha/cluster': 'other', [ROLE]: 'leader' }; // another cluster in the same namespace
+    candidate = 'standby';
+    const stop = new AbortController();
+    const env = {
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(apiPort),
+      RAY_HA_K8S_ROLE_LABEL: ROLE,
+      RAY_HA_K8S_POD_NAME: 'cand-0',
+      RAY_external_storage_namespace: 'demo',
+      RAY_HA_HTTP_ADDRESS: `0.0.0.0:${readyzPort}`,
+    };
+    const run = runRoleLabeler(env, { signal: stop.signal, serviceAccountDir: saDir, logLevel: 'silent' });
+    try {
+      await until('standby at start', () => pods['cand-0']![ROLE] === 'standby');
+      await new Promise((r) => setTimeout(r, 600));
+      expect(pods['cand-0']![ROLE]).toBe('standby'); // /readyz says 503: stays standby
+
+      candidate = 'ready';
+      await until('leader', () => pods['cand-0']![ROLE] === 'leader');
+      expect(pods['cand-1']![ROLE]).toBe('standby'); // the stale peer was set standby first
+      expect(pods['other-0']![ROLE]).toBe('leader'); // never another cluster's pod
+
+      candidate = 'down'; // the candidate's container crashed: its pod must leave the Service
+      const t0 = performance.now();
+      await until('standby once the candidate is gone', () => pods['cand-0']![ROLE] === 'standby', 2_000);
+      expect(performance.now() - t0).toBeLessThan(1_500);
+
+      candidate = 'ready';
+      await until('leader again', () => pods['cand-0']![ROLE] === 'leader');
+    } finally {
+      stop.abort();
+      expect(await run).toBe(0);
+    }
+    expect(pods['cand-0']![ROLE]).toBe('standby');
+  });
+
+  it('refuses at start, with one line, a selector of another cluster and a missing readiness address', async () => {
+    const env = {
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(apiPort),
+      RAY_HA_K8S_ROLE_LABEL: ROLE,
+      RAY_HA_K8S_POD_NAME: 'cand-0',
+      RAY_external_storage_namespace: 'demo',
+    };
+    await expect(runRoleLabeler({ ...env, RAY_HA_HTTP_ADDRESS: '0.0.0.0:8088', RAY_HA_K8S_PEER_SELECTOR: 'app=ray' }, { serviceAccountDir: saDir }))
+      .rejects.toThrow(/must contain ray-head-ha\/cluster=demo/);
+    await expect(runRoleLabeler(env, { serviceAccountDir: saDir })).rejects.toThrow(/role-labeler needs RAY_HA_HTTP_ADDRESS/);
+  });
+});
