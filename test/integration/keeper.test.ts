@@ -157,7 +157,16 @@ function wholeTreeFreezer() {
       }
       const t0 = nowMs();
       while (procsIn(cgroup).length > 0 && nowMs() - t0 < 5000) await sleep(10);
-      rmdirSync(cgroup);
+      // A process that just left cgroup.procs can still be exiting (EBUSY for a moment).
+      for (;;) {
+        try {
+          rmdirSync(cgroup);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || nowMs() - t0 > 10_000) throw err;
+          await sleep(20);
+        }
+      }
     },
   };
 }
