@@ -90,6 +90,17 @@ async function until(what: string, fn: () => boolean, timeoutMs = 5_000): Promis
   }
 }
 
+/** The sidecar's environment as the example gives it, against the test's API server (no readiness address). */
+function labelerEnv(): NodeJS.ProcessEnv {
+  return {
+    KUBERNETES_SERVICE_HOST: '127.0.0.1',
+    KUBERNETES_SERVICE_PORT: String(apiPort),
+    RAY_HA_K8S_ROLE_LABEL: ROLE,
+    RAY_HA_K8S_POD_NAME: 'cand-0',
+    RAY_external_storage_namespace: 'demo',
+  };
+}
+
 describe('role-labeler: the role label from a sidecar', () => {
   it('follows the candidate\'s /readyz on loopback: standby, leader (sweeping a stale peer), standby when it is gone, standby when stopped', async () => {
     pods['cand-0'] = { 'ray-head-ha/cluster': 'demo', [ROLE]: 'leader' }; // a pod left labeled leader by a crashed container
@@ -97,14 +108,7 @@ describe('role-labeler: the role label from a sidecar', () => {
     pods['other-0'] = { 'ray-head-ha/cluster': 'other', [ROLE]: 'leader' }; // another cluster in the same namespace
     candidate = 'standby';
     const stop = new AbortController();
-    const env = {
-      KUBERNETES_SERVICE_HOST: '127.0.0.1',
-      KUBERNETES_SERVICE_PORT: String(apiPort),
-      RAY_HA_K8S_ROLE_LABEL: ROLE,
-      RAY_HA_K8S_POD_NAME: 'cand-0',
-      RAY_external_storage_namespace: 'demo',
-      RAY_HA_HTTP_ADDRESS: `0.0.0.0:${readyzPort}`,
-    };
+    const env = { ...labelerEnv(), RAY_HA_HTTP_ADDRESS: `0.0.0.0:${readyzPort}` };
     const run = runRoleLabeler(env, { signal: stop.signal, serviceAccountDir: saDir, logLevel: 'silent' });
     try {
       await until('standby at start', () => pods['cand-0']![ROLE] === 'standby');
@@ -131,13 +135,7 @@ describe('role-labeler: the role label from a sidecar', () => {
   });
 
   it('refuses at start, with one line, a selector of another cluster and a missing readiness address', async () => {
-    const env = {
-      KUBERNETES_SERVICE_HOST: '127.0.0.1',
-      KUBERNETES_SERVICE_PORT: String(apiPort),
-      RAY_HA_K8S_ROLE_LABEL: ROLE,
-      RAY_HA_K8S_POD_NAME: 'cand-0',
-      RAY_external_storage_namespace: 'demo',
-    };
+    const env = labelerEnv();
     await expect(runRoleLabeler({ ...env, RAY_HA_HTTP_ADDRESS: '0.0.0.0:8088', RAY_HA_K8S_PEER_SELECTOR: 'app=ray' }, { serviceAccountDir: saDir }))
       .rejects.toThrow(/must contain ray-head-ha\/cluster=demo/);
     await expect(runRoleLabeler(env, { serviceAccountDir: saDir })).rejects.toThrow(/role-labeler needs RAY_HA_HTTP_ADDRESS/);
