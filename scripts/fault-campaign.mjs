@@ -147,6 +147,30 @@ async function settleLeftovers(timeoutMs) {
   return left.map((pid) => ({ pid, state: procState(pid) }));
 }
 
+/** Stops the candidates (their keepers end the heads), the proxies, Redis and the sampler; once. */
+let cleaned = null;
+function cleanup() {
+  cleaned ??= (async () => {
+    for (const s of slots) {
+      s.c.proc.kill('SIGCONT');
+      s.c.proc.kill('SIGTERM');
+    }
+    await Promise.race([Promise.all(slots.map((s) => s.c.exited)), sleep(TTL * 2)]);
+    for (const s of slots) {
+      s.c.proc.kill('SIGKILL');
+      s.proxy.close();
+    }
+    sub.disconnect();
+    query.disconnect();
+    sampler.close();
+    await redis.close();
+    rmSync(roles, { recursive: true, force: true });
+  })();
+  return cleaned;
+}
+// Interrupted (Ctrl-C, a timeout's SIGTERM): nothing it started may outlive it.
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+
 const trials = [];
 let lastEpoch = 0;
 const t0 = nowMs();
@@ -192,20 +216,7 @@ try {
     }
   }
 } finally {
-  for (const s of slots) {
-    s.c.proc.kill('SIGCONT');
-    s.c.proc.kill('SIGTERM');
-  }
-  await Promise.race([Promise.all(slots.map((s) => s.c.exited)), sleep(TTL * 2)]);
-  for (const s of slots) {
-    s.c.proc.kill('SIGKILL');
-    s.proxy.close();
-  }
-  sub.disconnect();
-  query.disconnect();
-  sampler.close();
-  await redis.close();
-  rmSync(roles, { recursive: true, force: true });
+  await cleanup();
 }
 
 const byFault = {};
