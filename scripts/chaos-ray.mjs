@@ -99,6 +99,18 @@ async function freezeHost(name, ms) {
     }
   }
 }
+/** Restarts, as the kubelet would, every candidate whose pod exited, until none is left exited or `forMs` passed. */
+async function restartExited(forMs) {
+  const end = Date.now() + forMs;
+  for (;;) {
+    for (const c of L.candidates) {
+      const pod = L.pods.get(c);
+      if (!pod || pod.proc.exitCode !== null || pod.proc.signalCode !== null) await L.restartCandidate(c);
+    }
+    if (Date.now() >= end) return;
+    await sleep(500);
+  }
+}
 const leaseKey = (k) => `ray-head-ha:{${L.namespace}}:${k}`;
 /** The epoch counter and the leader hash as they are now. */
 const snapshot = async () => ({ epoch: (await L.redisClient.get(leaseKey('epoch'))) ?? '0', leader: await L.redisClient.hgetall(leaseKey('leader')) });
@@ -251,6 +263,9 @@ async function trial(n, fault) {
       break;
     case 'previous-gcs-rounds':
       await freezeHost(target, TTL * 3.5);
+      // Every candidate has stepped down or is about to (the thawed one loses its lease): as the
+      // kubelet would, restart each pod whose candidate exited, so that someone can lead again.
+      await restartExited(10_000);
       break;
   }
   olderSnapshot = snap;
