@@ -26,7 +26,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
-import { seededRandom } from './lib/harness.mjs';
+import { freeze, seededRandom } from './lib/harness.mjs';
+import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -76,44 +77,26 @@ const FAULTS = {
   // steps down while the frozen GCS still accepts connections; none starts a head before the thaw.
   'previous-gcs-rounds': { boundMs: 3.5 * TTL + RAY_START_MS },
 };
-/** The whole host's processes frozen for `ms` (SIGSTOP each, SIGCONT each). */
+/** Every process on the host frozen for `ms`, then thawed. */
 async function freezeHost(name, ms) {
-  const stopped = [];
-  for (let round = 0; round < 3; round++) {
-    for (const pid of L.host(name).pids()) {
-      if (stopped.includes(pid)) continue;
-      try {
-        process.kill(pid, 'SIGSTOP');
-        stopped.push(pid);
-      } catch {
-        // gone
-      }
-    }
-  }
+  const thaw = freeze(() => L.host(name).pids());
   await sleep(ms);
-  for (const pid of stopped) {
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {
-      // gone
-    }
-  }
+  thaw();
+}
+/** A candidate whose pod is gone or exited. */
+function podExited(c) {
+  const pod = L.pods.get(c);
+  return !pod || pod.proc.exitCode !== null || pod.proc.signalCode !== null;
 }
 /** Restarts, as the kubelet would, every candidate whose pod exited, until none is left exited or `forMs` passed. */
 async function restartExited(forMs) {
   const end = Date.now() + forMs;
   for (;;) {
-    for (const c of L.candidates) {
-      const pod = L.pods.get(c);
-      if (!pod || pod.proc.exitCode !== null || pod.proc.signalCode !== null) await L.restartCandidate(c);
-    }
+    for (const c of L.candidates) if (podExited(c)) await L.restartCandidate(c);
     if (Date.now() >= end) return;
     await sleep(500);
   }
 }
-const leaseKey = (k) => `ray-head-ha:{${L.namespace}}:${k}`;
-/** The epoch counter and the leader hash as they are now. */
-const snapshot = async () => ({ epoch: (await L.redisClient.get(leaseKey('epoch'))) ?? '0', leader: await L.redisClient.hgetall(leaseKey('leader')) });
 /** Taken at the start of the trial before this one: before the last takeover. */
 let olderSnapshot = null;
 const chosen = opts.faults ? opts.faults.split(',') : Object.keys(FAULTS);
@@ -203,7 +186,7 @@ async function trial(n, fault) {
   const t = (current = {
     n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], serveOk: 0, serveFailed: 0, splitBrain: false,
   });
-  const snap = await snapshot().catch(() => null);
+  const snap = await leaseSnapshot(L.redisClient, L.namespace).catch(() => null);
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
   const fresh = await L.readyProbe('incr', { deadlineS: Math.ceil(FAULTS[fault].boundMs / 1000) + 30 });
   const t0 = Date.now();
@@ -251,13 +234,9 @@ async function trial(n, fault) {
     case 'redis-restart':
       await L.redisRestart();
       break;
-    case 'redis-restore-older': {
-      const old = olderSnapshot ?? snap;
-      const m = L.redisClient.multi().set(leaseKey('epoch'), old.epoch).del(leaseKey('leader'));
-      if (Object.keys(old.leader).length > 0) m.hset(leaseKey('leader'), old.leader);
-      await m.del(leaseKey('lease')).exec();
+    case 'redis-restore-older':
+      await restoreLeaseSnapshot(L.redisClient, L.namespace, olderSnapshot ?? snap);
       break;
-    }
     case 'freeze-leader':
       await freezeHost(target, TTL * 1.5);
       break;
@@ -318,9 +297,7 @@ async function trial(n, fault) {
   if (fault === 'partition') L.heal(target);
   if (fault === 'host-death') L.revive(target);
   for (const c of L.candidates) {
-    const pod = L.pods.get(c);
-    const alive = pod && pod.proc.exitCode === null && pod.proc.signalCode === null;
-    if (!alive) {
+    if (podExited(c)) {
       await L.restartCandidate(c);
       await L.waitStandby(c).catch((e) => t.problems.push(`restart of ${c}: ${e.message}`));
     }

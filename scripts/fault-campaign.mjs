@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import {
   HeadSampler, freePort, freezeTree, isListening, nowMs, percentiles, procState, seededRandom, sleep, startStandInCandidate, startProxy, startRedis,
 } from './lib/harness.mjs';
+import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -53,12 +54,7 @@ const FAULTS = {
   // standbys saw, so they hold back a ttl (decision 34).
   'redis-restore-older': {
     boundMs: 2 * TTL + 500,
-    run: async () => {
-      const old = olderSnapshot ?? (await snapshot());
-      const m = query.multi().set(key('epoch'), old.epoch).del(key('leader'));
-      if (Object.keys(old.leader).length > 0) m.hset(key('leader'), old.leader);
-      await m.del(key('lease')).exec();
-    },
+    run: async () => restoreLeaseSnapshot(query, NS, olderSnapshot ?? (await leaseSnapshot(query, NS))),
   },
   // The whole leader frozen past the ttl (orchestrator, keeper, head: a cgroup freezer, docker
   // pause), then thawed: its keeper wakes past its deadline and KILLs at once. Its frozen head's
@@ -91,9 +87,6 @@ sub.on('message', (_ch, m) => events.push({ ...JSON.parse(m), atMs: nowMs() }));
 await sub.subscribe(`ray-head-ha:{${NS}}:events`);
 const query = new Redis({ port: redis.port, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
 query.on('error', () => {});
-const key = (k) => `ray-head-ha:{${NS}}:${k}`;
-/** The epoch counter and the leader hash as they are now. */
-const snapshot = async () => ({ epoch: (await query.get(key('epoch'))) ?? '0', leader: await query.hgetall(key('leader')) });
 /** Taken at the start of the trial before this one: before the last takeover, as an older RDB would be. */
 let olderSnapshot = null;
 
@@ -183,7 +176,7 @@ try {
       break;
     }
     const fault = chosen[Math.floor(random() * chosen.length)];
-    const before = await snapshot().catch(() => null);
+    const before = await leaseSnapshot(query, NS).catch(() => null);
     const overlapsBefore = sampler.overlaps.length;
     const eventsBefore = events.length;
     const startMs = nowMs();

@@ -13,7 +13,7 @@ import { sleep } from './procs.mjs';
 export { CLI, ROOT, STAND_IN, killAllCandidates, standInCommand, startCandidate } from './candidates.mjs';
 export { HeadSampler } from './head-sampler.mjs';
 export { freePort, isListening, startProxy } from './net.mjs';
-export { cmdline, freezeTree, isAlive, isDead, killQuietly, nowMs, procState, sleep } from './procs.mjs';
+export { cmdline, freeze, freezeTree, isAlive, isDead, killQuietly, nowMs, procState, sleep } from './procs.mjs';
 
 /** A redis-server without persistence; restartEmpty() keeps the port. */
 export async function startRedis() {

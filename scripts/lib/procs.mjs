@@ -87,14 +87,15 @@ export function processTree(pid) {
 }
 
 /**
- * Freezes `pid`'s whole tree (SIGSTOP, parents first, again until nothing new
- * appears), as a cgroup freezer or `docker pause` would; returns thaw(), which
- * SIGCONTs every process it stopped.
+ * Freezes a set of processes, as a cgroup freezer or `docker pause` would:
+ * SIGSTOP to every pid `list()` gives, again until it gives nothing new (a
+ * process may fork while the first ones stop). Returns thaw(), which SIGCONTs
+ * every process it stopped.
  */
-export function freezeTree(pid) {
+export function freeze(list) {
   const stopped = new Set();
   for (let round = 0; round < 5; round++) {
-    const fresh = processTree(pid).filter((p) => !stopped.has(p));
+    const fresh = list().filter((p) => !stopped.has(p));
     if (fresh.length === 0) break;
     for (const p of fresh) {
       try {
@@ -115,6 +116,9 @@ export function freezeTree(pid) {
     }
   };
 }
+
+/** Freezes `pid`'s whole tree (freeze()); returns thaw(). */
+export const freezeTree = (pid) => freeze(() => processTree(pid));
 
 /** Children of `pid` that are zombies. */
 export function zombieChildren(pid) {

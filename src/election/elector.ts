@@ -176,7 +176,9 @@ export class Elector extends EventEmitter<ElectorEvents> {
             this.unknown = null;
             this.highestEpoch = Math.max(this.highestEpoch, res.epoch);
             this.seenTtl(res.previousTtlMs, res.previousId);
-            return { ...res, sentAtMs, previousGcsAddresses: this.previousToWaitOn(res, seenEpoch) };
+            const previousGcsAddresses = this.previousToWaitOn(res, seenEpoch);
+            this.remember(res.previousGcsAddress);
+            return { ...res, sentAtMs, previousGcsAddresses };
           }
           if (res.unknownState) {
             waitMs = this.holdBack(sentAtMs, res.session, res.why);
@@ -218,7 +220,6 @@ export class Elector extends EventEmitter<ElectorEvents> {
   private previousToWaitOn(res: { previousGcsAddress: string | null; previousEpoch: number | null }, seenEpoch: number): string[] {
     const lostWrites = seenEpoch > 0 && (res.previousEpoch === null || res.previousEpoch < seenEpoch);
     const all = [res.previousGcsAddress, ...(lostWrites ? this.knownGcsAddresses : [])].filter((a): a is string => a !== null);
-    this.remember(res.previousGcsAddress);
     return [...new Set(all)];
   }
 
