@@ -15,6 +15,8 @@ import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js
 import { attachView } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
 import { prepareHead } from './ray/ray-head.js';
+import { PreviousHeads } from './ray/previous-heads.js';
+import { monotonicClock } from './clock.js';
 import { registerCandidate } from './ray/candidate-registry.js';
 import { refuseNestedCandidate } from './ray/nested-candidate.js';
 import { reportRoles } from './ray/state-file.js';
@@ -73,7 +75,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (flags.help) return printUsage();
   refuseNestedCandidate(env);
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
-  const { command, config, watchHead } = prepareHead(rest, loadConfig(flags, env), env);
+  const { command, config, watchHead, rayInterpreter, noRayInterpreter, envDefaults } = prepareHead(rest, loadConfig(flags, env), env);
   // A head that cannot be exec'd must not take the lease (exit 127 before the election).
   preflightHeadCommand(command, env);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
@@ -91,9 +93,17 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     shutdown.abort();
   });
   installFaultSwitch(env, log);
-  const headEnv = headEnvironment(env);
+  const headEnv = { ...envDefaults, ...headEnvironment(env) };
+  const jobsOnWorkers = env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES;
+  if (envDefaults?.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES && jobsOnWorkers !== undefined && jobsOnWorkers !== envDefaults.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES) {
+    log.warn(
+      { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES },
+      'Ray Jobs submitted without resources will run their driver on the head and die with the leader (RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES is not 1)',
+    );
+  }
   const warm = config.warmStandby ? warmCommand(command, headEnv) : { reason: 'RAY_HA_WARM_STANDBY=false' };
   if ('reason' in warm) log.info({ why: warm.reason }, 'no warm standby: every head starts cold');
+  if (noRayInterpreter) log.warn({ why: noRayInterpreter }, "previous head nodes are left to Ray's health check (ALIVE for seconds after a failover)");
   let reportStopped: (() => void) | undefined;
   try {
     return await runCandidate({
@@ -110,6 +120,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       },
       ...(view && { onHead: view.onHead }),
       ...(watchHead && { watchHead }),
+      ...(rayInterpreter && { previousHeads: new PreviousHeads({ interpreter: rayInterpreter, env: headEnv, clock: monotonicClock }) }),
       cliCommand: cliCommand(),
       instance: instanceFrom(env, absoluteDir(lookup(OPTIONS.instanceDir, {}, env))),
       ...('command' in warm && { warmCommand: warm.command }),

@@ -9,6 +9,7 @@ import { Elector, type TermResult } from './election/elector.js';
 import { RedisLease } from './election/redis-lease.js';
 import { ExitCode } from './errors.js';
 import type { Logger } from './log.js';
+import type { PreviousHeads } from './ray/previous-heads.js';
 import { describeRedis } from './redis/address.js';
 import { electionConnection, subscriberConnection, type ElectionConnectionOptions } from './redis/connection.js';
 import { explainTlsFailure } from './redis/refusals.js';
@@ -34,6 +35,8 @@ export interface RunDeps {
   onHead?: (pid: number | null) => void;
   /** See LeadOptions.watchHead. */
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
+  /** Marks the previous leaders' head nodes dead beside each head (Ray heads; previous-heads.ts). */
+  previousHeads?: PreviousHeads;
   /**
    * How to run this CLI (node and its script): the keeper runs it with
    * `release-orphaned` after this process died (docs/design.md, decision 29).
@@ -91,12 +94,14 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
   );
   const { instance } = deps;
   const warm = warmStandby(deps, connOpts.commandTimeoutMs);
+  const { previousHeads } = deps;
   const stopRecording = instance ? recordTerms(instance, elector, config.candidateId, log) : undefined;
   try {
     await lease.connect();
     if (instance) await releasePreviousIncarnation(instance, config.candidateId, lease, log);
     for (;;) {
       warm?.ensure();
+      previousHeads?.ensure();
       const result = await elector.runTerm(deps.shutdown, (term) =>
         leadTerm(term, {
           supervisor: deps.supervisor,
@@ -111,6 +116,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
           gcsAddress: config.gcsAddress,
           ...(deps.onHead ? { onHead: deps.onHead } : {}),
           ...(deps.watchHead ? { watchHead: deps.watchHead } : {}),
+          ...(previousHeads && config.gcsAddress && { afterStart: (pid: number, signal: AbortSignal) => previousHeads.run(pid, config.gcsAddress!, log, signal) }),
           ...(deps.cliCommand && { onOrphaned: (term: Term) => orphanRelease(deps.cliCommand!, config, term) }),
           ...(warm && { warm }),
         }),
@@ -124,6 +130,7 @@ export async function runCandidate(deps: RunDeps): Promise<number> {
     }
   } finally {
     await warm?.close();
+    await previousHeads?.close();
     stopRecording?.();
     await lease.close();
   }

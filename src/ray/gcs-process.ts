@@ -26,16 +26,19 @@ function descendsFrom(pid: number, ancestor: number): boolean {
   return false;
 }
 
-/** The `gcs_server` process in the tree under headPid, or null when there is none (yet). */
-export function findGcsServer(headPid: number): { pid: number; startTime: string } | null {
+/** The live process named `comm` (/proc/PID/stat's field 2) in the tree under headPid, or null when there is none (yet). */
+export function findInHeadTree(headPid: number, comm: string): { pid: number; startTime: string } | null {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     const s = readProcStat(pid);
-    if (s?.comm === 'gcs_server' && s.state !== 'Z' && descendsFrom(pid, headPid)) return { pid, startTime: s.startTime };
+    if (s?.comm === comm && s.state !== 'Z' && descendsFrom(pid, headPid)) return { pid, startTime: s.startTime };
   }
   return null;
 }
+
+/** The `gcs_server` process in the tree under headPid, or null when there is none (yet). */
+export const findGcsServer = (headPid: number) => findInHeadTree(headPid, 'gcs_server');
 
 export interface GcsWatchOptions {
   clock: Clock;

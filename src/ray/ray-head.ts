@@ -11,13 +11,31 @@ import { monotonicClock } from '../clock.js';
 import { watchGcsProcess } from './gcs-process.js';
 import { isRayHeadStart, rayHeadInfo, redisCredentialsFromRayArgs } from './head-command.js';
 import { restoreRayPassword } from './head-secrets.js';
+import { rayInterpreter } from './warm-command.js';
 
 export interface PreparedHead {
   command: string[];
   config: Config;
   /** For a Ray head: resolves once the head's gcs_server has exited (see gcs-process.ts). */
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
+  /**
+   * For a Ray head: the interpreter of Ray's console script, for the helper
+   * that marks the previous leaders' head nodes dead (previous-heads.ts);
+   * or why there is none (`noRayInterpreter`).
+   */
+  rayInterpreter?: string[];
+  noRayInterpreter?: string;
+  /** For a Ray head: variables the head gets unless the candidate's environment sets them (RAY_HA_DEFAULTS). */
+  envDefaults?: Record<string, string>;
 }
+
+/**
+ * What an HA head runs with by default. A Ray Job submitted without resources
+ * runs its supervisor and driver on the head node (a hard node affinity),
+ * where it dies with the leader; on a worker it lives through a failover and
+ * the new head's job manager finds it running (docs/design.md, decision 39).
+ */
+export const RAY_HA_DEFAULTS: Readonly<Record<string, string>> = { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: '1' };
 
 export function prepareHead(given: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
   // Ray's password, if the shim took it off the command line: back on, before anything reads the arguments.
@@ -35,13 +53,17 @@ export function prepareHead(given: string[], config: Config, env: NodeJS.Process
   // A password or user given to us (URL, variables, file) wins over Ray's.
   if (redis.password === undefined && creds.password !== undefined) redis.password = creds.password;
   if (redis.username === undefined && creds.username !== undefined) redis.username = creds.username;
+  const gcsAddress = config.gcsAddress ?? info.gcsAddress;
+  const ray = rayInterpreter(info.command, env);
   return {
     command: info.command,
+    envDefaults: { ...RAY_HA_DEFAULTS },
     watchHead: (headPid, signal) => watchGcsProcess(headPid, signal, { clock: monotonicClock }),
+    ...('reason' in ray ? { noRayInterpreter: ray.reason } : { rayInterpreter: ray.interpreter }),
     config: {
       ...config,
       redis,
-      gcsAddress: config.gcsAddress ?? info.gcsAddress,
+      gcsAddress,
       dashboardUrl: config.dashboardUrl ?? info.dashboardUrl,
     },
   };

@@ -18,6 +18,17 @@ export const WARM_SCRIPT = path.join(ROOT, 'scripts', 'warm-head.py');
 const RAY_ENTRY = 'from ray.scripts.scripts import main';
 
 export function warmCommand(command: readonly string[], env: NodeJS.ProcessEnv): { command: string[] } | { reason: string } {
+  const ray = rayInterpreter(command, env);
+  if ('reason' in ray) return ray;
+  return { command: [...ray.interpreter, WARM_SCRIPT, ray.script, ...command.slice(1)] };
+}
+
+/**
+ * The interpreter (with its #! argument, if any) of Ray's console script that
+ * `command` runs, and that script's absolute path; or why there is none (not
+ * Ray's console script, unreadable).
+ */
+export function rayInterpreter(command: readonly string[], env: NodeJS.ProcessEnv): { interpreter: string[]; script: string } | { reason: string } {
   const exe = command[0];
   if (!exe) return { reason: 'the head command is empty' };
   let script: string;
@@ -38,6 +49,5 @@ export function warmCommand(command: readonly string[], env: NodeJS.ProcessEnv):
   const shebang = /^#!\s*(\S+)(?:[ \t]+(\S.*?))?\s*$/m.exec(head.split('\n', 1)[0] ?? '');
   if (!head.startsWith('#!') || !shebang) return { reason: `${script} is not a script with a #! line` };
   if (!head.includes(RAY_ENTRY)) return { reason: `${script} is not Ray's console script (it does not run ray.scripts.scripts:main)` };
-  const interpreter = [shebang[1]!, ...(shebang[2] ? [shebang[2]] : [])];
-  return { command: [...interpreter, WARM_SCRIPT, script, ...command.slice(1)] };
+  return { interpreter: [shebang[1]!, ...(shebang[2] ? [shebang[2]] : [])], script };
 }

@@ -38,6 +38,12 @@ export interface LeadOptions {
    */
   watchHead?: (headPid: number, signal: AbortSignal) => Promise<string | null>;
   /**
+   * Runs beside a started head until `signal` aborts, once the head stops
+   * (Ray: marks the previous leaders' head nodes dead, previous-heads.ts).
+   * Its outcome is its own to log; it never ends the term.
+   */
+  afterStart?: (headPid: number, signal: AbortSignal) => Promise<unknown>;
+  /**
    * This head's GCS address: while a stop is under way, once it no longer
    * accepts connections the rest of the tree is KILLed at once (decision 21).
    */
@@ -136,6 +142,7 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
   });
   //    The watcher (Ray: the GCS process) goes on while the head is stopped.
   const watching = new AbortController();
+  const beside = options.afterStart?.(head.pid, watching.signal).catch(() => null);
   const failed = options.watchHead ? options.watchHead(head.pid, watching.signal) : new Promise<null>(() => {});
   const first = await Promise.race([head.exited, aborted, failed.then((what) => (what ? { failed: what } : new Promise<never>(() => {})))]);
   let exit: HeadExit;
@@ -161,6 +168,7 @@ export async function leadTerm(term: Term, options: LeadOptions): Promise<HeadEx
     exit = await stopped;
   }
   watching.abort();
+  await beside;
   options.onHead?.(null);
   options.log.info({ ...exit, epoch: term.epoch }, 'head stopped');
   return exit;

@@ -1,0 +1,123 @@
+"""Marks the previous leaders' head nodes dead in this head's GCS (docs/design.md, decision 38).
+
+    python previous-heads.py DEADLINE_S
+
+Started by a candidate ahead of its term, with the interpreter of Ray's
+console script (Ray's own gRPC stubs and channel settings: TLS and token
+authentication as Ray's own clients use them): it imports Ray, then waits
+for its input on stdin, sent by the leader once its new head runs:
+
+    GCS_ADDRESS    this head's own GCS (host:port, never the Service in
+                   front of it); its host is this head's node IP
+    NODE_ID        this head's own node ID (its raylet's `--node_id`), a
+                   second line, sent once the raylet runs
+
+EOF before the first line (the candidate is gone, or needs no more) exits 0
+doing nothing. After the first line, until DEADLINE_S seconds after it, the
+helper asks that GCS for the nodes it holds ALIVE and unregisters, as Ray's
+raylet unregisters itself on an unexpected exit ("UNEXPECTED_TERMINATION",
+with a message that says why), every head node at another IP at once (it
+cannot be this head's; only when GCS_ADDRESS's host is an IP), then, once the second line names this head's node,
+every other head node at this IP (a head this host ran in an earlier term).
+EOF instead of the second line leaves those.
+
+Why that is safe: a leader starts its head only after the previous term ended
+and its head was stopped (released, or fenced by the lease: killed before the
+lease could expire), and only one head runs at a time; so while this head's
+GCS answers, every other head node it lists is a dead process that Ray's
+health check has not yet given up on, and no other live head can exist.
+
+Prints one JSON line: {"ownNodeId", "marked": [node IDs], "atMs"} or
+{"error": "...", "marked": [...]}; exit 0 when the GCS was read, 1 otherwise.
+"""
+import ipaddress
+import json
+import sys
+import time
+
+deadline_s = float(sys.argv[1])
+
+from ray._private.grpc_utils import init_grpc_channel  # noqa: E402 - Ray first, before the line is read
+from ray.core.generated import common_pb2, gcs_pb2, gcs_service_pb2, gcs_service_pb2_grpc  # noqa: E402
+
+REASON = (
+    "ray-head-ha: this head's leader term ended (released, or fenced by its "
+    "lease) before the next leader's head started; its processes are gone"
+)
+
+
+def out(obj, code):
+    print(json.dumps(obj), flush=True)
+    sys.exit(code)
+
+
+first = sys.stdin.readline().split()
+started = time.monotonic()
+if len(first) != 1 or ":" not in first[0]:
+    sys.exit(0)
+gcs_address = first[0]
+own_ip = gcs_address.rpartition(":")[0].strip("[]")
+# The GCS may not accept yet: retry its address every 50-100 ms, not with gRPC's growing backoff.
+channel = init_grpc_channel(
+    gcs_address,
+    options=[("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50), ("grpc.max_reconnect_backoff_ms", 100)],
+)
+stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+marked = []
+
+
+def left():
+    return deadline_s - (time.monotonic() - started)
+
+
+def alive_heads():
+    """The head nodes the GCS holds ALIVE; retried until it answers or the deadline passes."""
+    last_error = None
+    while left() > 0:
+        try:
+            reply = stub.GetAllNodeInfo(
+                gcs_service_pb2.GetAllNodeInfoRequest(state_filter=gcs_pb2.GcsNodeInfo.ALIVE),
+                timeout=min(2.0, left()),
+            )
+            return [n for n in reply.node_info_list if n.is_head_node and n.state == gcs_pb2.GcsNodeInfo.ALIVE]
+        except Exception as e:  # noqa: BLE001 - not up yet: retried until the deadline
+            last_error = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+            time.sleep(0.02)
+    out({"error": "the GCS at %s did not answer: %s" % (gcs_address, last_error), "marked": marked}, 1)
+
+
+def mark_dead(node):
+    stub.UnregisterNode(
+        gcs_service_pb2.UnregisterNodeRequest(
+            node_id=node.node_id,
+            node_death_info=common_pb2.NodeDeathInfo(
+                reason=common_pb2.NodeDeathInfo.UNEXPECTED_TERMINATION, reason_message=REASON
+            ),
+        ),
+        timeout=max(0.5, left()),
+    )
+    marked.append(node.node_id.hex())
+
+
+# 1. Heads at another IP: not this head's, whatever its node ID turns out to be
+#    (only when this head's address is an IP, as its raylet registers it).
+try:
+    ipaddress.ip_address(own_ip)
+    by_ip = True
+except ValueError:
+    by_ip = False
+if by_ip:
+    for node in alive_heads():
+        if node.node_manager_address != own_ip:
+            mark_dead(node)
+# 2. Heads at this IP, once this head's own node ID is known.
+own = sys.stdin.readline().strip()
+if own:
+    try:
+        own_binary = bytes.fromhex(own)
+    except ValueError:
+        out({"error": "not a node ID: %r" % own[:80], "marked": marked}, 1)
+    for node in alive_heads():
+        if node.node_id != own_binary:
+            mark_dead(node)
+out({"ownNodeId": own or None, "marked": marked, "atMs": int(time.time() * 1000)}, 0)

@@ -1,0 +1,175 @@
+/**
+ * One live head in the GCS's view (docs/design.md, decision 38). A new GCS
+ * loads the node table from Redis with the previous leader's head node still
+ * ALIVE, and Ray's health check gives up on it only after tens of seconds;
+ * until then Ray schedules onto it, the Serve controller counts it, and the
+ * dashboard shows two heads. The previous head is provably gone (its term
+ * ended before this one began), so the leader says so at once: a helper,
+ * scripts/previous-heads.py (Ray's interpreter, Ray's own gRPC stubs, Ray
+ * imported ahead of the term), is given this head's own GCS address as the
+ * head starts and unregisters there every ALIVE head node at another IP as
+ * soon as that GCS answers; once this head's raylet runs, its node ID
+ * (`--node_id`) lets the helper unregister the other heads at this IP too.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { findInHeadTree } from './gcs-process.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PREVIOUS_HEADS_SCRIPT = path.join(ROOT, 'scripts', 'previous-heads.py');
+
+/** How long the helper tries in all, from the head's start: Ray's health check gives up on the old node after about this long anyway. */
+export const PREVIOUS_HEADS_DEADLINE_MS = 60_000;
+
+export interface PreviousHeadsOptions {
+  /** Ray's interpreter (warm-command.ts rayInterpreter). */
+  interpreter: string[];
+  /** This head's own GCS address (never the Service in front of it). */
+  gcsAddress: string;
+  /** The head's environment: Ray's TLS and token settings for the channel. */
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  log: Logger;
+  deadlineMs?: number;
+  /** How often to look for the head's raylet until it is there. */
+  findEveryMs?: number;
+}
+
+/** The node ID a raylet was started with (`--node_id=HEX` on its command line), or null. */
+export function rayletNodeId(pid: number): string | null {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return null;
+  }
+  for (const a of argv) {
+    const m = /^--node_id=([0-9a-f]{8,})$/.exec(a);
+    if (m) return m[1]!;
+  }
+  return null;
+}
+
+export interface PreviousHeadsResult {
+  ownNodeId?: string;
+  marked?: string[];
+  error?: string;
+}
+
+/** One helper process: Ray imported (or importing), waiting for its line. */
+interface Helper {
+  child: ChildProcess;
+  /** Its one JSON line, or null when it ended without one. */
+  result: Promise<string | null>;
+  stderr: () => string;
+  closed: Promise<void>;
+  spawnError: Promise<string>;
+}
+
+/**
+ * Marks the previous leaders' head nodes dead beside each new head. One
+ * helper is started ahead (ensure(), before each term: the candidate's loop
+ * calls it), so that Ray is imported before a term needs it: a head's own
+ * start takes about as long as that import.
+ */
+export class PreviousHeads {
+  private spare: Helper | null = null;
+  private closed = false;
+
+  constructor(private readonly o: Omit<PreviousHeadsOptions, 'gcsAddress' | 'log'>) {}
+
+  /** Starts the spare helper if there is none (or it died). */
+  ensure(): void {
+    if (this.closed) return;
+    if (this.spare && this.spare.child.exitCode === null && this.spare.child.signalCode === null) return;
+    this.spare = this.spawnHelper();
+  }
+
+  private spawnHelper(): Helper {
+    const deadlineS = (this.o.deadlineMs ?? PREVIOUS_HEADS_DEADLINE_MS) / 1000;
+    const child = spawn(this.o.interpreter[0]!, [...this.o.interpreter.slice(1), PREVIOUS_HEADS_SCRIPT, String(deadlineS)], {
+      env: this.o.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    child.stdin!.on('error', () => {});
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const spawnError = new Promise<string>((resolve) => child.once('error', (e) => resolve(e.message)));
+    const result = new Promise<string | null>((resolve) => {
+      const rl = readline.createInterface({ input: child.stdout! });
+      rl.once('line', (l) => resolve(l));
+      rl.once('close', () => resolve(null));
+    });
+    return { child, result, stderr: () => stderr, closed, spawnError };
+  }
+
+  /**
+   * For the head `headPid` whose GCS is `gcsAddress`: resolves with what the
+   * helper did (null when `signal` aborted first: the term ended, the helper
+   * is killed). Never rejects: a failure is logged and the term goes on
+   * (Ray's health check then marks the old head dead in its own time).
+   */
+  async run(headPid: number, gcsAddress: string, log: Logger, signal: AbortSignal): Promise<PreviousHeadsResult | null> {
+    const { clock } = this.o;
+    const deadlineMs = this.o.deadlineMs ?? PREVIOUS_HEADS_DEADLINE_MS;
+    const t0 = clock.nowMs();
+    this.ensure();
+    const helper = this.spare!;
+    this.spare = null;
+    const kill = () => helper.child.kill('SIGKILL');
+    signal.addEventListener('abort', kill, { once: true });
+    // Heads at another IP go as soon as this head's GCS answers; those at this IP once its node ID is known.
+    helper.child.stdin!.write(`${gcsAddress}\n`);
+    try {
+      // This head's node ID, once its raylet runs (Ray starts it shortly after the GCS).
+      let own: string | null = null;
+      for (;;) {
+        const raylet = findInHeadTree(headPid, 'raylet');
+        own = raylet ? rayletNodeId(raylet.pid) : null;
+        if (own) break;
+        if (clock.nowMs() - t0 > deadlineMs) {
+          helper.child.stdin!.end();
+          log.warn({ waitedMs: deadlineMs }, "the head's raylet never started; previous head nodes at this IP left to Ray's health check");
+          break;
+        }
+        await clock.sleep(this.o.findEveryMs ?? 50, signal);
+      }
+      if (own) helper.child.stdin!.end(`${own}\n`);
+      const line = await Promise.race([helper.result, helper.spawnError.then((e) => JSON.stringify({ error: `cannot run ${this.o.interpreter[0]}: ${e}` }))]);
+      if (signal.aborted) return null;
+      let result: PreviousHeadsResult;
+      try {
+        result = line ? (JSON.parse(line) as PreviousHeadsResult) : { error: `exited without a result: ${helper.stderr().trim().split('\n').at(-1) ?? ''}` };
+      } catch {
+        result = { error: `unreadable result: ${line!.slice(0, 200)}` };
+      }
+      if (result.error) log.warn({ err: result.error, marked: result.marked, ownNodeId: own }, "could not mark every previous head node dead; left to Ray's health check");
+      else if ((result.marked ?? []).length > 0) log.info({ marked: result.marked, ownNodeId: own, ms: Math.round(clock.nowMs() - t0) }, 'previous head nodes marked dead');
+      return result;
+    } catch {
+      return null; // aborted while looking for the raylet
+    } finally {
+      signal.removeEventListener('abort', kill);
+      if (helper.child.exitCode === null && helper.child.signalCode === null) kill();
+      await helper.closed;
+    }
+  }
+
+  /** Ends the spare helper (EOF: it exits doing nothing). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const spare = this.spare;
+    this.spare = null;
+    if (!spare) return;
+    spare.child.stdin!.end();
+    const timer = setTimeout(() => spare.child.kill('SIGKILL'), 2000);
+    await spare.closed;
+    clearTimeout(timer);
+  }
+}
