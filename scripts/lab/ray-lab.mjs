@@ -22,6 +22,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const VENV_BIN = path.join(ROOT, '.venv', 'bin');
 const PYTHON = path.join(VENV_BIN, 'python');
 const PROBE = path.join(ROOT, 'scripts', 'lab', 'actor-probe.py');
+const NODE_TABLE = path.join(ROOT, 'scripts', 'lab', 'node-table.py');
+export const STEPS_JOB = path.join(ROOT, 'scripts', 'lab', 'steps-job.py');
 export const PORTS = { gcs: 6379, dashboard: 8265, client: 10001 };
 export const HTTP_PORT = 8088;
 const RAY_PROCESS = /gcs_server|raylet|dashboard\.py|dashboard\/agent\.py|log_monitor\.py|monitor\.py|runtime_env\/agent|\/ray start|default_worker\.py|ray::/;
@@ -278,9 +280,10 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     // ---- drivers, on a worker host ----
 
     /** Starts a probe driver on the worker host; see actor-probe.py. Returns { proc, next(), go(), stop() }. */
-    probe(mode, { deadlineS = 120, waitGo = false, worker = workerNames[0] } = {}) {
+    probe(mode, { deadlineS = 120, waitGo = false, worker = workerNames[0], workers } = {}) {
       const host = lab.host(worker);
-      const proc = spawn('ip', ['netns', 'exec', host.ns, PYTHON, PROBE, gcsAddress, mode, String(deadlineS), host.address, ...(waitGo ? ['--wait-go'] : [])], {
+      const flags = [...(waitGo ? ['--wait-go'] : []), ...(workers ? [`--workers=${workers}`] : [])];
+      const proc = spawn('ip', ['netns', 'exec', host.ns, PYTHON, PROBE, gcsAddress, mode, String(deadlineS), host.address, ...flags], {
         env: baseEnv(),
         stdio: ['pipe', 'pipe', 'pipe'],
       });
@@ -330,6 +333,69 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
         kill: () => proc.kill('SIGKILL'),
       };
     },
+    /**
+     * Ray's job CLI on a worker host, against the dashboard through the
+     * balancer, as a user runs it: `ray job VERB --address http://<balancer>:8265 ARGS...`.
+     * Resolves with its exit code and output (stdout and stderr).
+     */
+    jobCli(verb, args = [], { worker = workerNames[0], timeoutMs = 60_000 } = {}) {
+      const host = lab.host(worker);
+      return new Promise((resolve) => {
+        const proc = spawn('ip', ['netns', 'exec', host.ns, path.join(VENV_BIN, 'ray'), 'job', verb, '--address', `http://${balancer.address}:${PORTS.dashboard}`, ...args], {
+          env: baseEnv(),
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        proc.stdout.on('data', (d) => (output += d));
+        proc.stderr.on('data', (d) => (output += d));
+        const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+        proc.once('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, output });
+        });
+      });
+    },
+    /** A job's status as `ray job status` prints it (RUNNING, SUCCEEDED, ...), or null when it cannot tell. */
+    async jobStatus(id, opts) {
+      const { output } = await self.jobCli('status', [id], opts);
+      return /Status for job '[^']+': (\w+)/.exec(output)?.[1] ?? (/Job '[^']+' (succeeded|failed|stopped)/.exec(output)?.[1]?.toUpperCase() ?? null);
+    },
+    /**
+     * Watches Ray's node table through the balancer (or `address`, a
+     * candidate's own GCS) from a worker host (node-table.py): `changes` holds every change seen ({at, nodes} or
+     * {at, error}); `stop()` ends it. Resolves once it runs.
+     */
+    async nodeTable({ worker = workerNames[0], address = gcsAddress } = {}) {
+      const host = lab.host(worker);
+      const proc = spawn('ip', ['netns', 'exec', host.ns, PYTHON, NODE_TABLE, address], { env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+      const changes = [];
+      let stderr = '';
+      proc.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
+      const lines = readline.createInterface({ input: proc.stdout });
+      const ready = new Promise((resolve, reject) => {
+        lines.on('line', (l) => {
+          let v;
+          try {
+            v = JSON.parse(l);
+          } catch {
+            return;
+          }
+          if (v.ready) resolve();
+          else changes.push(v);
+        });
+        proc.once('exit', (code) => reject(new Error(`node-table.py exited ${code}: ${stderr}`)));
+      });
+      await ready;
+      return {
+        changes,
+        /** The latest node list (null while the GCS does not answer). */
+        latest: () => changes.at(-1)?.nodes ?? null,
+        stop: () => {
+          proc.stdin.end();
+          setTimeout(() => proc.kill('SIGKILL'), 2000).unref();
+        },
+      };
+    },
     /** Creates the detached actor (value 1) through the balancer. */
     async createActor() {
       const r = await self.probe('create', { deadlineS: 120 }).next();
@@ -338,7 +404,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     },
     /** Starts a probe that waits for go(); resolves once Ray is imported and it is ready. */
     async readyProbe(mode = 'incr', opts = {}) {
-      const p = self.probe(mode, { ...opts, waitGo: mode !== 'watch' });
+      const p = self.probe(mode, { ...opts, waitGo: mode !== 'watch' && mode !== 'tasks' });
       const ready = await p.next();
       if (!ready.ready) throw new Error(`probe did not get ready: ${JSON.stringify(ready)}`);
       return p;

@@ -10,13 +10,22 @@
  * After a partition or a lost lease, the fenced host must run no Ray process
  * at all, read from its network namespace's processes.
  *
+ * What the user runs comes through every fault (issue 21): three worker
+ * hosts; a second connected driver submits a fresh task every 100 ms and
+ * every one must complete; after each takeover the previous head leaves the
+ * node table within 2 s of the new GCS accepting (read from the new head's
+ * own GCS), and all three workers are ALIVE and each runs a task; Ray Jobs
+ * submitted the usual way (`ray job submit` through the balancer's dashboard,
+ * no resources) run through a graceful stop and a host death to SUCCEEDED
+ * with every line of their logs, and the job history keeps every job.
+ *
  * Needs root, dist/ (npm run build:ts), .venv with Ray, haproxy and iptables.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAB_PORTS, startRayLab, waitFor, type Pod, type Probe, type RayLab } from '../helpers/lab.js';
+import { LAB_PORTS, STEPS_JOB, startRayLab, waitFor, type NodeTableWatch, type Pod, type Probe, type RayLab } from '../helpers/lab.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'ray-head-ha.js');
@@ -24,8 +33,17 @@ const TTL_MS = 6000;
 const RETRY_MS = 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const WORKERS = 3;
+/** Steps of the jobs that run through a fault: 0.5 s apart, so about 15 s with the fault in the middle. */
+const JOB_STEPS = 30;
+
 let L: RayLab;
 let watcher: Probe;
+let tasks: Probe;
+/** The node table as each candidate's own GCS sees it (errors while that candidate does not lead). */
+const tables = new Map<string, NodeTableWatch>();
+/** When each fault happened, for the connected driver's gaps. */
+const faultTimes: Array<{ label: string; at: number }> = [];
 let counter = 0;
 const timings: Record<string, number> = {};
 const overlaps: Array<{ at: number; hosts: string[] }> = [];
@@ -59,6 +77,78 @@ async function leaderServes(name: string, timeoutMs: number): Promise<void> {
   await waitFor(`the balancer to route to ${name} only`, async () => (await L.balancerUp()).join() === name, 10_000, 50);
 }
 
+/** Waits until `name`'s own GCS port accepts; returns when (epoch ms, polled every 20 ms). */
+async function acceptsAt(name: string, timeoutMs: number): Promise<number> {
+  await waitFor(`the GCS of ${name} to accept`, () => L.gcsListeningOn(name), timeoutMs, 20);
+  return Date.now();
+}
+
+/**
+ * After `newLeader` took over from `oldLeader` (whose GCS went away at `t0`):
+ * the new head's own GCS holds no other head ALIVE within 2 s of accepting,
+ * never marks its own head dead, and all WORKERS workers are ALIVE and each
+ * runs a task. Records the times under `label`.
+ */
+async function oneLiveHeadAndEveryWorker(label: string, newLeader: string, t0: number, acceptedAt: number): Promise<void> {
+  faultTimes.push({ label, at: t0 });
+  const ip = L.host(newLeader).address;
+  const table = tables.get(newLeader)!;
+  const oneHead = (nodes: Array<{ ip: string; head: boolean; state: string }>) => {
+    const alive = nodes.filter((n) => n.head && n.state === 'ALIVE');
+    return alive.length === 0 || (alive.length === 1 && alive[0]!.ip === ip);
+  };
+  const first = await waitFor(
+    `${newLeader}'s GCS to hold at most its own head ALIVE`,
+    () => table.changes.find((c) => c.at >= acceptedAt - 100 && c.nodes && oneHead(c.nodes)),
+    30_000,
+    50,
+  );
+  timings[`${label}OldHeadDeadAfterAccept`] = (first.at - acceptedAt) / 1000;
+  expect(first.at - acceptedAt, `the previous head was still ALIVE in ${newLeader}'s GCS: ${JSON.stringify(table.changes.filter((c) => c.at >= acceptedAt - 100).slice(0, 3))}`).toBeLessThanOrEqual(2000);
+  const r = await L.probe('workers', { deadlineS: 120, workers: WORKERS }).next();
+  expect(r.alive?.length, JSON.stringify(r)).toBe(WORKERS);
+  expect(r.ran?.length, JSON.stringify(r)).toBe(WORKERS);
+  timings[`${label}AllWorkersBack`] = (r.answerAt! - t0) / 1000;
+  // The new head registered and stays ALIVE: its own node is never the one marked dead.
+  await waitFor(`${newLeader}'s own head node ALIVE`, () => {
+    const nodes = table.latest();
+    return nodes && nodes.filter((n) => n.head && n.state === 'ALIVE').map((n) => n.ip).join() === ip;
+  }, 30_000, 100);
+}
+
+/** Submits a Ray Job the usual way (through the balancer's dashboard, no resources) and waits until its driver printed a step. */
+async function submitStepsJob(id: string, steps: number): Promise<void> {
+  await dashboardAnswers();
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--', 'python', STEPS_JOB, String(steps)]);
+  expect(r.code, r.output).toBe(0);
+  await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
+}
+
+/** The dashboard through the balancer (the job API's address). */
+async function dashboardAnswers(timeoutMs = 60_000): Promise<void> {
+  await waitFor('the dashboard through the balancer', async () => {
+    const res = await fetch(`http://${L.balancer.address}:${LAB_PORTS.dashboard}/api/version`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+    return res?.ok ?? false;
+  }, timeoutMs, 200);
+}
+
+/** The job ends SUCCEEDED on the head that leads now, its driver ran on a worker, and its logs hold every step. */
+async function jobSucceeded(id: string, steps: number): Promise<void> {
+  await dashboardAnswers();
+  let status: string | null = null;
+  await waitFor(`job ${id} to end`, async () => {
+    status = await L.jobStatus(id);
+    return status !== null && status !== 'RUNNING' && status !== 'PENDING';
+  }, 120_000, 1000);
+  expect(status).toBe('SUCCEEDED');
+  const logs = (await L.jobCli('logs', [id])).output;
+  for (let i = 0; i < steps; i++) expect(logs, `step ${i} missing from the logs of ${id}`).toContain(`step ${i} (`);
+  expect(logs).toContain(`done ${steps}`);
+  const list = (await L.jobCli('list')).output;
+  const driverIp = new RegExp(`submission_id='${id}', driver_info=DriverInfo\\(id='[0-9a-f]+', node_ip_address='([0-9.]+)'`).exec(list)?.[1];
+  expect(L.workers.map((w) => L.host(w).address), `the driver of ${id} ran on ${driverIp}`).toContain(driverIp);
+}
+
 async function standsBy(name: string): Promise<void> {
   await waitFor(`${name} to stand by`, () => L.events(name).some((e) => /-> standby$/.test(e.msg)), 60_000, 100);
   await sleep(2 * RETRY_MS);
@@ -68,7 +158,7 @@ async function standsBy(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  L = await startRayLab({ candidates: 2, ttlMs: TTL_MS, retryMs: RETRY_MS });
+  L = await startRayLab({ candidates: 2, workers: WORKERS, ttlMs: TTL_MS, retryMs: RETRY_MS });
   sampler = setInterval(() => {
     const hosts = L.gcsHosts();
     if (hosts.length > 1) overlaps.push({ at: Date.now(), hosts });
@@ -78,6 +168,8 @@ beforeAll(async () => {
 afterAll(async () => {
   clearInterval(sampler);
   watcher?.kill();
+  tasks?.kill();
+  for (const t of tables.values()) t.stop();
   console.log(`lab e2e timings (s): ${JSON.stringify(timings)}`);
   L?.close();
 }, 60_000);
@@ -91,6 +183,7 @@ describe.sequential('head HA on real Ray across hosts', () => {
     expect(await L.readyz('c1')).toBe(200);
 
     const worker = await L.startWorker();
+    for (const w of L.workers.slice(1)) await L.startWorker(w);
     const created = await L.createActor();
     expect(created.value).toBe(1);
     counter = 1;
@@ -105,41 +198,52 @@ describe.sequential('head HA on real Ray across hosts', () => {
     expect(status.leader?.gcsAddress).toBe(`${L.host('c1').address}:${LAB_PORTS.gcs}`);
     await actorAnswers();
     watcher = await L.readyProbe('watch', { deadlineS: 3600 });
-  }, 240_000);
+    tasks = await L.readyProbe('tasks', { deadlineS: 3600 });
+    for (const c of L.candidates) tables.set(c, await L.nodeTable({ address: `${L.host(c).address}:${LAB_PORTS.gcs}` }));
+    const all = await L.probe('workers', { deadlineS: 120, workers: WORKERS }).next();
+    expect(all.ran?.length, JSON.stringify(all)).toBe(WORKERS);
+    // A job before any fault: the history must keep it.
+    const r = await L.jobCli('submit', ['--submission-id', 'before', '--', 'python', STEPS_JOB, '3', '0']);
+    expect(r.code, r.output).toBe(0);
+    expect(await L.jobStatus('before')).toBe('SUCCEEDED');
+  }, 300_000);
 
   it('pod kill of the leader: c2 takes over, the balancer follows, the actor keeps its state, the dashboard answers through the balancer', async () => {
     const t0 = Date.now();
     L.podKill('c1');
+    const accepted = await acceptsAt('c2', TTL_MS + 30_000);
     await leaderServes('c2', TTL_MS + 30_000);
     timings['podKillToBalancer'] = (Date.now() - t0) / 1000;
+    await oneLiveHeadAndEveryWorker('podKill', 'c2', t0, accepted);
     await actorAnswers();
     timings['podKillToActor'] = (Date.now() - t0) / 1000;
-    await waitFor('the dashboard through the balancer', async () => {
-      const res = await fetch(`http://${L.balancer.address}:${LAB_PORTS.dashboard}/api/version`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
-      return res?.ok ?? false;
-    }, 60_000, 200);
+    await dashboardAnswers();
     timings['podKillToDashboard'] = (Date.now() - t0) / 1000;
     expect(statusJson().leader?.id).toBe('c2');
-  }, 180_000);
+  }, 240_000);
 
   it('c1 restarted as the kubelet does it (new temp dir) stands by', async () => {
     await L.restartCandidate('c1');
     await standsBy('c1');
   }, 90_000);
 
-  it('graceful stop of the leader: it exits 0, c1 takes over, the actor answers', async () => {
+  it('graceful stop of the leader: it exits 0, c1 takes over, the actor answers, a Ray Job running through it succeeds', async () => {
+    await submitStepsJob('graceful', JOB_STEPS);
     const old = L.pods.get('c2')!;
     const t0 = Date.now();
     L.gracefulStop('c2');
+    const accepted = await acceptsAt('c1', 30_000);
     await leaderServes('c1', 30_000);
     timings['termToBalancer'] = (Date.now() - t0) / 1000;
+    await oneLiveHeadAndEveryWorker('graceful', 'c1', t0, accepted);
     expect(await old.exited, L.logTail('c2')).toEqual({ code: 0, signal: null });
     expect(L.rayProcessesOn('c2')).toEqual([]);
     await actorAnswers();
     timings['termToActor'] = (Date.now() - t0) / 1000;
+    await jobSucceeded('graceful', JOB_STEPS);
     await L.restartCandidate('c2');
     await standsBy('c2');
-  }, 180_000);
+  }, 300_000);
 
   it('the driver connected through the pod kill and the graceful stop: the counter never went backwards, it answers after', async () => {
     watcher.stop();
@@ -168,25 +272,31 @@ describe.sequential('head HA on real Ray across hosts', () => {
     expect(L.rayProcessesOn('c1'), 'Ray processes on the fenced host when c2 took the lease').toEqual([]);
     expect((await old.exited).code, L.logTail('c1')).toBe(3);
     expect(L.host('c1').commands()).toEqual([]);
+    const accepted = await acceptsAt('c2', 60_000);
     await leaderServes('c2', 60_000);
+    await oneLiveHeadAndEveryWorker('partition', 'c2', t0, accepted);
     await actorAnswers();
     timings['partitionToActor'] = (Date.now() - t0) / 1000;
     L.heal('c1');
     await L.restartCandidate('c1');
     await standsBy('c1');
-  }, 240_000);
+  }, 300_000);
 
-  it('host death of the leader (link cut, every process killed): c1 takes over after the ttl; the host comes back as a standby', async () => {
+  it('host death of the leader (link cut, every process killed): c1 takes over after the ttl, a Ray Job running through it succeeds; the host comes back as a standby', async () => {
+    await submitStepsJob('host-death', JOB_STEPS);
     const t0 = Date.now();
     L.hostDeath('c2');
+    const accepted = await acceptsAt('c1', TTL_MS + 30_000);
     await leaderServes('c1', TTL_MS + 30_000);
     timings['hostDeathToBalancer'] = (Date.now() - t0) / 1000;
+    await oneLiveHeadAndEveryWorker('hostDeath', 'c1', t0, accepted);
     await actorAnswers();
     timings['hostDeathToActor'] = (Date.now() - t0) / 1000;
+    await jobSucceeded('host-death', JOB_STEPS);
     L.revive('c2');
     await L.startCandidate('c2');
     await standsBy('c2');
-  }, 240_000);
+  }, 300_000);
 
   it('head crash (the leader\'s gcs_server killed): the leader stops the rest of its head at once, releases, exits 1; c2 takes over without waiting out the ttl', async () => {
     expect(await holder()).toBe('c1');
@@ -200,14 +310,16 @@ describe.sequential('head HA on real Ray across hosts', () => {
     expect(L.events('c1').some((e) => e.msg === 'stepping-down -> stopped' && e['reason'] === 'gcs-exit')).toBe(true);
     expect(L.rayProcessesOn('c1')).toEqual([]);
     // Released, not expired: the standby was woken by the release.
+    const accepted = await acceptsAt('c2', 60_000);
     await leaderServes('c2', 60_000);
     timings['headCrashToBalancer'] = (Date.now() - t0) / 1000;
+    await oneLiveHeadAndEveryWorker('headCrash', 'c2', t0, accepted);
     expect(L.events('c2').some((e) => e.msg === 'standby -> leading' && Date.parse(String(e['time'])) - t0 < TTL_MS)).toBe(true);
     await actorAnswers();
     timings['headCrashToActor'] = (Date.now() - t0) / 1000;
     await L.restartCandidate('c1');
     await standsBy('c1');
-  }, 180_000);
+  }, 240_000);
 
   it('the driver connected through the partition and the host death: the counter never went backwards, it answers after', async () => {
     watcher.stop();
@@ -218,6 +330,29 @@ describe.sequential('head HA on real Ray across hosts', () => {
     timings['hardFaultsConnectedFailedCalls'] = w.failed ?? -1;
     await actorAnswers();
     expect(counter).toBeGreaterThan(w.last!);
+  }, 60_000);
+
+  it('a driver connected through every fault submitted a fresh task every 100 ms: every task completed', async () => {
+    tasks.stop();
+    const t = await tasks.next();
+    expect(t.error, JSON.stringify(t)).toBeUndefined();
+    expect(t.failed, JSON.stringify(t)).toBe(0);
+    expect(t.tasks).toBeGreaterThan(500);
+    // The longest wait between two results, per fault (reported; the target is what every task completing asserts).
+    for (const [i, f] of faultTimes.entries()) {
+      const end = faultTimes[i + 1]?.at ?? Infinity;
+      const gaps = (t.gaps ?? []).filter(([from]) => from >= f.at - 1000 && from < end).map(([from, to]) => to - from);
+      timings[`${f.label}TasksLongestGap`] = Math.max(0, ...gaps) / 1000;
+    }
+    timings['tasksLongestGap'] = (t.longestGapMs ?? 0) / 1000;
+  }, 60_000);
+
+  it('the job history on the leader now keeps every job, the one from before the first fault too', async () => {
+    await dashboardAnswers();
+    const list = (await L.jobCli('list')).output;
+    for (const id of ['before', 'graceful', 'host-death']) {
+      expect(new RegExp(`submission_id='${id}'[^<]*status=<JobStatus\\.(\\w+)`).exec(list)?.[1], list.slice(-3000)).toBe('SUCCEEDED');
+    }
   }, 60_000);
 
   it('a previous GCS that keeps answering: the new leader never starts a head and exits 3', async () => {

@@ -66,6 +66,28 @@ export interface ProbeResult {
   last?: number | null;
   backwards?: Array<[number, number]>;
   longestGapMs?: number;
+  /** tasks: tasks submitted; gaps over 1 s between two results ([from, to], epoch ms). */
+  tasks?: number;
+  gaps?: Array<[number, number]>;
+  slowestMs?: number;
+  /** workers: the worker node IDs ALIVE, and those that ran a task. */
+  alive?: string[];
+  ran?: string[];
+}
+
+export interface NodeTableEntry {
+  id: string;
+  ip: string;
+  head: boolean;
+  state: 'ALIVE' | 'DEAD';
+  death: string;
+}
+
+export interface NodeTableWatch {
+  /** Every change seen: the nodes, or the GCS's error; `at` in epoch ms. */
+  changes: Array<{ at: number; nodes?: NodeTableEntry[]; error?: string }>;
+  latest(): NodeTableEntry[] | null;
+  stop(): void;
 }
 
 export interface Probe {
@@ -112,9 +134,14 @@ export interface RayLab {
   rayStarted(name: string): boolean;
   startTcpReadiness(name: string): Promise<Pod>;
   redisRestart(): Promise<void>;
-  probe(mode: 'create' | 'incr' | 'watch', opts?: { deadlineS?: number; waitGo?: boolean; worker?: string }): Probe;
+  probe(mode: 'create' | 'incr' | 'watch' | 'tasks' | 'workers', opts?: { deadlineS?: number; waitGo?: boolean; worker?: string; workers?: number }): Probe;
   createActor(): Promise<ProbeResult>;
-  readyProbe(mode?: 'incr' | 'watch', opts?: { deadlineS?: number; worker?: string }): Promise<Probe>;
+  readyProbe(mode?: 'incr' | 'watch' | 'tasks', opts?: { deadlineS?: number; worker?: string }): Promise<Probe>;
+  /** `ray job VERB --address http://<balancer>:8265 ARGS...` on a worker host. */
+  jobCli(verb: string, args?: string[], opts?: { worker?: string; timeoutMs?: number }): Promise<{ code: number | null; output: string }>;
+  jobStatus(id: string, opts?: { worker?: string; timeoutMs?: number }): Promise<string | null>;
+  /** Ray's node table, watched through the balancer or a candidate's own GCS address. */
+  nodeTable(opts?: { worker?: string; address?: string }): Promise<NodeTableWatch>;
   /** SIGKILL the host's gcs_server; false when none runs. */
   headCrash(name: string): boolean;
   partition(name: string): void;
@@ -132,6 +159,7 @@ export interface RayLab {
   close(): void;
 }
 
+export const STEPS_JOB: string = rayImpl.STEPS_JOB;
 export const startRayLab = rayImpl.startRayLab as (opts?: {
   candidates?: number;
   workers?: number;
