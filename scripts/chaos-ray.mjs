@@ -2,8 +2,10 @@
 // `npm run chaos:ray -- --trials N --seed S`: a seeded fault campaign on real
 // Ray across hosts (the lab, scripts/lab/). Three head candidates on hosts of
 // their own behind HAProxy, Redis with an fsynced append-only file on its own
-// host, a worker host with a detached actor (a counter) and a Ray Serve app
-// that takes steady HTTP traffic through the worker's own Serve proxy.
+// host, a worker host with a detached actor (a counter), a Ray Serve app
+// that takes steady HTTP traffic through the worker's own Serve proxy, and a
+// Ray Job submitted the usual way that runs a step every 0.5 s through every
+// trial.
 //
 // Per trial one fault at random (mostly on the leader), then recovery, then
 // the faulted candidate restarted as the kubelet would. A trial fails on:
@@ -14,7 +16,10 @@
 //     process when another candidate takes the lease;
 //   - the worker's raylet gone;
 //   - a leader change whose epoch did not grow;
-//   - no recovery (a fresh driver answered by the actor) within the bound.
+//   - no recovery (a fresh driver answered by the actor) within the bound;
+//   - the Ray Job no longer RUNNING after the fault.
+// At the end the job is told to stop: it must end SUCCEEDED with every step
+// in `ray job logs`, or the campaign exits 1.
 // Failed Serve requests and failed calls of the connected driver are counted
 // per fault kind (reported, not a failure). Exits 1 on any failed trial.
 //
@@ -25,7 +30,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
-import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
+import { ROOT, startRayLab, STEPS_JOB, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
 import { freeze, seededRandom } from './lib/harness.mjs';
 import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
 
@@ -161,6 +166,28 @@ function deployServe() {
   });
 }
 
+// ---------- a Ray Job that runs through every trial ----------
+
+const JOB_ID = 'campaign';
+const jobStopFile = () => path.join(L.lab.workDir, 'campaign-job.stop');
+const job = { endedIn: null, status: null, steps: null, missing: null };
+
+/** Submitted the usual way (through the balancer's dashboard, no resources); resolves once its driver ran a step. */
+async function startCampaignJob() {
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', JOB_ID, '--', 'python', STEPS_JOB, '--until', jobStopFile()]);
+  if (r.code !== 0) throw new Error(`ray job submit exited ${r.code}: ${r.output.slice(-1500)}`);
+  await waitFor('the campaign job to run', async () => /step 1 /.test((await L.jobCli('logs', [JOB_ID])).output), 60_000, 1000);
+}
+
+/** Stops the campaign job (its stop file) and checks that it ends SUCCEEDED with every step in its logs. */
+async function finishCampaignJob() {
+  writeFileSync(jobStopFile(), '');
+  await waitFor('the campaign job to end', async () => !['RUNNING', 'PENDING', null].includes((job.status = await L.jobStatus(JOB_ID))), 120_000, 1000).catch(() => {});
+  const logs = (await L.jobCli('logs', [JOB_ID])).output;
+  job.steps = Number(/done (\d+)/.exec(logs)?.[1] ?? NaN);
+  job.missing = Number.isFinite(job.steps) ? [...Array(job.steps).keys()].filter((i) => !logs.includes(`step ${i} (`)).length : null;
+}
+
 const workerRayletAlive = () => L.host('w1').commands().some((c) => /\/raylet\b|raylet /.test(c) && !c.startsWith('unshare'));
 
 /** A leader holds the lease, its GCS answers, the balancer routes to it only. */
@@ -284,6 +311,15 @@ async function trial(n, fault) {
   t.toEpoch = after?.epoch ?? null;
   if (after && after.id !== leader && !(after.epoch > before.epoch)) t.problems.push(`epoch did not grow: ${before.epoch} -> ${after.epoch}`);
   if (!workerRayletAlive()) t.problems.push('the worker raylet exited');
+  // The campaign's Ray Job lives on (its driver on the worker) through the fault.
+  if (!job.endedIn) {
+    const status = await L.jobStatus(JOB_ID);
+    if (status !== 'RUNNING') {
+      job.endedIn = n;
+      job.status = status;
+      t.problems.push(`the campaign's Ray Job is ${status} after the fault`);
+    }
+  }
 
   watcher.stop();
   const w = await watcher.next();
@@ -329,7 +365,8 @@ try {
   await deployServe();
   void serveTraffic();
   await waitFor('Serve answering', () => serve.ok > 10, 60_000, 100);
-  log('3 candidates, a worker, the actor and the Serve app are up');
+  await startCampaignJob();
+  log('3 candidates, a worker, the actor, the Serve app and a Ray Job are up');
   const stopStartingAt = opts['max-minutes'] ? Date.now() + Number(opts['max-minutes']) * 60_000 : Infinity;
   for (let n = 1; n <= TRIALS; n++) {
     if (Date.now() >= stopStartingAt) {
@@ -343,11 +380,13 @@ try {
       `recovery ${t.recoveryMs} ms, ${t.from} -> ${t.to}, serve failed ${t.serveFailed}/${t.serveOk + t.serveFailed}, connected failed ${t.connectedFailed}`);
     await sleep(RETRY);
   }
+  if (!job.endedIn) await finishCampaignJob();
 } catch (e) {
   setupError = e.stack ?? String(e);
   console.error(`chaos-ray: ${setupError}`);
 }
 serve.running = false;
+const jobOk = !job.endedIn && job.status === 'SUCCEEDED' && job.missing === 0;
 clearInterval(sampler);
 
 const byFault = {};
@@ -378,6 +417,7 @@ const summary = {
   splitBrainSamples: split.samples,
   splitBrainEvents: split.events,
   serve: { ok: serve.ok, failed: serve.failed },
+  job: { ...job, ok: jobOk },
   byFault: Object.fromEntries(Object.entries(byFault).map(([k, f]) => [k, { ...f, recoveryMedianMs: median(f.recoveryMs), recoveryMaxMs: f.recoveryMs.length ? Math.max(...f.recoveryMs) : null, recoveryMs: undefined }])),
   failures: trials.filter((t) => t.problems.length),
 };
@@ -385,7 +425,8 @@ const md = [
   `# chaos-ray: ${summary.trials} trials (of ${TRIALS} asked) on real Ray across hosts (seed ${SEED}, ttl ${TTL} ms)`,
   '',
   `Failed trials: ${summary.failed}. Split brain: ${split.ms} ms over ${split.samples} samples (every 20 ms). ` +
-    `Serve requests: ${serve.failed} failed of ${serve.ok + serve.failed}.`,
+    `Serve requests: ${serve.failed} failed of ${serve.ok + serve.failed}. ` +
+    `A Ray Job through every trial: ${job.endedIn ? `ended ${job.status} after trial ${job.endedIn}` : `${job.status}, ${job.steps} steps, ${job.missing} missing from its logs`}.`,
   '',
   '| fault | trials | failed | recovery median / max (ms) | lost or reset actor | fenced host with Ray | dead worker raylet | epoch not grown | heads that failed to start | Serve failed / total | connected driver failed calls / longest gap (ms) |',
   '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -399,4 +440,4 @@ writeFileSync(path.join(OUT, 'chaos-ray.json'), JSON.stringify(summary, null, 2)
 writeFileSync(path.join(OUT, 'chaos-ray.md'), md);
 process.stdout.write(md);
 if (opts.keep) log(`logs kept in ${L.lab.workDir}`);
-process.exit(summary.failed || setupError || (summary.trials < TRIALS && !opts['max-minutes']) ? 1 : 0);
+process.exit(summary.failed || setupError || !jobOk || (summary.trials < TRIALS && !opts['max-minutes']) ? 1 : 0);

@@ -2,8 +2,9 @@
  * The short real-Ray fault campaign CI runs (10 trials across hosts; the long
  * one is `npm run chaos:ray -- --trials 200`). The campaign checks every trial
  * (two gcs_server hosts at once, the actor's counter, fenced hosts, the worker
- * raylet, epochs, recovery bounds); this asserts its verdict and that it drew
- * several kinds of fault.
+ * raylet, epochs, recovery bounds, a Ray Job still running); this asserts its
+ * verdict, that it drew several kinds of fault, and that the job ended
+ * SUCCEEDED with every step in its logs.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,12 +36,16 @@ describe('real-Ray fault campaign in the lab', () => {
         splitBrainMs: number;
         splitBrainSamples: number;
         byFault: Record<string, unknown>;
+        job: { ok: boolean; status: string | null; steps: number | null; missing: number | null };
       };
       expect(summary.trials, report).toBe(TRIALS);
       expect(summary.failed, report).toBe(0);
       expect(summary.splitBrainMs, report).toBe(0);
       expect(summary.splitBrainSamples, report).toBeGreaterThan(1000);
       expect(Object.keys(summary.byFault).length, report).toBeGreaterThanOrEqual(4);
+      // The Ray Job that ran through every trial ended SUCCEEDED with every step in its logs.
+      expect(summary.job, report).toMatchObject({ ok: true, status: 'SUCCEEDED', missing: 0 });
+      expect(summary.job.steps, report).toBeGreaterThan(TRIALS);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
