@@ -172,9 +172,9 @@ const JOB_ID = 'campaign';
 const jobStopFile = () => path.join(L.lab.workDir, 'campaign-job.stop');
 const job = { endedIn: null, status: null, steps: null, missing: null };
 
-/** Submitted the usual way (through the balancer's dashboard, no resources); resolves once its driver ran a step. */
+/** Submitted through the balancer's dashboard asking 0.01 CPU (so on the worker: the heads have none, decision 39); resolves once its driver ran a step. */
 async function startCampaignJob() {
-  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', JOB_ID, '--', 'python', STEPS_JOB, '--until', jobStopFile()]);
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', JOB_ID, '--entrypoint-num-cpus', '0.01', '--', 'python', STEPS_JOB, '--until', jobStopFile()]);
   if (r.code !== 0) throw new Error(`ray job submit exited ${r.code}: ${r.output.slice(-1500)}`);
   await waitFor('the campaign job to run', async () => /step 1 /.test((await L.jobCli('logs', [JOB_ID])).output), 60_000, 1000);
 }
@@ -313,7 +313,8 @@ async function trial(n, fault) {
   if (!workerRayletAlive()) t.problems.push('the worker raylet exited');
   // The campaign's Ray Job lives on (its driver on the worker) through the fault.
   if (!job.endedIn) {
-    const status = await L.jobStatus(JOB_ID);
+    // The job API is the new head's dashboard, which comes up after its GCS: null until it answers.
+    const status = await waitFor('the job API to answer', () => L.jobStatus(JOB_ID), 60_000, 1000).catch(() => null);
     if (status !== 'RUNNING') {
       job.endedIn = n;
       job.status = status;

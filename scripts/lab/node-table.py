@@ -20,8 +20,17 @@ from ray.core.generated import gcs_pb2, gcs_service_pb2, gcs_service_pb2_grpc
 gcs = sys.argv[1]
 # gRPC's reconnect backoff grows to minutes while an address refuses (a standby's GCS
 # address); polled every 100 ms, the table must be read as soon as a GCS answers there.
+# A connection attempt to an address whose host is gone (no RST) can take gRPC's 20 s minimum
+# connect timeout, so a failed read also replaces the channel: the next poll dials afresh.
 FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 200)]
-stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(init_grpc_channel(gcs, options=FAST_RECONNECT))
+
+
+def new_stub():
+    channel = init_grpc_channel(gcs, options=FAST_RECONNECT)
+    return channel, gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+
+
+channel, stub = new_stub()
 last = None
 print(json.dumps({"ready": True}), flush=True)
 while True:
@@ -46,6 +55,8 @@ while True:
         line = {"nodes": now}
     except Exception as e:  # noqa: BLE001 - reported, then tried again
         line = {"error": type(e).__name__ + ": " + (str(e).splitlines()[0][:200] if str(e) else "")}
+        channel.close()
+        channel, stub = new_stub()
         if last and "error" in last and last["error"].split(":")[0] == line["error"].split(":")[0]:
             line = last
     if line != last:

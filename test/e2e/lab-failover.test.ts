@@ -15,9 +15,10 @@
  * every one must complete; after each takeover the previous head leaves the
  * node table within 2 s of the new GCS accepting (read from the new head's
  * own GCS), and all three workers are ALIVE and each runs a task; Ray Jobs
- * submitted the usual way (`ray job submit` through the balancer's dashboard,
- * no resources) run through a graceful stop and a host death to SUCCEEDED
- * with every line of their logs, and the job history keeps every job.
+ * submitted with `ray job submit` through the balancer's dashboard (asking
+ * 0.01 CPU, which keeps them off the heads) run through a graceful stop and a
+ * host death to SUCCEEDED with every line of their logs, and the job history
+ * keeps every job, one submitted without resources before the faults too.
  *
  * Needs root, dist/ (npm run build:ts), .venv with Ray, haproxy and iptables.
  */
@@ -116,10 +117,16 @@ async function oneLiveHeadAndEveryWorker(label: string, newLeader: string, t0: n
   }, 30_000, 100);
 }
 
-/** Submits a Ray Job the usual way (through the balancer's dashboard, no resources) and waits until its driver printed a step. */
+/**
+ * Submits a Ray Job through the balancer's dashboard as the README says for
+ * one that must outlive the leader: `--entrypoint-num-cpus 0.01`, which the
+ * heads (`--num-cpus=0`) cannot give, so its supervisor and driver go to a
+ * worker (Ray places a job that asks for nothing on a random node, the head
+ * included: decision 39). Waits until its driver printed a step.
+ */
 async function submitStepsJob(id: string, steps: number): Promise<void> {
   await dashboardAnswers();
-  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--', 'python', STEPS_JOB, String(steps)]);
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--entrypoint-num-cpus', '0.01', '--', 'python', STEPS_JOB, String(steps)]);
   expect(r.code, r.output).toBe(0);
   await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
 }
@@ -356,6 +363,9 @@ describe.sequential('head HA on real Ray across hosts', () => {
   }, 60_000);
 
   it('a previous GCS that keeps answering: the new leader never starts a head and exits 3', async () => {
+    // The node-table watchers dial every candidate's GCS address every 100 ms: against a listener
+    // that never accepts they would fill its backlog, and the address would stop answering.
+    for (const t of tables.values()) t.stop();
     // The leader's host is killed and something answers on its GCS address (a head we do not control).
     const leader = (await holder())!;
     const other = L.candidates.find((c) => c !== leader)!;
