@@ -61,11 +61,30 @@ describe('ray start --head as the head command', () => {
     });
     const started = await c.waitForLog((l) => l.msg === 'head started');
     await until('the fake ray recorded its argv', () => existsSync(record));
-    const ran = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number };
+    const ran = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number; env: Record<string, string> };
     expect(ran.pid).toBe(started.pid);
+    // Ray Jobs are not pinned to the head, where they would die with the leader (decision 39).
+    expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('1');
     expect(ran.argv).toEqual(['start', '--head', '--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299', '--block']);
     const s = await readStatus(redis.client(), 'ray-head-1');
     expect(s.leader).toMatchObject({ id: 'ray-a', gcsAddress: '10.11.12.13:6390', dashboardUrl: 'http://10.11.12.13:8299' });
+  });
+
+  it("keeps the candidate's own RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES and warns that jobs then die with the leader", async () => {
+    const record = path.join(tempDir('rhha-env-'), 'ray.json');
+    const c = startCandidate({
+      id: 'ray-j',
+      redis: redis.address,
+      namespace: 'ray-head-jobs',
+      args: fast,
+      env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30', FAKE_RAY_RECORD: record, RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: '0' },
+      command: [fakeRay, 'start', '--head', '--port=6391', '--node-ip-address=10.11.12.14'],
+    });
+    await c.waitForLog((l) => l.msg === 'head started');
+    await until('the fake ray recorded its environment', () => existsSync(record));
+    const ran = JSON.parse(readFileSync(record, 'utf8')) as { env: Record<string, string> };
+    expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('0');
+    await c.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Ray Jobs submitted without resources will run their driver on the head'));
   });
 
   it('writes the role report for the shim: leader with its GCS address, standby with the leader id, stopped', async () => {
