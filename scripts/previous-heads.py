@@ -21,6 +21,9 @@ cannot be this head's; only when GCS_ADDRESS's host is an IP), then, once the se
 every other head node at this IP (a head this host ran in an earlier term).
 EOF instead of the second line leaves those.
 
+The helper marks nothing once the candidate that started it is gone (it
+checks its parent before each change).
+
 Why that is safe: a leader starts its head only after the previous term ended
 and its head was stopped (released, or fenced by the lease: killed before the
 lease could expire), and only one head runs at a time; so while this head's
@@ -32,10 +35,14 @@ Prints one JSON line: {"ownNodeId", "marked": [node IDs], "atMs"} or
 """
 import ipaddress
 import json
+import os
 import sys
 import time
 
 deadline_s = float(sys.argv[1])
+# The candidate that started this helper. Once it is gone (this process re-parented), its term is
+# over and nothing may be marked any more: the next leader may already serve at this address.
+parent = os.getppid()
 
 from ray._private.grpc_utils import init_grpc_channel  # noqa: E402 - Ray first, before the line is read
 from ray.core.generated import common_pb2, gcs_pb2, gcs_service_pb2, gcs_service_pb2_grpc  # noqa: E402
@@ -87,6 +94,8 @@ def alive_heads():
 
 
 def mark_dead(node):
+    if os.getppid() != parent:
+        out({"error": "the candidate is gone; nothing more is marked", "marked": marked}, 1)
     stub.UnregisterNode(
         gcs_service_pb2.UnregisterNodeRequest(
             node_id=node.node_id,
