@@ -4,8 +4,8 @@
 // their own behind HAProxy, Redis with an fsynced append-only file on its own
 // host, a worker host with a detached actor (a counter), a Ray Serve app
 // that takes steady HTTP traffic through the worker's own Serve proxy, and a
-// Ray Job submitted the usual way that runs a step every 0.5 s through every
-// trial.
+// Ray Job (`ray job submit` through the balancer, asking 0.01 CPU so that it
+// runs on the worker) that runs a step every 0.5 s through every trial.
 //
 // Per trial one fault at random (mostly on the leader), then recovery, then
 // the faulted candidate restarted as the kubelet would. A trial fails on:
@@ -29,7 +29,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawn } from 'node:child_process';
 import { ROOT, startRayLab, STEPS_JOB, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
 import { freeze, seededRandom } from './lib/harness.mjs';
 import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
@@ -154,10 +153,7 @@ async function serveTraffic() {
 function deployServe() {
   return new Promise((resolve, reject) => {
     const host = L.host('w1');
-    const p = spawn('ip', ['netns', 'exec', host.ns, path.join(VENV_BIN, 'python'), path.join(ROOT, 'scripts/lab/serve-app.py'), L.gcsAddress, host.address, String(SERVE_PORT)], {
-      env: L.baseEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = L.onHost('w1', [path.join(VENV_BIN, 'python'), path.join(ROOT, 'scripts/lab/serve-app.py'), L.gcsAddress, host.address, String(SERVE_PORT)], 'ignore');
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));

@@ -121,6 +121,11 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     return env;
   }
 
+  /** `argv` in a host's network namespace (no pod of its own: a driver or a CLI), with the lab's Ray environment; stdout and stderr piped. */
+  function onHost(name, argv, stdin = 'pipe') {
+    return spawn('ip', ['netns', 'exec', lab.host(name).ns, ...argv], { env: baseEnv(), stdio: [stdin, 'pipe', 'pipe'] });
+  }
+
   /** A fresh temp dir per pod incarnation, as a restarted pod has; short (Ray's socket paths must fit 107 bytes). */
   function podTemp(name) {
     const dir = path.join(lab.workDir, `${name}-${serial++}`);
@@ -146,6 +151,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     pods,
     host: (name) => lab.host(name),
     baseEnv,
+    onHost,
     haEnv(name, extra = {}) {
       return baseEnv({
         RAY_ENABLE_HEAD_HA: 'true',
@@ -283,10 +289,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     probe(mode, { deadlineS = 120, waitGo = false, worker = workerNames[0], workers } = {}) {
       const host = lab.host(worker);
       const flags = [...(waitGo ? ['--wait-go'] : []), ...(workers ? [`--workers=${workers}`] : [])];
-      const proc = spawn('ip', ['netns', 'exec', host.ns, PYTHON, PROBE, gcsAddress, mode, String(deadlineS), host.address, ...flags], {
-        env: baseEnv(),
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const proc = onHost(worker, [PYTHON, PROBE, gcsAddress, mode, String(deadlineS), host.address, ...flags]);
       let stderr = '';
       const errLog = createWriteStream(path.join(lab.workDir, `probe-${mode}-${serial++}.log`));
       proc.stderr.on('data', (d) => {
@@ -339,12 +342,8 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
      * Resolves with its exit code and output (stdout and stderr).
      */
     jobCli(verb, args = [], { worker = workerNames[0], timeoutMs = 60_000 } = {}) {
-      const host = lab.host(worker);
       return new Promise((resolve) => {
-        const proc = spawn('ip', ['netns', 'exec', host.ns, path.join(VENV_BIN, 'ray'), 'job', verb, '--address', `http://${balancer.address}:${PORTS.dashboard}`, ...args], {
-          env: baseEnv(),
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const proc = onHost(worker, [path.join(VENV_BIN, 'ray'), 'job', verb, '--address', `http://${balancer.address}:${PORTS.dashboard}`, ...args], 'ignore');
         let output = '';
         proc.stdout.on('data', (d) => (output += d));
         proc.stderr.on('data', (d) => (output += d));
@@ -366,8 +365,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
      * {at, error}); `stop()` ends it. Resolves once it runs.
      */
     async nodeTable({ worker = workerNames[0], address = gcsAddress } = {}) {
-      const host = lab.host(worker);
-      const proc = spawn('ip', ['netns', 'exec', host.ns, PYTHON, NODE_TABLE, address], { env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+      const proc = onHost(worker, [PYTHON, NODE_TABLE, address]);
       const changes = [];
       let stderr = '';
       proc.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));

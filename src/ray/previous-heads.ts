@@ -29,12 +29,9 @@ export const PREVIOUS_HEADS_DEADLINE_MS = 60_000;
 export interface PreviousHeadsOptions {
   /** Ray's interpreter (warm-command.ts rayInterpreter). */
   interpreter: string[];
-  /** This head's own GCS address (never the Service in front of it). */
-  gcsAddress: string;
   /** The head's environment: Ray's TLS and token settings for the channel. */
   env: NodeJS.ProcessEnv;
   clock: Clock;
-  log: Logger;
   deadlineMs?: number;
   /** How often to look for the head's raylet until it is there. */
   findEveryMs?: number;
@@ -81,7 +78,7 @@ export class PreviousHeads {
   private spare: Helper | null = null;
   private closed = false;
 
-  constructor(private readonly o: Omit<PreviousHeadsOptions, 'gcsAddress' | 'log'>) {}
+  constructor(private readonly o: PreviousHeadsOptions) {}
 
   /** Starts the spare helper if there is none (or it died). */
   ensure(): void {
@@ -110,7 +107,8 @@ export class PreviousHeads {
   }
 
   /**
-   * For the head `headPid` whose GCS is `gcsAddress`: resolves with what the
+   * For the head `headPid` whose own GCS address (never the Service in
+   * front of it) is `gcsAddress`: resolves with what the
    * helper did (null when `signal` aborted first: the term ended, the helper
    * is killed). Never rejects: a failure is logged and the term goes on
    * (Ray's health check then marks the old head dead in its own time).

@@ -117,6 +117,8 @@ export interface RayLab {
   pods: Map<string, Pod>;
   host(name: string): Host;
   baseEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+  /** `argv` in a host's network namespace with the lab's Ray environment (stdout and stderr piped). */
+  onHost(name: string, argv: string[], stdin?: 'pipe' | 'ignore'): ChildProcess;
   haEnv(name: string, extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
   startCandidate(name: string, opts?: { env?: NodeJS.ProcessEnv; args?: string[] }): Promise<Pod>;
   startStockHead(name: string): Promise<Pod>;

@@ -38,6 +38,27 @@ afterEach(async () => {
 
 const fast = ['--ttl-ms', '1500', '--retry-ms', '200'];
 
+/**
+ * A candidate whose head is the fake `ray start --head ARGS...`; resolves once
+ * the head started and recorded what it ran with. The fake ray records it
+ * itself: /proc/PID/cmdline is empty for a moment while the head execs.
+ */
+async function recordedHead(id: string, namespace: string, env: NodeJS.ProcessEnv, args: string[]) {
+  const record = path.join(tempDir('rhha-argv-'), 'ray.json');
+  const c = startCandidate({
+    id,
+    redis: redis.address,
+    namespace,
+    args: fast,
+    env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30', FAKE_RAY_RECORD: record, ...env },
+    command: [fakeRay, 'start', '--head', ...args],
+  });
+  const started = await c.waitForLog((l) => l.msg === 'head started');
+  await until('the fake ray recorded what it ran with', () => existsSync(record));
+  const ran = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number; env: Record<string, string> };
+  return { c, started, ran };
+}
+
 describe('ray start --head as the head command', () => {
   it('refuses to start without RAY_REDIS_ADDRESS: exit 2, one line, nothing run', () => {
     const env = { ...process.env };
@@ -49,19 +70,7 @@ describe('ray start --head as the head command', () => {
   });
 
   it('runs the head with --block, publishes the derived GCS address and dashboard URL', async () => {
-    // The fake ray records its argv itself: /proc/PID/cmdline is empty for a moment while the head execs.
-    const record = path.join(tempDir('rhha-argv-'), 'ray.json');
-    const c = startCandidate({
-      id: 'ray-a',
-      redis: redis.address,
-      namespace: 'ray-head-1',
-      args: fast,
-      env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30', FAKE_RAY_RECORD: record },
-      command: [fakeRay, 'start', '--head', '--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299'],
-    });
-    const started = await c.waitForLog((l) => l.msg === 'head started');
-    await until('the fake ray recorded its argv', () => existsSync(record));
-    const ran = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; pid: number; env: Record<string, string> };
+    const { started, ran } = await recordedHead('ray-a', 'ray-head-1', {}, ['--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299']);
     expect(ran.pid).toBe(started.pid);
     // Ray Jobs are not pinned to the head, where they would die with the leader (decision 39).
     expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('1');
@@ -71,18 +80,7 @@ describe('ray start --head as the head command', () => {
   });
 
   it("keeps the candidate's own RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES and warns that jobs then die with the leader", async () => {
-    const record = path.join(tempDir('rhha-env-'), 'ray.json');
-    const c = startCandidate({
-      id: 'ray-j',
-      redis: redis.address,
-      namespace: 'ray-head-jobs',
-      args: fast,
-      env: { RAY_REDIS_ADDRESS: redis.address, FAKE_RAY_SLEEP: '30', FAKE_RAY_RECORD: record, RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: '0' },
-      command: [fakeRay, 'start', '--head', '--port=6391', '--node-ip-address=10.11.12.14'],
-    });
-    await c.waitForLog((l) => l.msg === 'head started');
-    await until('the fake ray recorded its environment', () => existsSync(record));
-    const ran = JSON.parse(readFileSync(record, 'utf8')) as { env: Record<string, string> };
+    const { c, ran } = await recordedHead('ray-j', 'ray-head-jobs', { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: '0' }, ['--port=6391', '--node-ip-address=10.11.12.14']);
     expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('0');
     await c.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Ray Jobs submitted without resources will run their driver on the head'));
   });
