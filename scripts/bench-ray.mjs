@@ -20,7 +20,10 @@
 // at once on the same host (a restart that takes no time).
 //
 // Clocks per run, from the fault: gcsUp (a candidate's GCS port accepts again,
-// polled every 20 ms), workerBack (the worker's raylet logs it re-fetched the
+// polled every 20 ms), oldHeadGone (from gcsUp, not the fault: until that
+// GCS's node table holds no head that was ALIVE before the fault, read every
+// 100 ms from the worker host; stock Ray marks it once the new head's raylet
+// registers, an HA head at once: decision 38), workerBack (the worker's raylet logs it re-fetched the
 // job table from the new GCS), actor (a fresh driver, Ray imported before the
 // fault, gets the actor and calls it), and the longest gap and failed calls of
 // a driver that stayed connected and calls the actor every 50 ms.
@@ -40,7 +43,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
+import { PORTS, ROOT, startRayLab, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
 import { median } from './lib/harness.mjs';
 import { spawnSync } from 'node:child_process';
 
@@ -96,15 +99,18 @@ function rayLogTime(file, needle, sinceMs) {
 }
 
 const L = await startRayLab({ candidates: 2, ttlMs: TTL_MS, retryMs: RETRY_MS, keepWork: opts.keep, env: { RAY_HA_WARM_STANDBY: WARM }, rayEnv: RAY_ENV });
-const cleanup = () => L.close();
+const cleanup = () => {
+  for (const t of tables.values()) t.stop();
+  L.close();
+};
 process.on('exit', cleanup);
 
-/** First time any candidate's GCS port accepts after t0 (polled every 20 ms). */
+/** First time any candidate's GCS port accepts after t0 (polled every 20 ms): {at, host}. */
 function watchGcsUp(hosts) {
   let stopped = false;
   const up = (async () => {
     while (!stopped) {
-      for (const h of hosts) if (await L.gcsListeningOn(h)) return Date.now();
+      for (const h of hosts) if (await L.gcsListeningOn(h)) return { at: Date.now(), host: h };
       await sleep(20);
     }
     return null;
@@ -124,11 +130,45 @@ async function workerBack(t0) {
 
 const holder = async () => (await L.leaseHolder())?.id ?? null;
 
+/** One node-table watcher per candidate, on its own GCS address (node-table.py on the worker host). */
+const tables = new Map();
+async function watchTables(hosts) {
+  for (const t of tables.values()) t.stop();
+  tables.clear();
+  for (const h of hosts) tables.set(h, await L.nodeTable({ address: `${L.host(h).address}:${PORTS.gcs}` }));
+}
+/** The ALIVE head node IDs in any candidate's table now. */
+function aliveHeads() {
+  const ids = new Set();
+  for (const t of tables.values()) for (const n of t.latest() ?? []) if (n.head && n.state === 'ALIVE') ids.add(n.id);
+  return ids;
+}
+/** When `host`'s GCS first held none of `ids` ALIVE, at or after sinceMs (waits up to 30 s; null when never). */
+async function headsGoneAt(host, ids, sinceMs) {
+  const t = tables.get(host);
+  const gone = (c) => c.at >= sinceMs && c.nodes && !c.nodes.some((n) => ids.has(n.id) && n.state === 'ALIVE');
+  const end = Date.now() + 30_000;
+  while (Date.now() < end) {
+    const c = t?.changes.find(gone);
+    if (c) return c.at;
+    await sleep(100);
+  }
+  return null;
+}
+
 /** The part every kind shares: a connected driver and a fresh one ready, the fault, the clocks. */
 async function measure(kind, fault, candidates) {
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
   const fresh = await L.readyProbe('incr', { deadlineS: 180 });
   await sleep(500);
+  // (A table read can time out on a loaded machine: its latest entry is then an error.)
+  const before = await waitFor('one ALIVE head in the node tables before the fault', () => {
+    const ids = aliveHeads();
+    return ids.size === 1 ? ids : null;
+  }, 30_000, 100).catch((e) => {
+    const seen = [...tables].map(([h, t]) => `${h}: ${JSON.stringify(t.changes.slice(-2))}`).join('\n');
+    throw new Error(`bench-ray: ${e.message}; the tables' last changes:\n${seen}`);
+  });
   const t0 = Date.now();
   await fault();
   // The fault is over when no candidate's GCS accepts: only then can "up again" be seen.
@@ -140,8 +180,11 @@ async function measure(kind, fault, candidates) {
   const gcs = watchGcsUp(candidates);
   fresh.go();
   const r = await fresh.next();
-  const gcsUp = await Promise.race([gcs.up, sleep(10_000).then(() => null)]);
+  const up = await Promise.race([gcs.up, sleep(10_000).then(() => null)]);
   gcs.stop();
+  const gcsUp = up?.at ?? null;
+  // A table read that saw the new GCS may start up to 100 ms before the port check did.
+  const gone = up && (await headsGoneAt(up.host, before, up.at - 100));
   await sleep(1000);
   watcher.stop();
   const w = await watcher.next();
@@ -153,6 +196,7 @@ async function measure(kind, fault, candidates) {
     value: r.value ?? null,
     gcsDown: sec(downAt - t0),
     gcsUp: sec(gcsUp && gcsUp - t0),
+    oldHeadGone: sec(gone && Math.max(0, gone - gcsUp)),
     workerBack: sec(back && back - t0),
     actor: sec(r.answerAt && r.answerAt - t0),
     connectedGap: sec(w.longestGapMs),
@@ -174,6 +218,7 @@ async function haSetup() {
   await L.waitStandby('c2');
   await L.startWorker();
   await L.createActor();
+  await watchTables(L.candidates);
   log('HA: worker joined through the balancer, detached actor created');
 }
 
@@ -215,6 +260,7 @@ async function stockSetup() {
   await waitFor('the stock GCS', () => L.gcsListeningOn('c1'), 90_000, 100);
   await L.startWorker();
   await L.createActor();
+  await watchTables(['c1']);
   log('stock: plain head on c1, worker joined through the balancer, detached actor created');
 }
 
@@ -231,7 +277,7 @@ async function stockRun() {
 
 // ---------- report ----------
 
-const CLOCKS = ['gcsUp', 'workerBack', 'actor', 'connectedGap'];
+const CLOCKS = ['gcsUp', 'oldHeadGone', 'workerBack', 'actor', 'connectedGap'];
 
 function markdown(result) {
   const lines = [
@@ -242,21 +288,23 @@ function markdown(result) {
       `(load ${result.machine.loadBefore.join(' ')} before), ${result.date}.`,
     'Seconds from the fault. Drivers on the worker host reach the head through HAProxy only.',
     '',
-    '| kind | runs ok | gcsUp | workerBack | actor (new driver) | connected driver: longest gap / failed calls | actor vs stock |',
-    '|---|---|---|---|---|---|---|',
+    '| kind | runs ok | gcsUp | oldHeadGone (from gcsUp) | workerBack | actor (new driver) | connected driver: longest gap / failed calls | actor vs stock | oldHeadGone vs stock |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
-  const stockActor = median(result.rows.filter((r) => r.kind === 'stock').map((r) => r.actor));
+  const stock = result.rows.filter((r) => r.kind === 'stock');
+  const stockActor = median(stock.map((r) => r.actor));
+  const stockGone = median(stock.map((r) => r.oldHeadGone));
+  const vs = (x, base) => (base && x !== null && x !== undefined ? `${(x / base).toFixed(2)}×` : '-');
   for (const kind of KINDS) {
     const rows = result.rows.filter((r) => r.kind === kind);
     if (!rows.length) continue;
     const m = Object.fromEntries(CLOCKS.map((c) => [c, median(rows.map((r) => r[c]))]));
     const failed = rows.reduce((a, r) => a + (r.connectedFailed ?? 0), 0);
-    const ratio = stockActor && m.actor ? `${(m.actor / stockActor).toFixed(2)}×` : '-';
-    lines.push(`| ${kind} | ${rows.filter((r) => r.ok).length}/${rows.length} | ${m.gcsUp} | ${m.workerBack} | ${m.actor} | ${m.connectedGap} / ${failed} | ${ratio} |`);
+    lines.push(`| ${kind} | ${rows.filter((r) => r.ok).length}/${rows.length} | ${m.gcsUp} | ${m.oldHeadGone} | ${m.workerBack} | ${m.actor} | ${m.connectedGap} / ${failed} | ${vs(m.actor, stockActor)} | ${vs(m.oldHeadGone, stockGone)} |`);
   }
-  lines.push('', 'Medians. Every run:', '', '| kind | run | gcsDown | gcsUp | workerBack | actor | gap | failed | error |', '|---|---|---|---|---|---|---|---|---|');
+  lines.push('', 'Medians. Every run:', '', '| kind | run | gcsDown | gcsUp | oldHeadGone | workerBack | actor | gap | failed | error |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const r of result.rows) {
-    lines.push(`| ${r.kind} | ${r.run} | ${r.gcsDown} | ${r.gcsUp} | ${r.workerBack} | ${r.actor} | ${r.connectedGap} | ${r.connectedFailed} | ${[r.error, r.connectedError && `connected driver: ${r.connectedError}`].filter(Boolean).join('; ').slice(0, 300)} |`);
+    lines.push(`| ${r.kind} | ${r.run} | ${r.gcsDown} | ${r.gcsUp} | ${r.oldHeadGone} | ${r.workerBack} | ${r.actor} | ${r.connectedGap} | ${r.connectedFailed} | ${[r.error, r.connectedError && `connected driver: ${r.connectedError}`].filter(Boolean).join('; ').slice(0, 300)} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -15,6 +15,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { cmdline as cmdlineOf } from '../lib/procs.mjs';
+import { jobStatusOf } from '../lib/ray-job.mjs';
 import { createLab } from './lab.mjs';
 import { isListening, startHaproxy, startLabRedis } from './services.mjs';
 
@@ -24,7 +25,8 @@ const PYTHON = path.join(VENV_BIN, 'python');
 const PROBE = path.join(ROOT, 'scripts', 'lab', 'actor-probe.py');
 const NODE_TABLE = path.join(ROOT, 'scripts', 'lab', 'node-table.py');
 export const STEPS_JOB = path.join(ROOT, 'scripts', 'lab', 'steps-job.py');
-export const PORTS = { gcs: 6379, dashboard: 8265, client: 10001 };
+// Ray's ports on a head, each also a frontend of the balancer (metrics: Ray's own, as KubeRay's head exposes it).
+export const PORTS = { gcs: 6379, dashboard: 8265, client: 10001, metrics: 8080 };
 export const HTTP_PORT = 8088;
 const RAY_PROCESS = /gcs_server|raylet|dashboard\.py|dashboard\/agent\.py|log_monitor\.py|monitor\.py|runtime_env\/agent|\/ray start|default_worker\.py|ray::/;
 // Not Ray: the pod's `unshare`, the orchestrator (`node .../ray-head-ha.js run -- ray start ...`) and its keeper.
@@ -136,7 +138,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
   const headArgs = (host, temp) => [
     'ray', 'start', '--head', '--block', `--port=${PORTS.gcs}`, `--node-ip-address=${host.address}`,
     '--dashboard-host=0.0.0.0', `--dashboard-port=${PORTS.dashboard}`, `--ray-client-server-port=${PORTS.client}`,
-    '--num-cpus=0', `--temp-dir=${temp}`, '--disable-usage-stats',
+    `--metrics-export-port=${PORTS.metrics}`, '--num-cpus=0', `--temp-dir=${temp}`, '--disable-usage-stats',
   ];
 
   const self = {
@@ -356,8 +358,7 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
     },
     /** A job's status as `ray job status` prints it (RUNNING, SUCCEEDED, ...), or null when it cannot tell. */
     async jobStatus(id, opts) {
-      const { output } = await self.jobCli('status', [id], opts);
-      return /Status for job '[^']+': (\w+)/.exec(output)?.[1] ?? (/Job '[^']+' (succeeded|failed|stopped)/.exec(output)?.[1]?.toUpperCase() ?? null);
+      return jobStatusOf((await self.jobCli('status', [id], opts)).output);
     },
     /**
      * Watches Ray's node table through the balancer (or `address`, a
@@ -366,6 +367,8 @@ function rayLab({ lab, shimDir, redis, balancer, redisClient, candNames, workerN
      */
     async nodeTable({ worker = workerNames[0], address = gcsAddress } = {}) {
       const proc = onHost(worker, [PYTHON, NODE_TABLE, address]);
+      // stop() after the host's processes were killed: the pipe is gone, nothing to tell.
+      proc.stdin.on('error', () => {});
       const changes = [];
       let stderr = '';
       proc.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));

@@ -172,7 +172,7 @@ export const startRayLab = rayImpl.startRayLab as (opts?: {
 }) => Promise<RayLab>;
 
 export const rayProcesses = rayImpl.rayProcesses as (commands: string[]) => string[];
-export const LAB_PORTS: { gcs: number; dashboard: number; client: number } = rayImpl.PORTS;
+export const LAB_PORTS: { gcs: number; dashboard: number; client: number; metrics: number } = rayImpl.PORTS;
 export const LAB_HTTP_PORT: number = rayImpl.HTTP_PORT;
 
 /** Polls fn every stepMs until it returns something truthy; returns that value. */
