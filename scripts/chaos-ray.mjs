@@ -3,7 +3,8 @@
 // Ray across hosts (the lab, scripts/lab/). Three head candidates on hosts of
 // their own behind HAProxy, Redis with an fsynced append-only file on its own
 // host, a worker host with a detached actor (a counter), a Ray Serve app
-// that takes steady HTTP traffic through the worker's own Serve proxy, and a
+// that takes steady HTTP traffic (50 requests per second, each sent on time)
+// through the worker's own Serve proxy, and a
 // Ray Job (`ray job submit` through the balancer, asking 0.01 CPU so that it
 // runs on the worker) that runs a step every 0.5 s through every trial.
 //
@@ -20,8 +21,9 @@
 //   - the Ray Job no longer RUNNING after the fault.
 // At the end the job is told to stop: it must end SUCCEEDED with every step
 // in `ray job logs`, or the campaign exits 1.
-// Failed Serve requests and failed calls of the connected driver are counted
-// per fault kind (reported, not a failure). Exits 1 on any failed trial.
+// Failed Serve requests and the longest gap between two answered ones, and
+// failed calls of the connected driver, are counted per fault kind (reported,
+// not a failure). Exits 1 on any failed trial.
 //
 //   node scripts/chaos-ray.mjs [--trials 10] [--seed S] [--ttl-ms 6000] [--faults a,b] [--max-minutes M] [--out bench-results] [--keep]
 //
@@ -32,6 +34,8 @@ import { parseArgs } from 'node:util';
 import { ROOT, startRayLab, STEPS_JOB, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
 import { freeze, seededRandom } from './lib/harness.mjs';
 import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
+import { stepsInLogs } from './lib/ray-job.mjs';
+import { steadyGets } from './lib/steady-http.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -130,24 +134,23 @@ const sampler = setInterval(() => {
   split.last = now;
 }, 20);
 
-const serve = { ok: 0, failed: 0, running: false };
-async function serveTraffic() {
-  serve.running = true;
+// Serve traffic at SERVE_RPS, each request sent on time (scripts/lib/steady-http.mjs;
+// a 2 s timeout counts as failed); per trial the longest time between two
+// answered requests (or from the trial's start).
+const SERVE_RPS = 50;
+const serve = { ok: 0, failed: 0, stop: () => {} };
+function serveTraffic() {
   const url = `http://${L.host('w1').address}:${SERVE_PORT}/`;
-  while (serve.running) {
-    const t = Date.now();
-    let ok = false;
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      ok = res.ok && (await res.text()).startsWith('ok');
-    } catch {
-      ok = false;
-    }
+  serve.stop = steadyGets(url, SERVE_RPS, ({ at, ok }) => {
     if (ok) serve.ok++;
     else serve.failed++;
-    if (current) current[ok ? 'serveOk' : 'serveFailed']++;
-    await sleep(Math.max(0, 50 - (Date.now() - t)));
-  }
+    if (!current) return;
+    current[ok ? 'serveOk' : 'serveFailed']++;
+    if (ok) {
+      current.serveGapMs = Math.max(current.serveGapMs, at - current.serveLastOk);
+      current.serveLastOk = at;
+    }
+  }, { accept: (text) => text.startsWith('ok') });
 }
 
 function deployServe() {
@@ -180,8 +183,9 @@ async function finishCampaignJob() {
   writeFileSync(jobStopFile(), '');
   await waitFor('the campaign job to end', async () => !['RUNNING', 'PENDING', null].includes((job.status = await L.jobStatus(JOB_ID))), 120_000, 1000).catch(() => {});
   const logs = (await L.jobCli('logs', [JOB_ID])).output;
-  job.steps = Number(/done (\d+)/.exec(logs)?.[1] ?? NaN);
-  job.missing = Number.isFinite(job.steps) ? [...Array(job.steps).keys()].filter((i) => !logs.includes(`step ${i} (`)).length : null;
+  const { done, missing } = stepsInLogs(logs);
+  job.steps = done;
+  job.missing = missing?.length ?? null;
 }
 
 const workerRayletAlive = () => L.host('w1').commands().some((c) => /\/raylet\b|raylet /.test(c) && !c.startsWith('unshare'));
@@ -207,7 +211,7 @@ async function trial(n, fault) {
   const standbys = L.candidates.filter((c) => c !== leader);
   const target = fault === 'standby-kill' ? pick(standbys) : leader;
   const t = (current = {
-    n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], serveOk: 0, serveFailed: 0, splitBrain: false,
+    n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], serveOk: 0, serveFailed: 0, serveGapMs: 0, serveLastOk: Date.now(), splitBrain: false,
   });
   const snap = await leaseSnapshot(L.redisClient, L.namespace).catch(() => null);
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
@@ -343,6 +347,8 @@ async function trial(n, fault) {
     if (left.length) t.problems.push(`Ray processes left on standby ${c}: ${left.join(' | ').slice(0, 300)}`);
   }
   if (t.splitBrain) t.problems.push('two gcs_server hosts at once');
+  t.serveGapMs = Math.max(t.serveGapMs, Date.now() - t.serveLastOk);
+  delete t.serveLastOk;
   current = null;
   return t;
 }
@@ -360,7 +366,7 @@ try {
   await L.startWorker();
   lastValue = (await L.createActor()).value;
   await deployServe();
-  void serveTraffic();
+  serveTraffic();
   await waitFor('Serve answering', () => serve.ok > 10, 60_000, 100);
   await startCampaignJob();
   log('3 candidates, a worker, the actor, the Serve app and a Ray Job are up');
@@ -374,7 +380,7 @@ try {
     const t = await trial(n, fault);
     trials.push(t);
     log(`trial ${n} ${fault} (${t.target}): ${t.problems.length ? 'FAILED ' + t.problems.join('; ') : 'ok'} ` +
-      `recovery ${t.recoveryMs} ms, ${t.from} -> ${t.to}, serve failed ${t.serveFailed}/${t.serveOk + t.serveFailed}, connected failed ${t.connectedFailed}`);
+      `recovery ${t.recoveryMs} ms, ${t.from} -> ${t.to}, serve failed ${t.serveFailed}/${t.serveOk + t.serveFailed} (longest gap ${t.serveGapMs} ms), connected failed ${t.connectedFailed}`);
     await sleep(RETRY);
   }
   if (!job.endedIn) await finishCampaignJob();
@@ -382,18 +388,19 @@ try {
   setupError = e.stack ?? String(e);
   console.error(`chaos-ray: ${setupError}`);
 }
-serve.running = false;
+serve.stop();
 const jobOk = !job.endedIn && job.status === 'SUCCEEDED' && job.missing === 0;
 clearInterval(sampler);
 
 const byFault = {};
 for (const t of trials) {
-  const f = (byFault[t.fault] ??= { trials: 0, failed: 0, recoveryMs: [], serveFailed: 0, serveTotal: 0, connectedFailed: 0, maxConnectedGapMs: 0, lostOrReset: 0, fencedWithRay: 0, deadWorker: 0, epochNotGrown: 0, headStartFailures: 0 });
+  const f = (byFault[t.fault] ??= { trials: 0, failed: 0, recoveryMs: [], serveFailed: 0, serveTotal: 0, maxServeGapMs: 0, connectedFailed: 0, maxConnectedGapMs: 0, lostOrReset: 0, fencedWithRay: 0, deadWorker: 0, epochNotGrown: 0, headStartFailures: 0 });
   f.trials++;
   if (t.problems.length) f.failed++;
   if (t.recoveryMs !== null) f.recoveryMs.push(t.recoveryMs);
   f.serveFailed += t.serveFailed;
   f.serveTotal += t.serveFailed + t.serveOk;
+  f.maxServeGapMs = Math.max(f.maxServeGapMs, t.serveGapMs);
   f.connectedFailed += t.connectedFailed ?? 0;
   f.maxConnectedGapMs = Math.max(f.maxConnectedGapMs, t.connectedGapMs ?? 0);
   f.lostOrReset += t.problems.some((p) => /actor did not answer|backwards/.test(p)) ? 1 : 0;
@@ -422,13 +429,13 @@ const md = [
   `# chaos-ray: ${summary.trials} trials (of ${TRIALS} asked) on real Ray across hosts (seed ${SEED}, ttl ${TTL} ms)`,
   '',
   `Failed trials: ${summary.failed}. Split brain: ${split.ms} ms over ${split.samples} samples (every 20 ms). ` +
-    `Serve requests: ${serve.failed} failed of ${serve.ok + serve.failed}. ` +
+    `Serve requests (${SERVE_RPS} per second through the worker's proxy): ${serve.failed} failed of ${serve.ok + serve.failed}. ` +
     `A Ray Job through every trial: ${job.endedIn ? `ended ${job.status} after trial ${job.endedIn}` : `${job.status}, ${job.steps} steps, ${job.missing} missing from its logs`}.`,
   '',
-  '| fault | trials | failed | recovery median / max (ms) | lost or reset actor | fenced host with Ray | dead worker raylet | epoch not grown | heads that failed to start | Serve failed / total | connected driver failed calls / longest gap (ms) |',
+  '| fault | trials | failed | recovery median / max (ms) | lost or reset actor | fenced host with Ray | dead worker raylet | epoch not grown | heads that failed to start | Serve failed / total / longest gap (ms) | connected driver failed calls / longest gap (ms) |',
   '|---|---|---|---|---|---|---|---|---|---|---|',
   ...Object.entries(summary.byFault).map(([k, f]) =>
-    `| ${k} | ${f.trials} | ${f.failed} | ${f.recoveryMedianMs} / ${f.recoveryMaxMs} | ${f.lostOrReset} | ${f.fencedWithRay} | ${f.deadWorker} | ${f.epochNotGrown} | ${f.headStartFailures} | ${f.serveFailed} / ${f.serveTotal} | ${f.connectedFailed} / ${f.maxConnectedGapMs} |`),
+    `| ${k} | ${f.trials} | ${f.failed} | ${f.recoveryMedianMs} / ${f.recoveryMaxMs} | ${f.lostOrReset} | ${f.fencedWithRay} | ${f.deadWorker} | ${f.epochNotGrown} | ${f.headStartFailures} | ${f.serveFailed} / ${f.serveTotal} / ${f.maxServeGapMs} | ${f.connectedFailed} / ${f.maxConnectedGapMs} |`),
   '',
   ...summary.failures.map((t) => `- trial ${t.n} ${t.fault}: ${t.problems.join('; ')}`),
 ].join('\n') + '\n';

@@ -35,7 +35,7 @@ describe('real-Ray fault campaign in the lab', () => {
         failed: number;
         splitBrainMs: number;
         splitBrainSamples: number;
-        byFault: Record<string, unknown>;
+        byFault: Record<string, { serveTotal: number; maxServeGapMs: number }>;
         job: { ok: boolean; status: string | null; steps: number | null; missing: number | null };
       };
       expect(summary.trials, report).toBe(TRIALS);
@@ -43,6 +43,11 @@ describe('real-Ray fault campaign in the lab', () => {
       expect(summary.splitBrainMs, report).toBe(0);
       expect(summary.splitBrainSamples, report).toBeGreaterThan(1000);
       expect(Object.keys(summary.byFault).length, report).toBeGreaterThanOrEqual(4);
+      // Serve took traffic through every kind of fault (its failures and longest gap are reported, target 0).
+      for (const [kind, f] of Object.entries(summary.byFault)) {
+        expect(f.serveTotal, `${kind}: ${report}`).toBeGreaterThan(0);
+        expect(f.maxServeGapMs, `${kind}: ${report}`).toBeGreaterThan(0);
+      }
       // The Ray Job that ran through every trial ended SUCCEEDED with every step in its logs.
       expect(summary.job, report).toMatchObject({ ok: true, status: 'SUCCEEDED', missing: 0 });
       expect(summary.job.steps, report).toBeGreaterThan(TRIALS);

@@ -1,0 +1,50 @@
+// Steady HTTP traffic, as a load balancer's client sees a service: a GET
+// every 1000/rps ms, each sent on time whether the previous one answered or
+// not. Used for Serve traffic by the campaign (scripts/chaos-ray.mjs) and,
+// in a process of its own, by the Kubernetes e2e (scripts/k8s-lab/serve-traffic.mjs).
+
+/**
+ * Starts the traffic; onResult({ at, ok }) once per request when it ends
+ * (`at` epoch ms; ok: a 2xx answer whose body passes `accept`, within
+ * timeoutMs). Returns stop(): no request is sent and no result reported after it.
+ */
+export function steadyGets(url, rps, onResult, { timeoutMs = 2000, accept = () => true } = {}) {
+  let running = true;
+  const timer = setInterval(async () => {
+    let ok = false;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      ok = res.ok && accept(await res.text());
+    } catch {
+      ok = false;
+    }
+    if (running) onResult({ at: Date.now(), ok });
+  }, 1000 / rps);
+  return () => {
+    running = false;
+    clearInterval(timer);
+  };
+}
+
+/**
+ * Over the results that ended in [from, to]: how many answered and failed,
+ * and the longest time without an answer (from `from` to the first answer,
+ * between answers, from the last to `to`; ms).
+ */
+export function windowStats(results, from, to) {
+  let ok = 0;
+  let failed = 0;
+  let last = from;
+  let longestGapMs = 0;
+  for (const r of results) {
+    if (r.at < from || r.at > to) continue;
+    if (!r.ok) {
+      failed++;
+      continue;
+    }
+    ok++;
+    longestGapMs = Math.max(longestGapMs, r.at - last);
+    last = r.at;
+  }
+  return { ok, failed, longestGapMs: Math.max(longestGapMs, to - last) };
+}

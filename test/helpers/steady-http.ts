@@ -1,0 +1,19 @@
+/** Steady HTTP traffic: scripts/lib/steady-http.mjs (one implementation with the scripts), typed. */
+import * as impl from '../../scripts/lib/steady-http.mjs';
+
+export interface RequestResult {
+  /** When the request ended, epoch ms. */
+  at: number;
+  ok: boolean;
+}
+
+/** A GET every 1000/rps ms, each on time; onResult per request when it ends. Returns stop(). */
+export const steadyGets = impl.steadyGets as (
+  url: string,
+  rps: number,
+  onResult: (r: RequestResult) => void,
+  opts?: { timeoutMs?: number; accept?: (body: string) => boolean },
+) => () => void;
+
+/** Answered and failed requests that ended in [from, to], and the longest time without an answer in it (ms). */
+export const windowStats = impl.windowStats as (results: RequestResult[], from: number, to: number) => { ok: number; failed: number; longestGapMs: number };
