@@ -2,7 +2,7 @@
 # Builds the lab's container images as docker-archive tarballs, cached under
 # $K8S_LAB_CACHE/images by a hash of their inputs (never in the repository):
 #   ray-head-ha:2.60.0   Debian bookworm (debootstrap minbase), Python 3.11,
-#                        ray[default]==$RAY_VERSION in /opt/ray, Node $NODE_VERSION,
+#                        ray[default,serve]==$RAY_VERSION in /opt/ray, Node $NODE_VERSION,
 #                        this project (dist + native keeper) with its shim first
 #                        on PATH, bash, user `ray` (uid 1000). No compiler: the
 #                        venv and the project are built in a separate builder root.
@@ -115,7 +115,7 @@ if [[ ! -f $ray_tar ]]; then
   cp "$work/node/package/bin/node" "$work/builder/usr/local/bin/node"
   mkdir -p "$work/builder/usr/local/include" && cp -r "$work/node/package/include/node" "$work/builder/usr/local/include/"
   MNT_PIP=$CACHE/pip in_root "$work/builder" bash -c "python3 -m venv /opt/ray && \
-    nice -n 19 /opt/ray/bin/pip install -q 'ray[default]==$RAY_VERSION'"
+    nice -n 19 /opt/ray/bin/pip install -q 'ray[default,serve]==$RAY_VERSION'"
   mkdir -p "$work/builder/opt" && mv "$work/src" "$work/builder/opt/ray-head-ha"
   in_root "$work/builder" bash -c 'cd /opt/ray-head-ha && \
     nice -n 19 node node_modules/cmake-js/bin/cmake-js compile --directory native --out build/native --config Release >/dev/null && \

@@ -286,9 +286,10 @@ function nodeOf(ns, pred) {
 
 /**
  * deploy/kubernetes/ applied as the README says (namespace, the password
- * Secret, Redis, config, candidates, RayCluster), Redis and the worker on
- * node 1; waits for one leader behind the Service and creates the detached
- * actor. Returns the actor's counter.
+ * Secret, Redis, config, candidates, RayCluster, then the Serve app), Redis
+ * and the worker on node 1; waits for one leader behind the Service, creates
+ * the detached actor, and waits for the Serve app behind `ray-serve`.
+ * Returns the actor's counter.
  */
 export async function deployExample(redisPassword, way = 'label') {
   if (!['label', 'readiness'].includes(way)) throw new Error(`deployExample: unknown way ${way}`);
@@ -299,7 +300,30 @@ export async function deployExample(redisPassword, way = 'label') {
   }, () => nodeOf(NS, (p) => p.metadata.name === 'redis-0') === 'k8slab-n1'
     && nodeOf(NS, (p) => p.metadata.labels['ray.io/node-type'] === 'worker') === 'k8slab-n1');
   await waitFor('one leader behind the Service', () => serviceEndpoints().length === 1 && candidates().length === 2, 300_000, 1000);
-  return createActor({});
+  const counter = await createActor({});
+  await deployServe();
+  return counter;
+}
+
+/**
+ * serve.yaml applied: its Job deploys the Serve app through the leader
+ * Service; waits for the Job to complete and the worker to be the Service
+ * `ray-serve`'s endpoint (its raylet and its Serve proxy answer).
+ */
+async function deployServe() {
+  applyYaml(manifest('serve.yaml'));
+  await waitFor('the Job ray-serve-deploy to complete', () => {
+    const job = kubectlJson(['-n', NS, 'get', 'job', 'ray-serve-deploy']);
+    if (job.status?.failed >= job.spec.backoffLimit) throw new Error(`ray-serve-deploy failed:\n${kubectl(['-n', NS, 'logs', 'job/ray-serve-deploy', '--tail=40'], { allowFail: true })}`);
+    return job.status?.succeeded === 1;
+  }, 300_000, 2000);
+  await waitFor('the worker behind the Service ray-serve', () => serviceEndpoints('ray-serve').length === 1, 120_000, 1000);
+}
+
+/** The Serve app through the Service `ray-serve` (its cluster IP, port 8000). */
+export function serveUrl() {
+  const ip = kubectlJson(['-n', NS, 'get', 'service', 'ray-serve']).spec.clusterIP;
+  return `http://${ip}:8000/`;
 }
 
 /** The baseline: one KubeRay head with KubeRay's GCS fault tolerance (scripts/k8s-lab/kuberay-alone.yaml). */

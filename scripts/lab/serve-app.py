@@ -19,7 +19,10 @@ from ray import serve
 gcs, node_ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 
-@serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0, "resources": {"worker": 0.01}})
+# max_ongoing_requests: as deploy/kubernetes/serve.yaml, a burst queues at the replica instead of
+# being rejected at Serve's default 5 and retried with backoff (which tipped into sustained timeouts
+# at 50 requests a second on the lab Kubernetes).
+@serve.deployment(num_replicas=1, max_ongoing_requests=100, ray_actor_options={"num_cpus": 0, "resources": {"worker": 0.01}})
 class Hello:
     def __call__(self, request):
         return "ok %d" % os.getpid()

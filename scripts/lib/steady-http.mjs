@@ -4,21 +4,25 @@
 // in a process of its own, by the Kubernetes e2e (scripts/k8s-lab/serve-traffic.mjs).
 
 /**
- * Starts the traffic; onResult({ at, ok }) once per request when it ends
+ * Starts the traffic; onResult({ at, ok, why }) once per request when it ends
  * (`at` epoch ms; ok: a 2xx answer whose body passes `accept`, within
- * timeoutMs). Returns stop(): no request is sent and no result reported after it.
+ * timeoutMs; why: the HTTP status, `body` when `accept` refused it, or the
+ * error's code or name: ECONNREFUSED, TimeoutError, ...). Returns stop(): no
+ * request is sent and no result reported after it.
  */
 export function steadyGets(url, rps, onResult, { timeoutMs = 2000, accept = () => true } = {}) {
   let running = true;
   const timer = setInterval(async () => {
     let ok = false;
+    let why;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       ok = res.ok && accept(await res.text());
-    } catch {
-      ok = false;
+      why = res.ok && !ok ? 'body' : String(res.status);
+    } catch (err) {
+      why = err?.cause?.code ?? err?.name ?? 'error';
     }
-    if (running) onResult({ at: Date.now(), ok });
+    if (running) onResult({ at: Date.now(), ok, why });
   }, 1000 / rps);
   return () => {
     running = false;

@@ -18,6 +18,17 @@
  * head container finds no token, can patch no pod and cannot touch the
  * lease; the sidecar's token can change its role label and nothing else.
  *
+ * What the user runs (issue 21): the Serve app of serve.yaml, deployed by a
+ * Ray Job through the leader Service, takes steady requests (20 a second,
+ * RHHA_K8S_SERVE_RPS) through the Service `ray-serve` (the workers' proxies)
+ * from the start of the faults to
+ * the end (a process of its own, scripts/k8s-lab/serve-traffic.mjs); every
+ * fault's failed requests and longest gap are reported, and Serve must have
+ * answered while no head served. A Ray Job submitted through the leader
+ * Service (`ray job submit --address http://ray-head:8265`, 0.01 CPU so that
+ * it runs on the worker) runs through the graceful failover to SUCCEEDED with
+ * every line of its logs.
+ *
  * Faults, each followed by: the Service `ray-head` has exactly the new
  * leader's pod as endpoint within a bound, a new driver (in the worker pod,
  * through the Service's DNS name) gets the actor's next value (its state
@@ -34,14 +45,17 @@
  * (about 10 minutes on an idle 2-core machine); the cluster is up in about
  * 70 s after that. `npm run test:k8s` runs this file alone.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BIN, KUBECONFIG, NS, ROOT, candidates, ctr, kubectlJson, deployExample, describeExample, driver, kubectl, labScript,
-  exampleLeader, exampleSettled, leaseHolder, newTermServing, node, node2Ready, podLogs, serviceEndpoints, sleep, waitFor, type Pod,
+  exampleLeader, exampleSettled, leaseHolder, newTermServing, node, node2Ready, podLogs, serveUrl, serviceEndpoints, sleep, waitFor, workerPod, type Pod,
 } from './k8s-lab.js';
+import { jobStatusOf, stepsInLogs } from '../helpers/ray-job.js';
+import { windowStats, type RequestResult } from '../helpers/steady-http.js';
 
 // A bound on the Service following the leader, from the fault: the ttl (a
 // crash or a partition waits it out), the GCS start under this shared
@@ -58,6 +72,87 @@ function redisKeys(): number {
   const out = kubectl(['-n', NS, 'exec', 'redis-0', '--', 'env', `REDISCLI_AUTH=${REDIS_PASSWORD}`,
     'redis-cli', '--scan', '--pattern', '*ray-ha-demo*']);
   return out.split('\n').filter(Boolean).length;
+}
+
+// 20 a second in the suite: it shares 2 cores with two nodes and two heads. The
+// 50 a second the issue names was measured with this test (docs/measurements.md).
+const SERVE_RPS = Number(process.env['RHHA_K8S_SERVE_RPS'] ?? 20);
+if (!(SERVE_RPS > 0 && SERVE_RPS <= 200)) throw new Error(`RHHA_K8S_SERVE_RPS must be a rate from 1 to 200, got ${process.env['RHHA_K8S_SERVE_RPS']}`);
+let serveTraffic: { proc: ChildProcess; dir: string; file: string } | null = null;
+
+/** Starts the Serve client (its own process: kubectl here blocks this event loop). */
+function startServeTraffic(): void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rhha-k8s-serve-'));
+  const file = path.join(dir, 'requests');
+  const proc = spawn(process.execPath, [path.join(ROOT, 'scripts/k8s-lab/serve-traffic.mjs'), serveUrl(), String(SERVE_RPS), file], { stdio: 'ignore' });
+  serveTraffic = { proc, dir, file };
+}
+
+function stopServeTraffic(): void {
+  if (!serveTraffic) return;
+  serveTraffic.proc.kill('SIGTERM');
+  rmSync(serveTraffic.dir, { recursive: true, force: true });
+  serveTraffic = null;
+}
+
+function serveResults(): RequestResult[] {
+  let text = '';
+  try {
+    text = readFileSync(serveTraffic!.file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map((l) => {
+    const [at, ok, why] = l.split(' ');
+    return { at: Number(at), ok: ok === '1', why };
+  });
+}
+
+/**
+ * Serve through a fault: the requests that ended from the fault (t0) to now,
+ * recorded under `label`; Serve answered while no head served (between the
+ * fault and the new leader behind the Service, `followMs`).
+ */
+function serveKeptAnswering(label: string, t0: number, followMs: number): void {
+  const results = serveResults();
+  const all = windowStats(results, t0, Date.now());
+  const whileNoHead = windowStats(results, t0, t0 + followMs);
+  Object.assign(timings[label]!, { serveFailed: all.failed, serveOk: all.ok, serveLongestGapMs: all.longestGapMs });
+  // Why requests failed (status or error), counted: serveFailed_<why>.
+  for (const r of results) if (!r.ok && r.at >= t0) timings[label]![`serveFailed_${r.why}`] = (timings[label]![`serveFailed_${r.why}`] ?? 0) + 1;
+  expect(whileNoHead.ok, `Serve through ray-serve between the fault and the new leader (${followMs} ms): ${JSON.stringify(whileNoHead)}`).toBeGreaterThan(0);
+}
+
+// A Ray Job through the leader Service, submitted from the worker pod; its
+// working directory (scripts/lab/steps-job.py) is uploaded by the CLI.
+const JOB_DIR = '/tmp/rhha-job';
+const JOB_STEPS = 40;
+
+/** `ray job VERB` in the worker pod through the leader Service: what it printed, stdout and stderr (the CLI logs to both). */
+function rayJob(verb: string, args: string[], timeoutMs = 60_000): string {
+  return kubectl(['-n', NS, 'exec', workerPod(), '--', 'bash', '-c', 'exec "$@" 2>&1', 'ray-job', 'timeout', String(Math.ceil(timeoutMs / 1000)),
+    'ray', 'job', verb, '--address', 'http://ray-head:8265', ...args], { timeoutMs: timeoutMs + 10_000, allowFail: true });
+}
+
+async function submitStepsJob(id: string): Promise<void> {
+  kubectl(['-n', NS, 'exec', '-i', workerPod(), '--', 'bash', '-c', `mkdir -p ${JOB_DIR} && cat > ${JOB_DIR}/steps-job.py`], {
+    input: readFileSync(path.join(ROOT, 'scripts/lab/steps-job.py'), 'utf8'),
+  });
+  const out = rayJob('submit', ['--no-wait', '--submission-id', id, '--entrypoint-num-cpus', '0.01', '--working-dir', JOB_DIR,
+    '--', 'python', 'steps-job.py', String(JOB_STEPS)], 120_000);
+  expect(out, out).toMatch(new RegExp(`Job '${id}' submitted successfully`));
+  await waitFor(`job ${id} to run its first steps`, () => /step 2 /.test(rayJob('logs', [id])), 120_000, 1000);
+}
+
+async function jobSucceeded(id: string): Promise<void> {
+  let status: string | null = null;
+  await waitFor(`job ${id} to end`, () => {
+    status = jobStatusOf(rayJob('status', [id]));
+    return status !== null && status !== 'RUNNING' && status !== 'PENDING';
+  }, 180_000, 2000);
+  const logs = rayJob('logs', [id]);
+  expect(status, logs.slice(-1500)).toBe('SUCCEEDED');
+  expect(stepsInLogs(logs, JOB_STEPS), logs.slice(-1500)).toEqual({ done: JOB_STEPS, missing: [] });
 }
 
 const leader = () => exampleLeader();
@@ -154,10 +249,15 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     const nodes = new Set(candidates().map((p) => p.node));
     expect(nodes.size).toBe(2); // the required anti-affinity spread them
     expect(counter).toBeGreaterThanOrEqual(1);
+    // serve.yaml's app answers through the Service ray-serve, from the worker's proxy.
+    const res = await fetch(serveUrl(), { signal: AbortSignal.timeout(5000) });
+    expect(await res.text()).toMatch(new RegExp(`^hello from ${workerPod()}`));
+    startServeTraffic();
   }, 45 * 60_000);
 
   afterAll(async () => {
     console.log('[k8s] timings (ms):', JSON.stringify(timings));
+    stopServeTraffic();
     if (up) await labScript('down.sh', 5 * 60_000);
     // Nothing left: the run directory is gone and no process names it.
     const pattern = `[${BIN[0]}]${BIN.slice(1)}`; // a pattern that does not match this shell's own command line
@@ -241,15 +341,18 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     await actorAnswers(Date.now());
   }, 400_000);
 
-  it('fails over when the leader pod is deleted (graceful)', async () => {
+  it('fails over when the leader pod is deleted (graceful); a Ray Job submitted through the leader Service runs through it to SUCCEEDED', async () => {
+    await submitStepsJob('k8s-graceful');
     const old = await leader();
     const t0 = Date.now();
     kubectl(['-n', NS, 'delete', 'pod', old.name, '--wait=false']);
     const { followMs } = await serviceFollows(old, t0);
     const answerMs = await actorAnswers(t0);
     timings.graceful = { followMs, answerMs };
+    serveKeptAnswering('graceful', t0, followMs);
+    await jobSucceeded('k8s-graceful');
     await settled();
-  }, 300_000);
+  }, 420_000);
 
   it('fails over when the leader container is killed (crash)', async () => {
     const old = await leader();
@@ -260,6 +363,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     const { followMs } = await serviceFollows(old, t0);
     const answerMs = await actorAnswers(t0);
     timings.crash = { followMs, answerMs };
+    serveKeptAnswering('crash', t0, followMs);
     // Restart in place (RAY_HA_INSTANCE_DIR): the restarted container, its shim the init again and
     // holding the instance lock, released the crashed incarnation's lease instead of leaving it to expire.
     await waitFor('the restarted container to release its previous lease', () => /released the lease of this container's previous incarnation/.test(podLogs(NS, old.name, 200)), 60_000, 500);
@@ -302,6 +406,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
       const { followMs } = await serviceFollows(old, t0);
       const answerMs = await actorAnswers(t0);
       timings.partition = { followMs, answerMs };
+      serveKeptAnswering('partition', t0, followMs);
     } finally {
       node('heal');
     }
@@ -318,6 +423,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
       const { followMs } = await serviceFollows(old, t0);
       const answerMs = await actorAnswers(t0);
       timings.nodeLost = { followMs, answerMs };
+      serveKeptAnswering('nodeLost', t0, followMs);
       // The new leader took the role label off the lost leader's pod (that is what took it out of the
       // Service; the node controller would only mark it not Ready after its grace).
       const lost = kubectlJson<{ items: { metadata: { name: string; labels: Record<string, string> } }[] }>(['-n', NS, 'get', 'pods'])
@@ -329,7 +435,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     await node2Ready();
     // The kubelet restarts the lost pod's container (or KubeRay replaces its head pod): a standby again.
     await settled(240_000);
-    expect(leaseHolder()!.id).not.toBe(old.name);
+    expect(leaseHolder()!.id, describeExample()).not.toBe(old.name);
   }, 600_000);
 
   it('deleting the RayCluster keeps the GCS state a StatefulSet leader uses', async () => {
@@ -342,6 +448,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     }
     const l = await leader();
     expect(l.owner).toBe('statefulset');
+    stopServeTraffic(); // the workers go with the RayCluster
     const epoch = leaseHolder(l.name)!.epoch;
     const before = redisKeys();
     expect(before).toBeGreaterThan(0);
@@ -349,7 +456,7 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     await sleep(5000);
     // No cleanup Job, the same leader at the same epoch, its GCS still answering through the Service.
     // (Asked in the leader's own pod: the deleted head pod may have been the only candidate on node 1.)
-    expect(kubectl(['-n', NS, 'get', 'jobs', '-o', 'name'])).toBe('');
+    expect(kubectl(['-n', NS, 'get', 'jobs', '-o', 'name']).split('\n').filter((j) => j && j !== 'job.batch/ray-serve-deploy')).toEqual([]);
     expect(leaseHolder(l.name)).toEqual({ id: l.name, epoch });
     expect(serviceEndpoints()).toEqual([l.ip]);
     expect(redisKeys()).toBeGreaterThanOrEqual(before);

@@ -52,12 +52,14 @@ export const serviceEndpoints = impl.serviceEndpoints as (service?: string, ns?:
 /** The lease holder as `ray-head-ha status` in a candidate pod sees it. */
 export const leaseHolder = impl.leaseHolder as (pod?: string) => { id: string; epoch: number } | null;
 export const workerPod = impl.workerPod as (ns?: string) => string;
+/** The Serve app of serve.yaml through the Service `ray-serve`: http://<cluster IP>:8000/. */
+export const serveUrl = impl.serveUrl as () => string;
 /** A new Ray driver in the worker pod: `create` or `incr`; returns the counter. */
 export const driver = impl.driver as (op: 'create' | 'incr', timeoutS?: number, o?: { ns?: string; address?: string }) => number;
 /** `ctr -n k8s.io ARGS` against node N's containerd. */
 export const ctr = impl.ctr as (nodeNumber: 1 | 2, args: string[]) => string;
 
-/** deploy/kubernetes/ applied as the README says, Redis and the worker on node 1; returns the new actor's counter. */
+/** deploy/kubernetes/ applied as the README says (the Serve app of serve.yaml too), Redis and the worker on node 1; returns the new actor's counter. */
 export const deployExample = impl.deployExample as (redisPassword: string, way?: 'label' | 'readiness') => Promise<number>;
 /** The baseline: one KubeRay head with KubeRay's GCS fault tolerance; returns the new actor's counter. */
 export const deployAlone = impl.deployAlone as (redisPassword: string) => Promise<number>;

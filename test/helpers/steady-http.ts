@@ -5,6 +5,8 @@ export interface RequestResult {
   /** When the request ended, epoch ms. */
   at: number;
   ok: boolean;
+  /** The HTTP status, `body` (refused by accept), or the error's code or name (ECONNREFUSED, TimeoutError, ...). */
+  why?: string;
 }
 
 /** A GET every 1000/rps ms, each on time; onResult per request when it ends. Returns stop(). */

@@ -55,6 +55,9 @@ describe('steadyGets against a real server', () => {
       stop();
       await new Promise((r) => setTimeout(r, 400));
       expect(results.length).toBe(n); // nothing reported after stop()
+      // Why each failed: the client's timeout; each answer: its status.
+      expect(new Set(results.filter((x) => !x.ok).map((x) => x.why))).toEqual(new Set(['TimeoutError']));
+      expect(new Set(results.filter((x) => x.ok).map((x) => x.why))).toEqual(new Set(['200']));
     } finally {
       stop();
       for (const res of held) res.destroy();
