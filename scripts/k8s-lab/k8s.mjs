@@ -371,6 +371,8 @@ export function describeExample() {
     out.push(String(e));
   }
   for (const p of candidates()) out.push(podLogs(NS, p.name, 25));
+  // Why containers restarted: probe failures, kills, OOM (the namespace's latest events).
+  out.push(kubectl(['-n', NS, 'get', 'events', '--sort-by=.lastTimestamp'], { allowFail: true }).split('\n').slice(-40).join('\n'));
   return out.join('\n');
 }
 

@@ -134,7 +134,14 @@ function rayJob(verb: string, args: string[], timeoutMs = 60_000): string {
     'ray', 'job', verb, '--address', 'http://ray-head:8265', ...args], { timeoutMs: timeoutMs + 10_000, allowFail: true });
 }
 
+/** The dashboard answers through the leader Service, asked from the worker pod (it starts after the GCS). */
+async function dashboardAnswers(): Promise<void> {
+  await waitFor('the dashboard through ray-head:8265', () => /^200$/m.test(kubectl(['-n', NS, 'exec', workerPod(), '--', 'python3', '-c',
+    'import urllib.request; print(urllib.request.urlopen("http://ray-head:8265/api/version", timeout=5).status)'], { timeoutMs: 30_000, allowFail: true })), 120_000, 1000);
+}
+
 async function submitStepsJob(id: string): Promise<void> {
+  await dashboardAnswers();
   kubectl(['-n', NS, 'exec', '-i', workerPod(), '--', 'bash', '-c', `mkdir -p ${JOB_DIR} && cat > ${JOB_DIR}/steps-job.py`], {
     input: readFileSync(path.join(ROOT, 'scripts/lab/steps-job.py'), 'utf8'),
   });

@@ -66,7 +66,7 @@ export const deployAlone = impl.deployAlone as (redisPassword: string) => Promis
 export const ALONE = impl.ALONE as { ns: string; address: string; service: string };
 /** The tail of every log file the kubelets keep for a pod. */
 export const podLogs = impl.podLogs as (ns: string, name: string, lines?: number) => string;
-/** Nodes, pods, the leader Service's endpoints and the candidates' logs, for a failure message. */
+/** Nodes, pods, the leader Service's endpoints, the candidates' logs and the latest events, for a failure message. */
 export const describeExample = impl.describeExample as () => string;
 /** One look: the pod serving a term later than oldEpoch (the Service's only endpoint, holding the lease), or false. */
 export const newTermServing = impl.newTermServing as (oldEpoch: number) => Pod | false;
