@@ -1,7 +1,9 @@
 // Steady HTTP traffic, as a load balancer's client sees a service: a GET
 // every 1000/rps ms, each sent on time whether the previous one answered or
 // not. Used for Serve traffic by the campaign (scripts/chaos-ray.mjs) and,
-// in a process of its own, by the Kubernetes e2e (scripts/k8s-lab/serve-traffic.mjs).
+// in a process of its own (scripts/k8s-lab/serve-traffic.mjs), by the
+// Kubernetes e2e.
+import { readFileSync } from 'node:fs';
 
 /**
  * Starts the traffic; onResult({ at, ok, why }) once per request when it ends
@@ -28,6 +30,20 @@ export function steadyGets(url, rps, onResult, { timeoutMs = 2000, accept = () =
     running = false;
     clearInterval(timer);
   };
+}
+
+/** The results a traffic process (scripts/k8s-lab/serve-traffic.mjs) wrote to `file`: [] before its first. */
+export function readTrafficFile(file) {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map((l) => {
+    const [at, ok, why] = l.split(' ');
+    return { at: Number(at), ok: ok === '1', why };
+  });
 }
 
 /**

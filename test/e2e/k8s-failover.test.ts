@@ -55,7 +55,7 @@ import {
   exampleLeader, exampleSettled, leaseHolder, newTermServing, node, node2Ready, podLogs, serveUrl, serviceEndpoints, sleep, waitFor, workerPod, type Pod,
 } from './k8s-lab.js';
 import { jobStatusOf, stepsInLogs } from '../helpers/ray-job.js';
-import { windowStats, type RequestResult } from '../helpers/steady-http.js';
+import { readTrafficFile, windowStats, type RequestResult } from '../helpers/steady-http.js';
 
 // A bound on the Service following the leader, from the fault: the ttl (a
 // crash or a partition waits it out), the GCS start under this shared
@@ -96,16 +96,7 @@ function stopServeTraffic(): void {
 }
 
 function serveResults(): RequestResult[] {
-  let text = '';
-  try {
-    text = readFileSync(serveTraffic!.file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text.split('\n').filter(Boolean).map((l) => {
-    const [at, ok, why] = l.split(' ');
-    return { at: Number(at), ok: ok === '1', why };
-  });
+  return readTrafficFile(serveTraffic!.file);
 }
 
 /**

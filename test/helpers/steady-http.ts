@@ -17,5 +17,8 @@ export const steadyGets = impl.steadyGets as (
   opts?: { timeoutMs?: number; accept?: (body: string) => boolean },
 ) => () => void;
 
+/** The results scripts/k8s-lab/serve-traffic.mjs wrote to `file` ([] before its first). */
+export const readTrafficFile = impl.readTrafficFile as (file: string) => RequestResult[];
+
 /** Answered and failed requests that ended in [from, to], and the longest time without an answer in it (ms). */
 export const windowStats = impl.windowStats as (results: RequestResult[], from: number, to: number) => { ok: number; failed: number; longestGapMs: number };

@@ -3,10 +3,13 @@
  * Kubernetes e2e (scripts/lib/steady-http.mjs): the window arithmetic, and
  * the client against a real HTTP server that stops answering for a while.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { steadyGets, windowStats, type RequestResult } from '../helpers/steady-http.js';
+import { readTrafficFile, steadyGets, windowStats, type RequestResult } from '../helpers/steady-http.js';
 
 describe('windowStats', () => {
   const r = (at: number, ok: boolean): RequestResult => ({ at, ok });
@@ -22,6 +25,20 @@ describe('windowStats', () => {
     expect(windowStats([r(150, false)], 100, 400)).toEqual({ ok: 0, failed: 1, longestGapMs: 300 });
     // The gap after the last answer counts too.
     expect(windowStats([r(110, true)], 100, 400).longestGapMs).toBe(290);
+  });
+});
+
+describe('readTrafficFile', () => {
+  it("reads the traffic process's lines, and nothing from a file not written yet", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rhha-traffic-'));
+    try {
+      const file = path.join(dir, 'requests');
+      expect(readTrafficFile(file)).toEqual([]);
+      writeFileSync(file, '1000 1 200\n1020 0 ECONNREFUSED\n');
+      expect(readTrafficFile(file)).toEqual([{ at: 1000, ok: true, why: '200' }, { at: 1020, ok: false, why: 'ECONNREFUSED' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
