@@ -145,15 +145,9 @@ function aliveHeads() {
 }
 /** When `host`'s GCS first held none of `ids` ALIVE, at or after sinceMs (waits up to 30 s; null when never). */
 async function headsGoneAt(host, ids, sinceMs) {
-  const t = tables.get(host);
   const gone = (c) => c.at >= sinceMs && c.nodes && !c.nodes.some((n) => ids.has(n.id) && n.state === 'ALIVE');
-  const end = Date.now() + 30_000;
-  while (Date.now() < end) {
-    const c = t?.changes.find(gone);
-    if (c) return c.at;
-    await sleep(100);
-  }
-  return null;
+  const c = await waitFor(`${host}'s GCS to hold no head of before the fault ALIVE`, () => tables.get(host)?.changes.find(gone), 30_000, 100).catch(() => null);
+  return c?.at ?? null;
 }
 
 /** The part every kind shares: a connected driver and a fresh one ready, the fault, the clocks. */

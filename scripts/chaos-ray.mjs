@@ -35,7 +35,7 @@ import { ROOT, startRayLab, STEPS_JOB, VENV_BIN, waitFor } from './lab/ray-lab.m
 import { freeze, seededRandom } from './lib/harness.mjs';
 import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
 import { stepsInLogs } from './lib/ray-job.mjs';
-import { steadyGets } from './lib/steady-http.mjs';
+import { steadyGets, windowStats } from './lib/steady-http.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -117,7 +117,7 @@ const L = await startRayLab({
 process.on('exit', () => L.close());
 
 const holder = async () => L.leaseHolder();
-let current = null; // the trial running now: counters go to it
+let current = null; // the trial running now: the split-brain sampler marks it
 
 // ---------- checkers ----------
 
@@ -135,23 +135,16 @@ const sampler = setInterval(() => {
 }, 20);
 
 // Serve traffic at SERVE_RPS, each request sent on time (scripts/lib/steady-http.mjs;
-// a 2 s timeout counts as failed); per trial the longest time between two
-// answered requests (or from the trial's start).
+// a 2 s timeout counts as failed). Every result is kept: a trial's figures and the
+// totals are windows over them (windowStats).
 const SERVE_RPS = 50;
-const serve = { ok: 0, failed: 0, stop: () => {} };
+const serve = { results: [], startedAt: 0, stop: () => {} };
 function serveTraffic() {
   const url = `http://${L.host('w1').address}:${SERVE_PORT}/`;
-  serve.stop = steadyGets(url, SERVE_RPS, ({ at, ok }) => {
-    if (ok) serve.ok++;
-    else serve.failed++;
-    if (!current) return;
-    current[ok ? 'serveOk' : 'serveFailed']++;
-    if (ok) {
-      current.serveGapMs = Math.max(current.serveGapMs, at - current.serveLastOk);
-      current.serveLastOk = at;
-    }
-  }, { accept: (text) => text.startsWith('ok') });
+  serve.startedAt = Date.now();
+  serve.stop = steadyGets(url, SERVE_RPS, (r) => serve.results.push(r), { accept: (text) => text.startsWith('ok') });
 }
+const serveSince = (fromMs) => windowStats(serve.results, fromMs, Date.now());
 
 function deployServe() {
   return new Promise((resolve, reject) => {
@@ -211,7 +204,7 @@ async function trial(n, fault) {
   const standbys = L.candidates.filter((c) => c !== leader);
   const target = fault === 'standby-kill' ? pick(standbys) : leader;
   const t = (current = {
-    n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], serveOk: 0, serveFailed: 0, serveGapMs: 0, serveLastOk: Date.now(), splitBrain: false,
+    n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], startedAt: Date.now(), splitBrain: false,
   });
   const snap = await leaseSnapshot(L.redisClient, L.namespace).catch(() => null);
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
@@ -347,8 +340,8 @@ async function trial(n, fault) {
     if (left.length) t.problems.push(`Ray processes left on standby ${c}: ${left.join(' | ').slice(0, 300)}`);
   }
   if (t.splitBrain) t.problems.push('two gcs_server hosts at once');
-  t.serveGapMs = Math.max(t.serveGapMs, Date.now() - t.serveLastOk);
-  delete t.serveLastOk;
+  const s = serveSince(t.startedAt);
+  Object.assign(t, { serveOk: s.ok, serveFailed: s.failed, serveGapMs: s.longestGapMs });
   current = null;
   return t;
 }
@@ -367,7 +360,7 @@ try {
   lastValue = (await L.createActor()).value;
   await deployServe();
   serveTraffic();
-  await waitFor('Serve answering', () => serve.ok > 10, 60_000, 100);
+  await waitFor('Serve answering', () => serveSince(serve.startedAt).ok > 10, 60_000, 100);
   await startCampaignJob();
   log('3 candidates, a worker, the actor, the Serve app and a Ray Job are up');
   const stopStartingAt = opts['max-minutes'] ? Date.now() + Number(opts['max-minutes']) * 60_000 : Infinity;
@@ -389,6 +382,7 @@ try {
   console.error(`chaos-ray: ${setupError}`);
 }
 serve.stop();
+const serveAll = serveSince(serve.startedAt);
 const jobOk = !job.endedIn && job.status === 'SUCCEEDED' && job.missing === 0;
 clearInterval(sampler);
 
@@ -420,7 +414,7 @@ const summary = {
   splitBrainMs: split.ms,
   splitBrainSamples: split.samples,
   splitBrainEvents: split.events,
-  serve: { ok: serve.ok, failed: serve.failed },
+  serve: { ok: serveAll.ok, failed: serveAll.failed },
   job: { ...job, ok: jobOk },
   byFault: Object.fromEntries(Object.entries(byFault).map(([k, f]) => [k, { ...f, recoveryMedianMs: median(f.recoveryMs), recoveryMaxMs: f.recoveryMs.length ? Math.max(...f.recoveryMs) : null, recoveryMs: undefined }])),
   failures: trials.filter((t) => t.problems.length),
@@ -429,7 +423,7 @@ const md = [
   `# chaos-ray: ${summary.trials} trials (of ${TRIALS} asked) on real Ray across hosts (seed ${SEED}, ttl ${TTL} ms)`,
   '',
   `Failed trials: ${summary.failed}. Split brain: ${split.ms} ms over ${split.samples} samples (every 20 ms). ` +
-    `Serve requests (${SERVE_RPS} per second through the worker's proxy): ${serve.failed} failed of ${serve.ok + serve.failed}. ` +
+    `Serve requests (${SERVE_RPS} per second through the worker's proxy): ${serveAll.failed} failed of ${serveAll.ok + serveAll.failed}. ` +
     `A Ray Job through every trial: ${job.endedIn ? `ended ${job.status} after trial ${job.endedIn}` : `${job.status}, ${job.steps} steps, ${job.missing} missing from its logs`}.`,
   '',
   '| fault | trials | failed | recovery median / max (ms) | lost or reset actor | fenced host with Ray | dead worker raylet | epoch not grown | heads that failed to start | Serve failed / total / longest gap (ms) | connected driver failed calls / longest gap (ms) |',
