@@ -12,7 +12,7 @@ import { inClusterApi } from '../k8s/api.js';
 import { K8S_LOOP_REQUEST_MS } from '../k8s/labeler.js';
 import { prepareRoleLabel, startRoleLabeler } from '../k8s/role-label.js';
 import { CandidateView } from './candidate-view.js';
-import { probeGcs, readinessCheck, startHttpServer } from './server.js';
+import { probeGcs, readinessCheck, readyAnswer, startHttpServer } from './server.js';
 
 export interface ViewHooks {
   onElector(elector: Elector): void;
@@ -38,7 +38,7 @@ export async function attachView(deps: { config: Config; env: NodeJS.ProcessEnv;
       await prepareRoleLabel(api, config.roleLabel, log);
       // Its own readiness check: the one /readyz uses caches answers across requests.
       const ready = readinessCheck(view, probeGcs);
-      const labeler = startRoleLabeler({ api, cfg: config.roleLabel, ready: async () => (await ready()).ready, leading: () => view.isLeader(), log });
+      const labeler = startRoleLabeler({ api, cfg: config.roleLabel, ready: async () => readyAnswer(await ready()), leading: () => view.isLeader(), log });
       closers.push(() => labeler.close());
     }
     let port: number | null = null;

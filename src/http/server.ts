@@ -13,13 +13,13 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, errorText } from '../errors.js';
 import { buildAddress, splitHostPort } from '../host-port.js';
 import type { Logger } from '../log.js';
-import { portAnswers } from '../port-probe.js';
+import { type PortProbe, probePort } from '../port-probe.js';
 import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
 const PROBE_TIMEOUT_MS = 200;
 /** Does the GCS at `address` accept a connection (within PROBE_TIMEOUT_MS)? What /readyz asks. */
-export const probeGcs = (address: string): Promise<boolean> => portAnswers(address, PROBE_TIMEOUT_MS);
+export const probeGcs = (address: string): Promise<PortProbe> => probePort(address, PROBE_TIMEOUT_MS);
 /** Whole request headers must arrive within this (a probe sends them at once). */
 export const HEADERS_TIMEOUT_MS = 5_000;
 /** The whole request within this. */
@@ -37,7 +37,7 @@ export interface HttpServerOptions {
   candidate: CandidateView;
   log: Logger;
   /** Whether something accepts connections at a GCS address (tests swap it). */
-  probe?: (address: string) => Promise<boolean>;
+  probe?: (address: string) => Promise<PortProbe>;
 }
 
 export interface HttpServer {
@@ -51,6 +51,12 @@ export interface Readiness {
   headPid: number | null;
   /** true/false from the probe; null when not probed (not leading, no head, or no GCS address configured). */
   gcsAnswers: boolean | null;
+  /**
+   * Not ready only because the GCS probe got no answer in time (a loaded
+   * node, or a GCS that hangs): a role labeler keeps a leader's label
+   * through this for a grace period, not through a definite no.
+   */
+  unsure: boolean;
   reason: string;
 }
 
@@ -133,30 +139,37 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
  * shared by concurrent requests and reused for PROBE_CACHE_MS, but only for the
  * same head (a new head is probed afresh).
  */
-export function readinessCheck(view: CandidateView, probe: (address: string) => Promise<boolean>): () => Promise<Readiness> {
-  let cached: { pid: number; atMs: number; answer: Promise<boolean> } | null = null;
+export function readinessCheck(view: CandidateView, probe: (address: string) => Promise<PortProbe>): () => Promise<Readiness> {
+  let cached: { pid: number; atMs: number; answer: Promise<PortProbe> } | null = null;
   return async () => {
     const leading = view.isLeader();
     const headPid = view.head();
     const gcsAddress = view.config.gcsAddress;
-    if (!leading) return { ready: false, leading, headPid, gcsAnswers: null, reason: `not leading (${view.state()})` };
-    if (headPid === null) return { ready: false, leading, headPid, gcsAnswers: null, reason: 'leading, head not running' };
+    if (!leading) return { ready: false, leading, headPid, gcsAnswers: null, unsure: false, reason: `not leading (${view.state()})` };
+    if (headPid === null) return { ready: false, leading, headPid, gcsAnswers: null, unsure: false, reason: 'leading, head not running' };
     if (gcsAddress === null) {
-      return { ready: true, leading, headPid, gcsAnswers: null, reason: 'leading with a running head (no GCS address to probe)' };
+      return { ready: true, leading, headPid, gcsAnswers: null, unsure: false, reason: 'leading with a running head (no GCS address to probe)' };
     }
     const now = performance.now();
     if (!cached || cached.pid !== headPid || now - cached.atMs > PROBE_CACHE_MS) {
       cached = { pid: headPid, atMs: now, answer: probe(gcsAddress) };
     }
-    const answers = await cached.answer;
+    const found = await cached.answer;
+    const answers = found === 'answered';
     // Leadership may have ended while we probed: the answer must hold for now.
     if (!view.isLeader() || view.head() !== headPid) {
-      return { ready: false, leading: view.isLeader(), headPid: view.head(), gcsAnswers: answers, reason: 'term ended while probing' };
+      return { ready: false, leading: view.isLeader(), headPid: view.head(), gcsAnswers: answers, unsure: false, reason: 'term ended while probing' };
     }
-    return answers
-      ? { ready: true, leading, headPid, gcsAnswers: true, reason: `leading; GCS ${gcsAddress} accepts connections` }
-      : { ready: false, leading, headPid, gcsAnswers: false, reason: `leading; GCS ${gcsAddress} does not accept connections yet` };
+    if (answers) return { ready: true, leading, headPid, gcsAnswers: true, unsure: false, reason: `leading; GCS ${gcsAddress} accepts connections` };
+    return found === 'timeout'
+      ? { ready: false, leading, headPid, gcsAnswers: false, unsure: true, reason: `leading; GCS ${gcsAddress} did not answer within ${PROBE_TIMEOUT_MS} ms` }
+      : { ready: false, leading, headPid, gcsAnswers: false, unsure: false, reason: `leading; GCS ${gcsAddress} does not accept connections yet` };
   };
+}
+
+/** A readiness result as the role labeler reads it (src/k8s/role-label.ts). */
+export function readyAnswer(r: Pick<Readiness, 'ready' | 'unsure'>): 'ready' | 'not-ready' | 'unsure' {
+  return r.ready ? 'ready' : r.unsure ? 'unsure' : 'not-ready';
 }
 
 function httpHostPort(address: string): { host: string; port: number } {

@@ -12,7 +12,9 @@
  * sweep of other peers while /readyz says 200, `standby` when it stops saying
  * so and on SIGTERM. An unreachable candidate (its container restarting)
  * reads as not ready, so a crashed leader's pod loses its label within one
- * period, before its restarted container can be Ready.
+ * period, before its restarted container can be Ready. A question that gets
+ * no answer in time reads as unsure: a busy node keeps its leader labeled
+ * for the grace of role-label.ts, a hung candidate does not.
  *
  * What a process in the candidate's container can still do: answer /readyz
  * itself if it kills the candidate and binds its port (same user), which
@@ -26,7 +28,7 @@ import { splitHostPort } from '../host-port.js';
 import { createLogger } from '../log.js';
 import { OPTIONS, lookup } from '../options.js';
 import { SERVICE_ACCOUNT_DIR, inClusterApi } from './api.js';
-import { prepareRoleLabel, startRoleLabeler } from './role-label.js';
+import { type ReadyAnswer, prepareRoleLabel, startRoleLabeler } from './role-label.js';
 import { loadRoleLabel } from './role-label-config.js';
 
 /** Each Kubernetes API call of the loop (it runs every 200 ms). */
@@ -34,18 +36,38 @@ export const K8S_LOOP_REQUEST_MS = 400;
 /** One /readyz question to the candidate on loopback. */
 const READYZ_TIMEOUT_MS = 300;
 
-/** GET http://127.0.0.1:<port>/readyz → true only for a 200 within READYZ_TIMEOUT_MS. */
-export function askReadyz(port: number): Promise<boolean> {
+/**
+ * GET http://127.0.0.1:<port>/readyz: 'ready' for a 200; 'unsure' when no
+ * answer came within READYZ_TIMEOUT_MS, or /readyz itself said so (its GCS
+ * probe timed out); 'not-ready' for any other answer and for a candidate
+ * that is not there (refused, reset: its container is gone).
+ */
+export function askReadyz(port: number): Promise<ReadyAnswer> {
   return new Promise((resolve) => {
+    let timedOut = false;
     const req = http.get({ host: '127.0.0.1', port, path: '/readyz', agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-      res.on('error', () => resolve(false));
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body = (body + c).slice(0, 4096)));
+      res.on('end', () => resolve(res.statusCode === 200 ? 'ready' : readyzSaysUnsure(body) ? 'unsure' : 'not-ready'));
+      res.on('error', () => resolve(timedOut ? 'unsure' : 'not-ready'));
     });
-    const timer = setTimeout(() => req.destroy(), READYZ_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+    }, READYZ_TIMEOUT_MS);
     req.on('close', () => clearTimeout(timer));
-    req.on('error', () => resolve(false));
+    req.on('error', () => resolve(timedOut ? 'unsure' : 'not-ready'));
   });
+}
+
+/** A 503 from /readyz whose JSON (src/http/server.ts, Readiness) says only the GCS probe timed out. */
+function readyzSaysUnsure(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { unsure?: unknown }).unsure === true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -76,7 +98,11 @@ export async function runRoleLabeler(env: NodeJS.ProcessEnv, opts: { signal?: Ab
     const labeler = startRoleLabeler({
       api,
       cfg,
-      ready: async () => (lastReady = await ready()),
+      ready: async () => {
+        const answer = await ready();
+        lastReady = answer === 'ready';
+        return answer;
+      },
       leading: () => lastReady,
       log,
     });

@@ -20,6 +20,13 @@
  *    node controller notices. While leading it looks again every SWEEP_MS.
  * 3. On stop (close): `standby` again, best effort.
  *
+ *    The check answers ready, not ready, or unsure (no answer in time: a
+ *    loaded node, a GCS probe or a /readyz question that timed out). A
+ *    definite no takes the label off at the next period; an unsure answer
+ *    keeps a leader's label for UNSURE_GRACE_MS, so that one slow answer on
+ *    a busy node does not drop the Service's only endpoint (clients would
+ *    see refused connections while nothing failed).
+ *
  * What is not guaranteed: labels are routing, not fencing. A frozen leader
  * that wakes may label itself for one period after a newer leader did; its
  * head is fenced by its keeper regardless (decision 3), and its next check
@@ -36,6 +43,11 @@ type Role = typeof LEADER | typeof STANDBY;
 
 const PERIOD_MS = 200;
 const SWEEP_MS = 5_000;
+/** How long unsure answers keep a leader's label (a definite no takes it off at once). */
+export const UNSURE_GRACE_MS = 1_000;
+
+/** One readiness check, as the labeler reads it. */
+export type ReadyAnswer = 'ready' | 'not-ready' | 'unsure';
 /** Each request of step 1, and all of step 1 with its retries. */
 export const START_REQUEST_MS = 5_000;
 export const START_ALLOWANCE_MS = 60_000;
@@ -99,7 +111,7 @@ export interface RoleLabeler {
 export function startRoleLabeler(deps: {
   api: K8sApi;
   cfg: RoleLabelConfig;
-  ready: () => Promise<boolean>;
+  ready: () => Promise<ReadyAnswer>;
   leading: () => boolean;
   log: Logger;
 }): RoleLabeler {
@@ -107,6 +119,8 @@ export function startRoleLabeler(deps: {
   let labeled: Role = STANDBY;
   let lastSweepMs = -Infinity;
   let failures = 0;
+  /** Since when every answer was unsure (null after a definite one). */
+  let unsureSinceMs: number | null = null;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let current: Promise<void> = Promise.resolve();
@@ -129,14 +143,22 @@ export function startRoleLabeler(deps: {
   }
 
   async function tick(): Promise<void> {
-    const want: Role = (await deps.ready()) ? LEADER : STANDBY;
-    if (want === LEADER) {
-      if (labeled !== LEADER || performance.now() - lastSweepMs >= SWEEP_MS) await claim();
-    } else if (labeled !== STANDBY) {
-      await api.patchLabels(cfg.podName, { [cfg.label]: STANDBY });
-      labeled = STANDBY;
-      log.info({ pod: cfg.podName }, `role label: ${cfg.label}=${STANDBY}`);
+    const answer = await deps.ready();
+    const now = performance.now();
+    if (answer !== 'unsure') unsureSinceMs = null;
+    else unsureSinceMs ??= now;
+    if (answer === 'ready') {
+      if (labeled !== LEADER || now - lastSweepMs >= SWEEP_MS) await claim();
+      return;
     }
+    if (labeled === STANDBY) return;
+    // A leader's label survives unsure answers for the grace; a definite no, or the grace spent, takes it off.
+    const unsureMs = unsureSinceMs === null ? null : Math.round(now - unsureSinceMs);
+    if (unsureMs !== null && unsureMs < UNSURE_GRACE_MS) return;
+    await api.patchLabels(cfg.podName, { [cfg.label]: STANDBY });
+    labeled = STANDBY;
+    if (unsureMs === null) log.info({ pod: cfg.podName }, `role label: ${cfg.label}=${STANDBY}`);
+    else log.warn({ pod: cfg.podName, unsureMs }, `role label: ${cfg.label}=${STANDBY}: no definite readiness answer for ${unsureMs} ms`);
   }
 
   function schedule(): void {

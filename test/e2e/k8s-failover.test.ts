@@ -148,7 +148,9 @@ async function jobSucceeded(id: string): Promise<void> {
     status = jobStatusOf(rayJob('status', [id]));
     return status !== null && status !== 'RUNNING' && status !== 'PENDING';
   }, 180_000, 2000);
+  // The logs come through the same Service; a refused connection here would mean the head moved again.
   const logs = rayJob('logs', [id]);
+  expect(logs, `ray job logs ${id} through ray-head:8265 right after its status:\n${describeExample()}`).not.toMatch(/Failed to connect to Ray/);
   expect(status, logs.slice(-1500)).toBe('SUCCEEDED');
   expect(stepsInLogs(logs, JOB_STEPS), logs.slice(-1500)).toEqual({ done: JOB_STEPS, missing: [] });
 }
@@ -346,9 +348,13 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     kubectl(['-n', NS, 'delete', 'pod', old.name, '--wait=false']);
     const { followMs } = await serviceFollows(old, t0);
     const answerMs = await actorAnswers(t0);
+    const next = await leader();
     timings.graceful = { followMs, answerMs };
     serveKeptAnswering('graceful', t0, followMs);
     await jobSucceeded('k8s-graceful');
+    // One handover, not more: the term that took over still serves after the job.
+    const after = await leader();
+    expect({ name: after.name, epoch: after.epoch }, describeExample()).toEqual({ name: next.name, epoch: next.epoch });
     await settled();
   }, 420_000);
 
@@ -364,7 +370,12 @@ describe('ray-head-ha on Kubernetes with KubeRay', () => {
     serveKeptAnswering('crash', t0, followMs);
     // Restart in place (RAY_HA_INSTANCE_DIR): the restarted container, its shim the init again and
     // holding the instance lock, released the crashed incarnation's lease instead of leaving it to expire.
-    await waitFor('the restarted container to release its previous lease', () => /released the lease of this container's previous incarnation/.test(podLogs(NS, old.name, 200)), 60_000, 500);
+    try {
+      await waitFor('the restarted container to release its previous lease', () => /released the lease of this container's previous incarnation/.test(podLogs(NS, old.name, 200)), 60_000, 500);
+    } catch (e) {
+      console.error(`${String(e)}\n${old.name} (${old.restarts} restarts before the kill):\n${podLogs(NS, old.name, 60)}\n${describeExample()}`);
+      throw e;
+    }
     await settled();
     // Decision 31 (a): the restarted container, in a pod that was labeled leader, is not routed to
     // before it leads again (it labels itself standby before it can be Ready). Once the crashed

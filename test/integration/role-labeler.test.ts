@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRoleLabeler } from '../../src/k8s/labeler.js';
+import { UNSURE_GRACE_MS } from '../../src/k8s/role-label.js';
 import { makeTlsFiles, type TlsFiles } from '../helpers/redis.js';
 
 const ROLE = 'ray-head-ha/role';
@@ -25,8 +26,13 @@ let apiPort = 0;
 let readyzPort = 0;
 /** The pods the fake API server keeps: name → labels. */
 const pods: Record<string, Record<string, string>> = {};
-/** 'ready' answers 200, 'standby' 503, 'down' drops the connection (a container that is not there). */
-let candidate: 'ready' | 'standby' | 'down' = 'standby';
+/**
+ * 'ready' answers 200, 'standby' 503, 'down' drops the connection (a container that is not there),
+ * 'slow' answers 200 after SLOW_MS (a loaded node: later than the labeler waits),
+ * 'gcs-unsure' 503 with /readyz's `unsure` (its GCS probe timed out).
+ */
+let candidate: 'ready' | 'standby' | 'down' | 'slow' | 'gcs-unsure' = 'standby';
+const SLOW_MS = 700;
 
 function matches(labels: Record<string, string>, selector: string): boolean {
   return selector.split(',').every((t) => {
@@ -66,6 +72,8 @@ beforeAll(async () => {
   });
   readyz = http.createServer((req, res) => {
     if (candidate === 'down') return req.socket.destroy();
+    if (candidate === 'slow') return void setTimeout(() => res.writeHead(200).end(), SLOW_MS);
+    if (candidate === 'gcs-unsure') return void res.writeHead(503).end(JSON.stringify({ ready: false, leading: true, unsure: true }));
     res.writeHead(req.url === '/readyz' && candidate === 'ready' ? 200 : 503).end();
   });
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
@@ -132,6 +140,53 @@ describe('role-labeler: the role label from a sidecar', () => {
       expect(await run).toBe(0);
     }
     expect(pods['cand-0']![ROLE]).toBe('standby');
+  });
+
+  it('keeps a leader labeled through an answer that comes late (a loaded node), not through one that keeps coming late', async () => {
+    pods['cand-0'] = { 'ray-head-ha/cluster': 'demo', [ROLE]: 'standby' };
+    delete pods['cand-1'];
+    candidate = 'ready';
+    const stop = new AbortController();
+    const run = runRoleLabeler({ ...labelerEnv(), RAY_HA_HTTP_ADDRESS: `0.0.0.0:${readyzPort}` }, { signal: stop.signal, serviceAccountDir: saDir, logLevel: 'silent' });
+    // Every label cand-0 had, sampled every 20 ms.
+    const seen: string[] = [];
+    const sampler = setInterval(() => seen.push(pods['cand-0']![ROLE]!), 20);
+    try {
+      await until('leader', () => pods['cand-0']![ROLE] === 'leader');
+      seen.length = 0;
+      // One late answer, as when the node is busy for a moment: the Service must keep its endpoint.
+      candidate = 'slow';
+      await new Promise((r) => setTimeout(r, SLOW_MS / 2));
+      candidate = 'ready';
+      await new Promise((r) => setTimeout(r, SLOW_MS + 600));
+      expect(seen.filter((l) => l !== 'leader'), 'labels while one /readyz answer came late').toEqual([]);
+
+      // Late answers that go on (a candidate whose loop hangs): standby after the grace.
+      candidate = 'slow';
+      const t0 = performance.now();
+      await until('standby once the answers keep coming late', () => pods['cand-0']![ROLE] === 'standby', 5_000);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(UNSURE_GRACE_MS);
+
+      // The candidate's own GCS probe timed out (it says unsure): the same grace.
+      candidate = 'ready';
+      await until('leader again', () => pods['cand-0']![ROLE] === 'leader');
+      candidate = 'gcs-unsure';
+      const t2 = performance.now();
+      await until('standby once the GCS probe keeps timing out', () => pods['cand-0']![ROLE] === 'standby', 5_000);
+      expect(performance.now() - t2).toBeGreaterThanOrEqual(UNSURE_GRACE_MS);
+
+      // A definite no (503) takes the label off within a period or two, grace or not.
+      candidate = 'ready';
+      await until('leader again', () => pods['cand-0']![ROLE] === 'leader');
+      candidate = 'standby';
+      const t1 = performance.now();
+      await until('standby on a 503', () => pods['cand-0']![ROLE] === 'standby', 2_000);
+      expect(performance.now() - t1).toBeLessThan(UNSURE_GRACE_MS);
+    } finally {
+      clearInterval(sampler);
+      stop.abort();
+      expect(await run).toBe(0);
+    }
   });
 
   it('refuses at start, with one line, a selector of another cluster and a missing readiness address', async () => {
