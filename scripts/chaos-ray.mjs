@@ -30,12 +30,13 @@
 // --max-minutes: start no trial after M minutes; the report then says how many ran of how many asked.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ROOT, startRayLab, STEPS_JOB, VENV_BIN, waitFor } from './lab/ray-lab.mjs';
 import { freeze, seededRandom } from './lib/harness.mjs';
 import { leaseSnapshot, restoreLeaseSnapshot } from './lib/lease-snapshot.mjs';
 import { stepsInLogs } from './lib/ray-job.mjs';
-import { steadyGets, windowStats } from './lib/steady-http.mjs';
+import { steadyGetsOffThread, windowStats } from './lib/steady-http.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -135,16 +136,27 @@ const sampler = setInterval(() => {
 }, 20);
 
 // Serve traffic at SERVE_RPS, each request sent on time (scripts/lib/steady-http.mjs;
-// a 2 s timeout counts as failed). Every result is kept: a trial's figures and the
+// a 2 s timeout counts as failed), from a thread of its own: a client in this loop
+// would go silent whenever the loop is busy (spawning, /proc), a gap that is not
+// Serve's. Every result is kept: a trial's figures and the
 // totals are windows over them (windowStats).
 const SERVE_RPS = 50;
 const serve = { results: [], startedAt: 0, stop: () => {} };
 function serveTraffic() {
   const url = `http://${L.host('w1').address}:${SERVE_PORT}/`;
   serve.startedAt = Date.now();
-  serve.stop = steadyGets(url, SERVE_RPS, (r) => serve.results.push(r), { accept: (text) => text.startsWith('ok') });
+  serve.stop = steadyGetsOffThread(url, SERVE_RPS, (r) => serve.results.push(r), { acceptPrefix: 'ok' });
 }
 const serveSince = (fromMs) => windowStats(serve.results, fromMs, Date.now());
+/** Why Serve requests failed since `fromMs`, counted ({ TimeoutError: 3, 503: 1 }). */
+const serveFailuresSince = (fromMs) => {
+  const why = {};
+  for (const r of serve.results) if (!r.ok && r.at >= fromMs) why[r.why] = (why[r.why] ?? 0) + 1;
+  return why;
+};
+// How late this loop ran its callbacks (the campaign's own stalls), per trial.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 
 function deployServe() {
   return new Promise((resolve, reject) => {
@@ -206,6 +218,7 @@ async function trial(n, fault) {
   const t = (current = {
     n, fault, target, from: leader, fromEpoch: before.epoch, problems: [], startedAt: Date.now(), splitBrain: false,
   });
+  loopDelay.reset();
   const snap = await leaseSnapshot(L.redisClient, L.namespace).catch(() => null);
   const watcher = await L.readyProbe('watch', { deadlineS: 3600 });
   const fresh = await L.readyProbe('incr', { deadlineS: Math.ceil(FAULTS[fault].boundMs / 1000) + 30 });
@@ -341,7 +354,8 @@ async function trial(n, fault) {
   }
   if (t.splitBrain) t.problems.push('two gcs_server hosts at once');
   const s = serveSince(t.startedAt);
-  Object.assign(t, { serveOk: s.ok, serveFailed: s.failed, serveGapMs: s.longestGapMs });
+  Object.assign(t, { serveOk: s.ok, serveFailed: s.failed, serveGapMs: s.longestGapMs, serveFailedWhy: serveFailuresSince(t.startedAt) });
+  t.loopDelayMaxMs = Math.round(loopDelay.max / 1e6);
   current = null;
   return t;
 }
@@ -373,7 +387,7 @@ try {
     const t = await trial(n, fault);
     trials.push(t);
     log(`trial ${n} ${fault} (${t.target}): ${t.problems.length ? 'FAILED ' + t.problems.join('; ') : 'ok'} ` +
-      `recovery ${t.recoveryMs} ms, ${t.from} -> ${t.to}, serve failed ${t.serveFailed}/${t.serveOk + t.serveFailed} (longest gap ${t.serveGapMs} ms), connected failed ${t.connectedFailed}`);
+      `recovery ${t.recoveryMs} ms, ${t.from} -> ${t.to}, serve failed ${t.serveFailed}/${t.serveOk + t.serveFailed} (longest gap ${t.serveGapMs} ms${t.serveFailed ? `, ${JSON.stringify(t.serveFailedWhy)}` : ''}), connected failed ${t.connectedFailed}, campaign loop late up to ${t.loopDelayMaxMs} ms`);
     await sleep(RETRY);
   }
   if (!job.endedIn) await finishCampaignJob();
@@ -385,6 +399,7 @@ serve.stop();
 const serveAll = serveSince(serve.startedAt);
 const jobOk = !job.endedIn && job.status === 'SUCCEEDED' && job.missing === 0;
 clearInterval(sampler);
+loopDelay.disable();
 
 const byFault = {};
 for (const t of trials) {

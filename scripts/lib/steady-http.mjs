@@ -4,6 +4,7 @@
 // in a process of its own (scripts/k8s-lab/serve-traffic.mjs), by the
 // Kubernetes e2e.
 import { readFileSync } from 'node:fs';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 /**
  * Starts the traffic; onResult({ at, ok, why }) once per request when it ends
@@ -30,6 +31,29 @@ export function steadyGets(url, rps, onResult, { timeoutMs = 2000, accept = () =
     running = false;
     clearInterval(timer);
   };
+}
+
+/**
+ * steadyGets on a thread of its own (worker_threads): from a caller whose
+ * event loop is busy (spawning, reading /proc) it would send nothing for a
+ * while, a gap that is not the server's. `acceptPrefix`: a body must start with it (a
+ * function cannot cross threads). Results arrive through onResult as from
+ * steadyGets, with `at` taken on the traffic's thread. Returns stop().
+ */
+export function steadyGetsOffThread(url, rps, onResult, { timeoutMs = 2000, acceptPrefix = '' } = {}) {
+  let running = true;
+  const worker = new Worker(new URL(import.meta.url), { workerData: { steadyGets: { url, rps, timeoutMs, acceptPrefix } } });
+  worker.on('message', (r) => running && onResult(r));
+  worker.on('error', (err) => running && onResult({ at: Date.now(), ok: false, why: `thread: ${err.message}` }));
+  return () => {
+    running = false;
+    void worker.terminate();
+  };
+}
+
+if (!isMainThread && workerData?.steadyGets) {
+  const { url, rps, timeoutMs, acceptPrefix } = workerData.steadyGets;
+  steadyGets(url, rps, (r) => parentPort.postMessage(r), { timeoutMs, accept: (text) => text.startsWith(acceptPrefix) });
 }
 
 /** The results a traffic process (scripts/k8s-lab/serve-traffic.mjs) wrote to `file`: [] before its first. */

@@ -17,6 +17,14 @@ export const steadyGets = impl.steadyGets as (
   opts?: { timeoutMs?: number; accept?: (body: string) => boolean },
 ) => () => void;
 
+/** steadyGets on a thread of its own; a body is accepted when it starts with acceptPrefix. Returns stop(). */
+export const steadyGetsOffThread = impl.steadyGetsOffThread as (
+  url: string,
+  rps: number,
+  onResult: (r: RequestResult) => void,
+  opts?: { timeoutMs?: number; acceptPrefix?: string },
+) => () => void;
+
 /** The results scripts/k8s-lab/serve-traffic.mjs wrote to `file` ([] before its first). */
 export const readTrafficFile = impl.readTrafficFile as (file: string) => RequestResult[];
 

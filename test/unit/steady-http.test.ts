@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTrafficFile, steadyGets, windowStats, type RequestResult } from '../helpers/steady-http.js';
+import { spawn } from 'node:child_process';
+import { readTrafficFile, steadyGets, steadyGetsOffThread, windowStats, type RequestResult } from '../helpers/steady-http.js';
 
 describe('windowStats', () => {
   const r = (at: number, ok: boolean): RequestResult => ({ at, ok });
@@ -80,6 +81,53 @@ describe('steadyGets against a real server', () => {
       for (const res of held) res.destroy();
       server.closeAllConnections();
       server.close();
+    }
+  });
+});
+
+describe('steadyGetsOffThread', () => {
+  /** A server in a process of its own, answering 'ok' at once; its URL. */
+  async function serverProcess(): Promise<{ url: string; stop: () => void }> {
+    const child = spawn(process.execPath, ['-e', "const s=require('http').createServer((q,r)=>r.end('ok')).listen(0,'127.0.0.1',()=>console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(String(d).trim())));
+    return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill('SIGKILL') };
+  }
+  /** Keeps this thread busy for `ms`, as a synchronous spawn or a long /proc walk does. */
+  const block = (ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      // busy
+    }
+  };
+
+  it("sends and receives on time while the caller's loop is blocked; a client in the blocked loop goes silent", async () => {
+    const server = await serverProcess();
+    const off: RequestResult[] = [];
+    const inLoop: RequestResult[] = [];
+    const stopOff = steadyGetsOffThread(server.url, 50, (x) => off.push(x), { timeoutMs: 500, acceptPrefix: 'ok' });
+    const stopIn = steadyGets(server.url, 50, (x) => inLoop.push(x), { timeoutMs: 500, accept: (t) => t === 'ok' });
+    try {
+      await new Promise((r) => setTimeout(r, 600));
+      const from = Date.now();
+      block(1500);
+      const to = Date.now();
+      await new Promise((r) => setTimeout(r, 800));
+      // The thread's requests ended all through the block, answered.
+      const during = off.filter((x) => x.at >= from && x.at <= to);
+      expect(during.length).toBeGreaterThanOrEqual(40);
+      expect(during.every((x) => x.ok)).toBe(true);
+      expect(windowStats(off, from, to).longestGapMs).toBeLessThan(400);
+      expect(off.filter((x) => !x.ok)).toEqual([]);
+      // A client in the blocked loop sent nothing meanwhile: a gap of the whole block that was not the server's.
+      expect(windowStats(inLoop, from, to).longestGapMs).toBeGreaterThanOrEqual(1400);
+      const n = off.length;
+      stopOff();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(off.length).toBe(n); // nothing reported after stop()
+    } finally {
+      stopOff();
+      stopIn();
+      server.stop();
     }
   });
 });
