@@ -3,6 +3,7 @@
  * 0 clean shutdown, 2 bad configuration/usage or refused credentials,
  * 3 lost leadership, 127 head command cannot start, else the head's own code.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from './config.js';
 import { OPTIONS, lookup, parseFlags, RUN_FLAGS, type Flags } from './options.js';
@@ -15,7 +16,7 @@ import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js
 import { attachView } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
 import { prepareHead } from './ray/ray-head.js';
-import { PreviousHeads } from './ray/previous-heads.js';
+import { PREVIOUS_HEADS_SCRIPT, PreviousHeads } from './ray/previous-heads.js';
 import { monotonicClock } from './clock.js';
 import { registerCandidate } from './ray/candidate-registry.js';
 import { refuseNestedCandidate } from './ray/nested-candidate.js';
@@ -25,7 +26,7 @@ import { runRoleLabeler } from './k8s/labeler.js';
 import { runCandidate } from './run.js';
 import { releaseOrphaned } from './release-orphaned.js';
 import { instanceFrom } from './ray/instance.js';
-import { warmCommand } from './ray/warm-command.js';
+import { WARM_SCRIPT, warmCommand } from './ray/warm-command.js';
 import { jsonLine } from './printable.js';
 import { formatStatus, readStatus } from './status.js';
 import { preflightHeadCommand } from './supervisor/preflight.js';
@@ -70,6 +71,14 @@ async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
+/** Exit 2 with one line when a file of this installation is missing. */
+function requireScripts(files: string[]): void {
+  const missing = files.filter((f) => !existsSync(f));
+  if (missing.length > 0) {
+    throw new ConfigError(`this installation of ray-head-ha is incomplete: ${missing.join(', ')} missing (a package or image must ship the project's scripts/ directory)`);
+  }
+}
+
 async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { flags, rest } = parseFlags(args, RUN_FLAGS);
   if (flags.help) return printUsage();
@@ -78,6 +87,9 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { command, config, watchHead, rayInterpreter, noRayInterpreter, envDefaults } = prepareHead(rest, loadConfig(flags, env), env);
   // A head that cannot be exec'd must not take the lease (exit 127 before the election).
   preflightHeadCommand(command, env);
+  // Ray's own head: the helpers that run with Ray's interpreter must be installed (an image or
+  // package that left scripts/ out would otherwise lose them silently, at the first failover).
+  if (rayInterpreter) requireScripts([PREVIOUS_HEADS_SCRIPT, ...(config.warmStandby ? [WARM_SCRIPT] : [])]);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
   // The pidfile by which `ray stop` (through the shim) finds this candidate; removed in finally.

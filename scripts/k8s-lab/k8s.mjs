@@ -136,6 +136,7 @@ function toPod(p) {
   const cs = statuses.find((c) => c.name !== 'role-labeler') ?? {};
   return {
     name: p.metadata.name,
+    uid: p.metadata.uid,
     node: p.spec.nodeName ?? '',
     ip: p.status.podIP ?? '',
     ready: (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),

@@ -7,6 +7,8 @@ import * as impl from '../../scripts/k8s-lab/k8s.mjs';
 
 export interface Pod {
   name: string;
+  /** metadata.uid: a StatefulSet's replacement pod has the name, not the UID. */
+  uid: string;
   node: string;
   ip: string;
   ready: boolean;

@@ -16,8 +16,8 @@
  * node table (read from the new head's own GCS; how soon is measured by
  * `npm run bench:ray`, never timed here), and all three workers are ALIVE and each runs a task; Ray Jobs
  * submitted with `ray job submit` through the balancer's dashboard (asking
- * 0.01 CPU, which keeps them off the heads) run through a graceful stop and a
- * host death to SUCCEEDED with every line of their logs, and the job history
+ * 0.01 CPU, which keeps them off the heads) run through a graceful stop, a
+ * host death and a head crash to SUCCEEDED with every line of their logs, and the job history
  * keeps every job, one submitted without resources before the faults too.
  *
  * Needs root, dist/ (npm run build:ts), .venv with Ray, haproxy and iptables.
@@ -339,8 +339,9 @@ describe.sequential('head HA on real Ray across hosts', () => {
     await standsBy('c2');
   }, 300_000);
 
-  it('head crash (the leader\'s gcs_server killed): the leader stops the rest of its head at once, releases, exits 1; c2 takes over without waiting out the ttl', async () => {
+  it('head crash (the leader\'s gcs_server killed): the leader stops the rest of its head at once, releases, exits 1; c2 takes over without waiting out the ttl; a Ray Job running through it succeeds', async () => {
     expect(await holder()).toBe('c1');
+    await submitStepsJob('head-crash', JOB_STEPS);
     const old = L.pods.get('c1')!;
     const t0 = Date.now();
     expect(L.headCrash('c1')).toBe(true);
@@ -358,6 +359,7 @@ describe.sequential('head HA on real Ray across hosts', () => {
     expect(L.events('c2').some((e) => e.msg === 'standby -> leading' && Date.parse(String(e['time'])) - t0 < TTL_MS)).toBe(true);
     await actorAnswers();
     timings['headCrashToActor'] = (Date.now() - t0) / 1000;
+    await jobSucceeded('head-crash', JOB_STEPS);
     await L.restartCandidate('c1');
     await standsBy('c1');
   }, 240_000);
@@ -391,7 +393,7 @@ describe.sequential('head HA on real Ray across hosts', () => {
   it('the job history on the leader now keeps every job, the one from before the first fault too', async () => {
     await dashboardAnswers();
     const list = (await L.jobCli('list')).output;
-    for (const id of ['before', 'graceful', 'host-death']) {
+    for (const id of ['before', 'graceful', 'host-death', 'head-crash']) {
       expect(new RegExp(`submission_id='${id}'[^<]*status=<JobStatus\\.(\\w+)`).exec(list)?.[1], list.slice(-3000)).toBe('SUCCEEDED');
     }
   }, 60_000);

@@ -5,7 +5,7 @@
  * and the role report for the shim's non-blocking start is written.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, existsSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,24 @@ describe('ray start --head as the head command', () => {
     const r = spawnSync(process.execPath, [CLI, 'run', '--redis', redis.address, ...fast, '--', fakeRay, 'start', '--head'], { env, encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toMatch(/^ray-head-ha: RAY_REDIS_ADDRESS is not set: head HA needs Ray GCS fault tolerance/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('an installation without its scripts/ helpers: exit 2, one line naming what is missing, nothing run', () => {
+    // A copy of the installation (dist, bin, scripts) that lost scripts/previous-heads.py, as an image that left it out.
+    const install = tempDir('rhha-install-');
+    for (const d of ['dist', 'bin', 'scripts']) cpSync(path.join(ROOT, d), path.join(install, d), { recursive: true });
+    cpSync(path.join(ROOT, 'package.json'), path.join(install, 'package.json'));
+    for (const d of ['node_modules', 'build']) symlinkSync(path.join(ROOT, d), path.join(install, d));
+    rmSync(path.join(install, 'scripts', 'previous-heads.py'));
+    // Ray's console script as the head: the helpers run with its interpreter.
+    const ray = path.join(tempDir('rhha-ray-script-'), 'ray');
+    writeFileSync(ray, '#!/usr/bin/python3\n# -*- coding: utf-8 -*-\nimport sys\nfrom ray.scripts.scripts import main\nsys.exit(main())\n');
+    chmodSync(ray, 0o755);
+    const r = spawnSync(process.execPath, [path.join(install, 'bin', 'ray-head-ha.js'), 'run', '--redis', redis.address, ...fast, '--', ray, 'start', '--head'],
+      { env: { ...process.env, RAY_REDIS_ADDRESS: redis.address }, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toBe(`ray-head-ha: this installation of ray-head-ha is incomplete: ${path.join(install, 'scripts', 'previous-heads.py')} missing (a package or image must ship the project's scripts/ directory)`);
     expect(r.stdout).toBe('');
   });
 
