@@ -166,8 +166,20 @@ localStorageCapacityIsolation: false
 maxPods: 30
 podLogsDir: $d/pod-logs   # not /var/log/pods: each kubelet removes the logs of pods it does not know
 KCFG
+  # Every kubelet binds the same device-plugin socket, whatever its --root-dir
+  # (/var/lib/kubelet/device-plugins/kubelet.sock): two that start at once can both
+  # unlink it and then race to bind, and the loser exits ("Failed to start
+  # ContainerManager ... address already in use"). Node 2's kubelet starts once
+  # node 1's has bound it (a socket newer than node 1's start).
+  local sock=/var/lib/kubelet/device-plugins/kubelet.sock
+  if (( n == 2 )); then wait_for 120 "node 1's kubelet to bind $sock" test -f "$RUN/kubelet-n1-bound" || return 1; fi
+  local since; since=$(date +%s)
   start kubelet-n$n $n "$BIN/kubelet" --config="$d/kubelet.yaml" --kubeconfig="$RUN/node$n.kubeconfig" \
     --root-dir="$d/kubelet" --node-ip="$nip" --hostname-override="$name" --cert-dir="$d/kubelet/pki"
+  if (( n == 1 )); then
+    wait_for 120 "node 1's kubelet to bind $sock" bash -c "[[ -S $sock && \$(stat -c %Y $sock) -ge $since ]]" || return 1
+    : >"$RUN/kubelet-n1-bound"
+  fi
   cat >"$d/kube-proxy.yaml" <<KP
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
