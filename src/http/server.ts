@@ -14,6 +14,7 @@ import { ConfigError, errorText } from '../errors.js';
 import { buildAddress, splitHostPort } from '../host-port.js';
 import type { Logger } from '../log.js';
 import { type PortProbe, probePort } from '../port-probe.js';
+import type { ReadyAnswer } from '../k8s/role-label.js';
 import type { CandidateView } from './candidate-view.js';
 
 const PROBE_CACHE_MS = 250;
@@ -168,7 +169,7 @@ export function readinessCheck(view: CandidateView, probe: (address: string) => 
 }
 
 /** A readiness result as the role labeler reads it (src/k8s/role-label.ts). */
-export function readyAnswer(r: Pick<Readiness, 'ready' | 'unsure'>): 'ready' | 'not-ready' | 'unsure' {
+export function readyAnswer(r: Pick<Readiness, 'ready' | 'unsure'>): ReadyAnswer {
   return r.ready ? 'ready' : r.unsure ? 'unsure' : 'not-ready';
 }
 

@@ -145,7 +145,24 @@ async function dashboardAnswers(): Promise<void> {
     'import urllib.request; print(urllib.request.urlopen("http://ray-head:8265/api/version", timeout=5).status)'], { timeoutMs: 30_000, allowFail: true })), 120_000, 1000);
 }
 
+/**
+ * The leader's `ray start` finished in its current term ("Ray runtime started"
+ * after its last "head started"). Until then its head may still give up: Ray
+ * waits at most 30 s for its own raylet to register, and on this loaded
+ * machine a head whose GCS and dashboard already answered did (the job
+ * submitted to it got a closed connection).
+ */
+async function leaderRayStarted(): Promise<void> {
+  await waitFor('the leader\'s ray start to finish', async () => {
+    const l = await leader();
+    const own = podLogs(NS, l.name, 2000).split(/^== /m).filter((f) => f.includes(`_${l.uid}/ray-head/${l.restarts}.log`)).join('');
+    const started = own.lastIndexOf('"msg":"head started"');
+    return started >= 0 && own.indexOf('Ray runtime started', started) > started;
+  }, 180_000, 1000);
+}
+
 async function submitStepsJob(id: string): Promise<void> {
+  await leaderRayStarted();
   await dashboardAnswers();
   kubectl(['-n', NS, 'exec', '-i', workerPod(), '--', 'bash', '-c', `mkdir -p ${JOB_DIR} && cat > ${JOB_DIR}/steps-job.py`], {
     input: readFileSync(path.join(ROOT, 'scripts/lab/steps-job.py'), 'utf8'),
