@@ -161,27 +161,21 @@ describe('role-labeler: the role label from a sidecar', () => {
       await new Promise((r) => setTimeout(r, SLOW_MS + 600));
       expect(seen.filter((l) => l !== 'leader'), 'labels while one /readyz answer came late').toEqual([]);
 
+      /** From leader, how long until `answer` (kept up) gets cand-0 labeled standby. */
+      const msUntilStandby = async (answer: typeof candidate, timeoutMs: number): Promise<number> => {
+        candidate = 'ready';
+        await until('leader again', () => pods['cand-0']![ROLE] === 'leader');
+        candidate = answer;
+        const t0 = performance.now();
+        await until(`standby once /readyz answers ${answer}`, () => pods['cand-0']![ROLE] === 'standby', timeoutMs);
+        return performance.now() - t0;
+      };
       // Late answers that go on (a candidate whose loop hangs): standby after the grace.
-      candidate = 'slow';
-      const t0 = performance.now();
-      await until('standby once the answers keep coming late', () => pods['cand-0']![ROLE] === 'standby', 5_000);
-      expect(performance.now() - t0).toBeGreaterThanOrEqual(UNSURE_GRACE_MS);
-
+      expect(await msUntilStandby('slow', 5_000)).toBeGreaterThanOrEqual(UNSURE_GRACE_MS);
       // The candidate's own GCS probe timed out (it says unsure): the same grace.
-      candidate = 'ready';
-      await until('leader again', () => pods['cand-0']![ROLE] === 'leader');
-      candidate = 'gcs-unsure';
-      const t2 = performance.now();
-      await until('standby once the GCS probe keeps timing out', () => pods['cand-0']![ROLE] === 'standby', 5_000);
-      expect(performance.now() - t2).toBeGreaterThanOrEqual(UNSURE_GRACE_MS);
-
+      expect(await msUntilStandby('gcs-unsure', 5_000)).toBeGreaterThanOrEqual(UNSURE_GRACE_MS);
       // A definite no (503) takes the label off within a period or two, grace or not.
-      candidate = 'ready';
-      await until('leader again', () => pods['cand-0']![ROLE] === 'leader');
-      candidate = 'standby';
-      const t1 = performance.now();
-      await until('standby on a 503', () => pods['cand-0']![ROLE] === 'standby', 2_000);
-      expect(performance.now() - t1).toBeLessThan(UNSURE_GRACE_MS);
+      expect(await msUntilStandby('standby', 2_000)).toBeLessThan(UNSURE_GRACE_MS);
     } finally {
       clearInterval(sampler);
       stop.abort();
