@@ -21,6 +21,12 @@ cannot be this head's; only when GCS_ADDRESS's host is an IP), then, once the se
 every other head node at this IP (a head this host ran in an earlier term).
 EOF instead of the second line leaves those.
 
+Then, with this head's node ID, it starts this head's job manager: Ray builds
+it only on the first job request that reaches the head's dashboard agent
+(ray-project/ray#65037), and until then a job whose supervisor died with the
+previous head stays RUNNING. Once the agent has registered its address in
+the GCS, one read-only request for a job that does not exist builds it.
+
 The helper marks nothing once the candidate that started it is gone (it
 checks its parent before each change).
 
@@ -32,6 +38,7 @@ health check has not yet given up on, and no other live head can exist.
 
 Prints one JSON line: {"ownNodeId", "marked": [node IDs], "atMs"} or
 {"error": "...", "marked": [...]}; exit 0 when the GCS was read, 1 otherwise.
+With a node ID, a second line: {"jobManager": true} or {"error": "..."}.
 """
 import ipaddress
 import json
@@ -108,6 +115,78 @@ def mark_dead(node):
     marked.append(node.node_id.hex())
 
 
+# 3. Ray Jobs the previous head left. Ray's job manager on the head (in its
+#    dashboard agent) is what ends a job whose supervisor died, with the
+#    previous head for one, and what times out a job stuck PENDING; but Ray
+#    builds it only when the first job request reaches the agent
+#    (ray-project/ray#65037), so after a failover such a job stays RUNNING
+#    until somebody submits another. Once this head's agent has registered
+#    its address, one read-only request for a job that does not exist builds it.
+JOB_PROBE_ID = "ray-head-ha-start-job-manager"
+
+
+def agent_http_address(own_hex):
+    """host:port of this head's agent's HTTP server, as it registered it in the GCS; or an error."""
+    from ray._private.ray_constants import KV_NAMESPACE_DASHBOARD
+    from ray.dashboard.consts import DASHBOARD_AGENT_ADDR_NODE_ID_PREFIX
+
+    kv = gcs_service_pb2_grpc.InternalKVGcsServiceStub(channel)
+    key = (DASHBOARD_AGENT_ADDR_NODE_ID_PREFIX + own_hex).encode()
+    last_error = "not registered"
+    while left() > 0:
+        try:
+            reply = kv.InternalKVGet(
+                gcs_service_pb2.InternalKVGetRequest(key=key, namespace=KV_NAMESPACE_DASHBOARD),
+                timeout=min(2.0, left()),
+            )
+            if reply.value:
+                ip, http_port = json.loads(reply.value)[:2]
+                if int(http_port) <= 0:
+                    return None, "this head's agent runs no HTTP server (Ray without its dashboard): no job manager"
+                host = "[%s]" % ip if ":" in ip else ip
+                return "%s:%d" % (host, int(http_port)), None
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last_error = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+        time.sleep(0.2)
+    return None, "this head's agent did not register its address: %s" % last_error
+
+
+def start_job_manager(own_hex):
+    """None once this head's job manager runs, or why it does not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        address, error = agent_http_address(own_hex)
+    except ImportError as e:
+        return "this Ray has no agent address to read: %s" % e
+    if error:
+        return error
+    try:
+        from ray._private.authentication.http_token_authentication import get_auth_headers_if_auth_enabled
+
+        headers = get_auth_headers_if_auth_enabled({})
+    except ImportError:
+        headers = {}
+    url = "http://%s/api/job_agent/jobs/%s/logs" % (address, JOB_PROBE_ID)
+    last_error = None
+    while left() > 0:
+        if os.getppid() != parent:
+            return "the candidate is gone"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=min(5.0, max(0.5, left()))):
+                return None  # a job by that name exists: the job manager ran to find it
+        except urllib.error.HTTPError as e:
+            body = e.read(2000).decode("utf-8", "replace")
+            if e.code == 404 and "does not exist" in body:
+                return None  # the job manager ran to look for it
+            last_error = "HTTP %d: %s" % (e.code, body.strip().splitlines()[-1][:200] if body.strip() else "")
+        except Exception as e:  # noqa: BLE001 - the agent may still be starting: retried until the deadline
+            last_error = "%s: %s" % (type(e).__name__, str(e)[:200])
+        time.sleep(0.5)
+    return "this head's agent at %s did not answer: %s" % (address, last_error)
+
+
 # 1. Heads at another IP: not this head's, whatever its node ID turns out to be
 #    (only when this head's address is an IP, as its raylet registers it).
 try:
@@ -129,4 +208,9 @@ if own:
     for node in alive_heads():
         if node.node_id != own_binary:
             mark_dead(node)
-out({"ownNodeId": own or None, "marked": marked, "atMs": int(time.time() * 1000)}, 0)
+print(json.dumps({"ownNodeId": own or None, "marked": marked, "atMs": int(time.time() * 1000)}), flush=True)
+# 3. This head's job manager (above), once its node ID is known.
+if own:
+    error = start_job_manager(own)
+    print(json.dumps({"error": error} if error else {"jobManager": True}), flush=True)
+sys.exit(0)

@@ -10,6 +10,12 @@
  * head starts and unregisters there every ALIVE head node at another IP as
  * soon as that GCS answers; once this head's raylet runs, its node ID
  * (`--node_id`) lets the helper unregister the other heads at this IP too.
+ *
+ * Then the jobs the previous head left (decision 40): Ray's job manager on the
+ * head, which alone ends a job whose supervisor died with it, is built only
+ * by the first job request that reaches the new head's agent
+ * (ray-project/ray#65037). The helper makes that request (a read-only one for
+ * a job that does not exist) once the agent has registered.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -58,11 +64,19 @@ export interface PreviousHeadsResult {
   error?: string;
 }
 
+/** The helper's second line: this head's job manager runs (`jobManager: true`), or why not. */
+export interface JobManagerResult {
+  jobManager?: boolean;
+  error?: string;
+}
+
 /** One helper process: Ray imported (or importing), waiting for its line. */
 interface Helper {
   child: ChildProcess;
-  /** Its one JSON line, or null when it ended without one. */
+  /** Its first JSON line (the marks), or null when it ended without one. */
   result: Promise<string | null>;
+  /** Its second (the job manager), or null when it ended without one. */
+  jobs: Promise<string | null>;
   stderr: () => string;
   closed: Promise<void>;
   spawnError: Promise<string>;
@@ -98,12 +112,13 @@ export class PreviousHeads {
     child.stdin!.on('error', () => {});
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     const spawnError = new Promise<string>((resolve) => child.once('error', (e) => resolve(e.message)));
-    const result = new Promise<string | null>((resolve) => {
-      const rl = readline.createInterface({ input: child.stdout! });
-      rl.once('line', (l) => resolve(l));
-      rl.once('close', () => resolve(null));
-    });
-    return { child, result, stderr: () => stderr, closed, spawnError };
+    // Its lines in order: the first resolves `result`, the second `jobs`; null for a line it never wrote.
+    const waiting: Array<(l: string | null) => void> = [];
+    const [result, jobs] = [0, 1].map(() => new Promise<string | null>((resolve) => waiting.push(resolve)));
+    const rl = readline.createInterface({ input: child.stdout! });
+    rl.on('line', (l) => waiting.shift()?.(l));
+    rl.once('close', () => waiting.splice(0).forEach((resolve) => resolve(null)));
+    return { child, result: result!, jobs: jobs!, stderr: () => stderr, closed, spawnError };
   }
 
   /**
@@ -149,6 +164,18 @@ export class PreviousHeads {
       }
       if (result.error) log.warn({ err: result.error, marked: result.marked, ownNodeId: own }, "could not mark every previous head node dead; left to Ray's health check");
       else if ((result.marked ?? []).length > 0) log.info({ marked: result.marked, ownNodeId: own, ms: Math.round(clock.nowMs() - t0) }, 'previous head nodes marked dead');
+      if (result.error || !own) return result;
+      // Then this head's job manager, which alone ends the jobs whose supervisor died with the previous head.
+      const jobsLine = await helper.jobs;
+      if (signal.aborted) return result;
+      let jobs: JobManagerResult;
+      try {
+        jobs = jobsLine ? (JSON.parse(jobsLine) as JobManagerResult) : { error: `exited without a result: ${helper.stderr().trim().split('\n').at(-1) ?? ''}` };
+      } catch {
+        jobs = { error: `unreadable result: ${jobsLine!.slice(0, 200)}` };
+      }
+      if (jobs.jobManager) log.info({ ms: Math.round(clock.nowMs() - t0) }, "the head's job manager runs: it ends the jobs whose supervisor died with the previous head");
+      else log.warn({ err: jobs.error }, "the head's job manager did not start: a job whose supervisor died with the previous head stays RUNNING until the next job request (ray-project/ray#65037)");
       return result;
     } catch {
       return null; // aborted while looking for the raylet

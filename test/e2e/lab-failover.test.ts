@@ -18,7 +18,10 @@
  * submitted with `ray job submit` through the balancer's dashboard (asking
  * 0.01 CPU, which keeps them off the heads) run through a graceful stop, a
  * host death and a head crash to SUCCEEDED with every line of their logs, and the job history
- * keeps every job, one submitted without resources before the faults too.
+ * keeps every job, one submitted without resources before the faults too. A
+ * job the user placed on the leader's head (a label selector on its node ID)
+ * dies with it through a graceful stop and a host death, and the new head
+ * ends it FAILED without any other job request (decision 40).
  *
  * Needs root, dist/ (npm run build:ts), .venv with Ray, haproxy and iptables.
  */
@@ -166,6 +169,38 @@ async function submitStepsJob(id: string, steps: number): Promise<void> {
   await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
 }
 
+/**
+ * Submits a Ray Job that the user placed on `name`'s head (a label selector on
+ * its node ID): it cannot outlive that head. Waits until its driver printed a
+ * step.
+ */
+async function submitJobOnHead(id: string, name: string): Promise<void> {
+  const ip = L.host(name).address;
+  const head = tables.get(name)!.latest()?.find((n) => n.head && n.state === 'ALIVE' && n.ip === ip);
+  expect(head, `${name}'s head node in its own node table`).toBeDefined();
+  await dashboardAnswers();
+  const selector = JSON.stringify({ 'ray.io/node-id': head!.id });
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--entrypoint-label-selector', selector, '--', 'python', STEPS_JOB, '100000']);
+  expect(r.code, r.output).toBe(0);
+  await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
+}
+
+/**
+ * Polls `ray job status` (the new head's dashboard reads the job table; no
+ * request reaches its job manager) until the job is no longer PENDING or
+ * RUNNING, for up to `timeoutMs`. Resolves with the status and when it ended.
+ */
+async function jobEnds(id: string, timeoutMs: number): Promise<{ status: string | null; at: number }> {
+  const until = Date.now() + timeoutMs;
+  let status: string | null = null;
+  while (Date.now() < until) {
+    status = await L.jobStatus(id, { timeoutMs: 20_000 });
+    if (status !== null && status !== 'RUNNING' && status !== 'PENDING') return { status, at: Date.now() };
+    await sleep(1000);
+  }
+  return { status, at: Date.now() };
+}
+
 /** The dashboard through the balancer (the job API's address). */
 async function dashboardAnswers(timeoutMs = 60_000): Promise<void> {
   await waitFor('the dashboard through the balancer', async () => {
@@ -268,11 +303,17 @@ describe.sequential('head HA on real Ray across hosts', () => {
     await standsBy('c1');
   }, 90_000);
 
-  it('graceful stop of the leader: it exits 0, c1 takes over, the actor answers, a Ray Job running through it succeeds', async () => {
+  it('graceful stop of the leader: it exits 0, c1 takes over, the actor answers, a Ray Job running through it succeeds; a job placed on the old head ends FAILED', async () => {
     await submitStepsJob('graceful', JOB_STEPS);
+    // After the job above: a job manager that a job request builds (its `ray job logs` reaches a
+    // worker's agent) watches the jobs that run at that moment, and would end this one.
+    await submitJobOnHead('graceful-on-head', 'c2');
     const old = L.pods.get('c2')!;
     const t0 = Date.now();
     L.gracefulStop('c2');
+    // Until the new head's job manager runs, nothing ends a job whose supervisor died with the
+    // old head (ray-project/ray#65037): the leader starts it (decision 40), no job request does.
+    const onHeadEnded = jobEnds('graceful-on-head', 150_000);
     const accepted = await acceptsAt('c1', 30_000);
     await leaderServes('c1', 30_000);
     timings['termToBalancer'] = (Date.now() - t0) / 1000;
@@ -281,10 +322,14 @@ describe.sequential('head HA on real Ray across hosts', () => {
     expect(L.rayProcessesOn('c2')).toEqual([]);
     await actorAnswers();
     timings['termToActor'] = (Date.now() - t0) / 1000;
+    // Before any other job request (jobSucceeded reads logs through an agent, which builds its job manager).
+    const ended = await onHeadEnded;
+    expect(ended.status, 'the job whose driver ran on the old head').toBe('FAILED');
+    timings['gracefulOnHeadJobFailed'] = (ended.at - t0) / 1000;
     await jobSucceeded('graceful', JOB_STEPS);
     await L.restartCandidate('c2');
     await standsBy('c2');
-  }, 300_000);
+  }, 360_000);
 
   it('the driver connected through the pod kill and the graceful stop: the counter never went backwards, it answers after', async () => {
     watcher.stop();
@@ -323,21 +368,26 @@ describe.sequential('head HA on real Ray across hosts', () => {
     await standsBy('c1');
   }, 300_000);
 
-  it('host death of the leader (link cut, every process killed): c1 takes over after the ttl, a Ray Job running through it succeeds; the host comes back as a standby', async () => {
+  it('host death of the leader (link cut, every process killed): c1 takes over after the ttl, a Ray Job running through it succeeds, one placed on the old head ends FAILED; the host comes back as a standby', async () => {
     await submitStepsJob('host-death', JOB_STEPS);
+    await submitJobOnHead('host-death-on-head', 'c2');
     const t0 = Date.now();
     L.hostDeath('c2');
+    const onHeadEnded = jobEnds('host-death-on-head', 150_000);
     const accepted = await acceptsAt('c1', TTL_MS + 30_000);
     await leaderServes('c1', TTL_MS + 30_000);
     timings['hostDeathToBalancer'] = (Date.now() - t0) / 1000;
     await oneLiveHeadAndEveryWorker('hostDeath', 'c1', t0, accepted);
     await actorAnswers();
     timings['hostDeathToActor'] = (Date.now() - t0) / 1000;
+    const ended = await onHeadEnded;
+    expect(ended.status, 'the job whose driver ran on the dead host').toBe('FAILED');
+    timings['hostDeathOnHeadJobFailed'] = (ended.at - t0) / 1000;
     await jobSucceeded('host-death', JOB_STEPS);
     L.revive('c2');
     await L.startCandidate('c2');
     await standsBy('c2');
-  }, 300_000);
+  }, 360_000);
 
   it('head crash (the leader\'s gcs_server killed): the leader stops the rest of its head at once, releases, exits 1; c2 takes over without waiting out the ttl; a Ray Job running through it succeeds', async () => {
     expect(await holder()).toBe('c1');
