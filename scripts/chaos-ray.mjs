@@ -157,12 +157,6 @@ function serveTraffic() {
   serve.stop = steadyGetsOffThread(url, SERVE_RPS, (r) => serve.results.push(r), { acceptPrefix: 'ok' });
 }
 const serveSince = (fromMs) => windowStats(serve.results, fromMs, Date.now());
-/** Why Serve requests failed since `fromMs`, counted ({ TimeoutError: 3, 503: 1 }). */
-const serveFailuresSince = (fromMs) => {
-  const why = {};
-  for (const r of serve.results) if (!r.ok && r.at >= fromMs) why[r.why] = (why[r.why] ?? 0) + 1;
-  return why;
-};
 // How late this loop ran its callbacks (the campaign's own stalls), per trial.
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
@@ -365,7 +359,7 @@ async function trial(n, fault) {
   }
   if (t.splitBrain) t.problems.push('two gcs_server hosts at once');
   const s = serveSince(t.startedAt);
-  Object.assign(t, { serveOk: s.ok, serveFailed: s.failed, serveGapMs: s.longestGapMs, serveFailedWhy: serveFailuresSince(t.startedAt) });
+  Object.assign(t, { serveOk: s.ok, serveFailed: s.failed, serveGapMs: s.longestGapMs, serveFailedWhy: s.failedWhy });
   t.loopDelayMaxMs = Math.round(loopDelay.max / 1e6);
   current = null;
   return t;

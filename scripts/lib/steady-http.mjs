@@ -72,23 +72,26 @@ export function readTrafficFile(file) {
 
 /**
  * Over the results that ended in [from, to]: how many answered and failed,
+ * why they failed (counted by status or error: { TimeoutError: 3, 503: 1 }),
  * and the longest time without an answer (from `from` to the first answer,
  * between answers, from the last to `to`; ms).
  */
 export function windowStats(results, from, to) {
   let ok = 0;
   let failed = 0;
+  const failedWhy = {};
   let last = from;
   let longestGapMs = 0;
   for (const r of results) {
     if (r.at < from || r.at > to) continue;
     if (!r.ok) {
       failed++;
+      failedWhy[r.why] = (failedWhy[r.why] ?? 0) + 1;
       continue;
     }
     ok++;
     longestGapMs = Math.max(longestGapMs, r.at - last);
     last = r.at;
   }
-  return { ok, failed, longestGapMs: Math.max(longestGapMs, to - last) };
+  return { ok, failed, failedWhy, longestGapMs: Math.max(longestGapMs, to - last) };
 }

@@ -124,7 +124,7 @@ function serveKeptAnswering(label: string, t0: number, followMs: number): void {
   const whileNoHead = windowStats(results, t0, t0 + followMs);
   Object.assign(timings[label]!, { serveFailed: all.failed, serveOk: all.ok, serveLongestGapMs: all.longestGapMs });
   // Why requests failed (status or error), counted: serveFailed_<why>.
-  for (const r of results) if (!r.ok && r.at >= t0) timings[label]![`serveFailed_${r.why}`] = (timings[label]![`serveFailed_${r.why}`] ?? 0) + 1;
+  for (const [why, n] of Object.entries(all.failedWhy)) timings[label]![`serveFailed_${why}`] = n;
   expect(whileNoHead.ok, `Serve through ray-serve between the fault and the new leader (${followMs} ms): ${JSON.stringify(whileNoHead)}`).toBeGreaterThan(0);
 }
 

@@ -28,5 +28,9 @@ export const steadyGetsOffThread = impl.steadyGetsOffThread as (
 /** The results scripts/k8s-lab/serve-traffic.mjs wrote to `file` ([] before its first). */
 export const readTrafficFile = impl.readTrafficFile as (file: string) => RequestResult[];
 
-/** Answered and failed requests that ended in [from, to], and the longest time without an answer in it (ms). */
-export const windowStats = impl.windowStats as (results: RequestResult[], from: number, to: number) => { ok: number; failed: number; longestGapMs: number };
+/** Answered and failed requests that ended in [from, to], why they failed (counted), and the longest time without an answer in it (ms). */
+export const windowStats = impl.windowStats as (
+  results: RequestResult[],
+  from: number,
+  to: number,
+) => { ok: number; failed: number; failedWhy: Record<string, number>; longestGapMs: number };

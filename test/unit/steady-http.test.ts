@@ -13,17 +13,17 @@ import { spawn } from 'node:child_process';
 import { readTrafficFile, steadyGets, steadyGetsOffThread, windowStats, type RequestResult } from '../helpers/steady-http.js';
 
 describe('windowStats', () => {
-  const r = (at: number, ok: boolean): RequestResult => ({ at, ok });
+  const r = (at: number, ok: boolean, why?: string): RequestResult => ({ at, ok, ...(why && { why }) });
 
-  it('counts answered and failed requests inside the window only', () => {
-    const xs = [r(5, true), r(10, true), r(20, false), r(30, true), r(50, true)];
-    expect(windowStats(xs, 10, 40)).toMatchObject({ ok: 2, failed: 1 });
+  it('counts answered and failed requests inside the window only, and why they failed', () => {
+    const xs = [r(5, true), r(8, false, '503'), r(10, true), r(20, false, 'TimeoutError'), r(25, false, '503'), r(28, false, 'TimeoutError'), r(30, true), r(45, false, '502'), r(50, true)];
+    expect(windowStats(xs, 10, 40)).toMatchObject({ ok: 2, failed: 3, failedWhy: { TimeoutError: 2, '503': 1 } });
   });
 
   it('measures the longest time without an answer, from the window start to its end', () => {
     expect(windowStats([r(110, true), r(120, false), r(300, true), r(320, true)], 100, 400).longestGapMs).toBe(190);
     // No answer in the window: the whole window.
-    expect(windowStats([r(150, false)], 100, 400)).toEqual({ ok: 0, failed: 1, longestGapMs: 300 });
+    expect(windowStats([r(150, false, 'ECONNREFUSED')], 100, 400)).toEqual({ ok: 0, failed: 1, failedWhy: { ECONNREFUSED: 1 }, longestGapMs: 300 });
     // The gap after the last answer counts too.
     expect(windowStats([r(110, true)], 100, 400).longestGapMs).toBe(290);
   });
