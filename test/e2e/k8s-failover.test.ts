@@ -155,7 +155,7 @@ async function dashboardAnswers(): Promise<void> {
 async function leaderRayStarted(): Promise<void> {
   await waitFor('the leader\'s ray start to finish', async () => {
     const l = await leader();
-    const own = podLogs(NS, l.name, 2000).split(/^== /m).filter((f) => f.includes(`_${l.uid}/ray-head/${l.restarts}.log`)).join('');
+    const own = candidateLines(l, (incarnation) => incarnation === l.restarts, 2000).join('\n');
     const started = own.lastIndexOf('"msg":"head started"');
     return started >= 0 && own.indexOf('Ray runtime started', started) > started;
   }, 180_000, 1000);
@@ -268,24 +268,11 @@ function sampleEndpoints(): () => Promise<{ startedAt: number; endpoints: string
  * when it started and its ttl. False until it said either.
  */
 function restartedIncarnation(pod: Pod): { released: boolean; startedAt: number; ttlMs: number } | false {
-  const { name, uid, restarts } = pod;
-  let file = -1;
   let startedAt = NaN;
   let ttlMs = NaN;
-  for (const line of podLogs(NS, name, 100_000).split('\n')) {
-    // This pod's own candidate container (not a namesake's from before a replacement).
-    const header = new RegExp(`^== .*_${uid}/ray-head/(\\d+)\\.log$`).exec(line);
-    if (/^== /.test(line)) {
-      file = header ? Number(header[1]) : -1;
-      continue;
-    }
-    if (file <= restarts || !line.includes('{')) continue;
-    let e: { msg?: string; time?: string; ttlMs?: number };
-    try {
-      e = JSON.parse(line.slice(line.indexOf('{'))) as typeof e;
-    } catch {
-      continue;
-    }
+  for (const line of candidateLines(pod, (incarnation) => incarnation > pod.restarts)) {
+    const e = eventOf(line);
+    if (!e) continue;
     if (e.msg === 'candidate starting') {
       startedAt = Date.parse(String(e.time));
       ttlMs = Number(e.ttlMs);
@@ -296,20 +283,44 @@ function restartedIncarnation(pod: Pod): { released: boolean; startedAt: number;
   return false;
 }
 
-/** When the candidate container of `pod` restarted after `restarts` logged that it leads (its CRI log files), or Infinity. */
-function ledAfterRestart({ name, uid, restarts }: Pod): number {
-  let file = -1;
+/** When the candidate container of `pod` restarted after `restarts` logged that it leads, or Infinity. */
+function ledAfterRestart(pod: Pod): number {
   let at = Infinity;
-  for (const line of podLogs(NS, name, 100_000).split('\n')) {
-    if (/^== /.test(line)) {
-      const header = new RegExp(`^== .*_${uid}/ray-head/(\\d+)\\.log$`).exec(line);
-      file = header ? Number(header[1]) : -1;
-      continue;
-    }
-    if (file <= restarts || !line.includes('"to":"leading"')) continue;
-    at = Math.min(at, Date.parse(String((JSON.parse(line.slice(line.indexOf('{'))) as { time: string }).time)));
+  for (const line of candidateLines(pod, (incarnation) => incarnation > pod.restarts)) {
+    const e = eventOf(line);
+    if (e?.to === 'leading') at = Math.min(at, Date.parse(String(e.time)));
   }
   return at;
+}
+
+/**
+ * The lines of `pod`'s own candidate container (its CRI log files, found by
+ * the pod's UID: never a namesake's from before a replacement), in order,
+ * from the incarnations (restart counts) that `keep` takes; the last `tail`
+ * lines of each file.
+ */
+function candidateLines({ name, uid }: Pod, keep: (incarnation: number) => boolean, tail = 100_000): string[] {
+  const lines: string[] = [];
+  let incarnation = -1;
+  for (const line of podLogs(NS, name, tail).split('\n')) {
+    if (line.startsWith('== ')) {
+      incarnation = Number(new RegExp(`^== .*_${uid}/ray-head/(\\d+)\\.log$`).exec(line)?.[1] ?? -1);
+      continue;
+    }
+    if (incarnation >= 0 && keep(incarnation)) lines.push(line);
+  }
+  return lines;
+}
+
+/** The candidate's JSON event on a CRI log line (after the runtime's prefix), or null. */
+function eventOf(line: string): { msg?: string; time?: string; ttlMs?: number; to?: string } | null {
+  const at = line.indexOf('{');
+  if (at < 0) return null;
+  try {
+    return JSON.parse(line.slice(at)) as { msg?: string; time?: string; ttlMs?: number; to?: string };
+  } catch {
+    return null;
+  }
 }
 
 describe('ray-head-ha on Kubernetes with KubeRay', () => {
