@@ -5,8 +5,8 @@
 // host, a worker host with a detached actor (a counter), a Ray Serve app
 // that takes steady HTTP traffic (50 requests per second by default, each sent on time)
 // through the worker's own Serve proxy, and a
-// Ray Job (`ray job submit` through the balancer, asking 0.01 CPU so that it
-// runs on the worker) that runs a step every 0.5 s through every trial.
+// Ray Job (`ray job submit` through the balancer the usual way, no resources:
+// the HA head runs it on the worker) that runs a step every 0.5 s through every trial.
 //
 // Per trial one fault at random (mostly on the leader), then recovery, then
 // the faulted candidate restarted as the kubelet would. A trial fails on:
@@ -179,9 +179,9 @@ const JOB_ID = 'campaign';
 const jobStopFile = () => path.join(L.lab.workDir, 'campaign-job.stop');
 const job = { endedIn: null, status: null, steps: null, missing: null };
 
-/** Submitted through the balancer's dashboard asking 0.01 CPU (so on the worker: the heads have none, decision 39); resolves once its driver ran a step. */
+/** Submitted through the balancer's dashboard without resources (on the worker: decision 41); resolves once its driver ran a step. */
 async function startCampaignJob() {
-  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', JOB_ID, '--entrypoint-num-cpus', '0.01', '--', 'python', STEPS_JOB, '--until', jobStopFile()]);
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', JOB_ID, '--', 'python', STEPS_JOB, '--until', jobStopFile()]);
   if (r.code !== 0) throw new Error(`ray job submit exited ${r.code}: ${r.output.slice(-1500)}`);
   await waitFor('the campaign job to run', async () => /step 1 /.test((await L.jobCli('logs', [JOB_ID])).output), 60_000, 1000);
 }

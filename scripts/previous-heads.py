@@ -38,7 +38,9 @@ health check has not yet given up on, and no other live head can exist.
 
 Prints one JSON line: {"ownNodeId", "marked": [node IDs], "atMs"} or
 {"error": "...", "marked": [...]}; exit 0 when the GCS was read, 1 otherwise.
-With a node ID, a second line: {"jobManager": true} or {"error": "..."}.
+With a node ID, a second line: {"jobManager": true} or {"error": "..."}, with
+"jobsOnHead": why a Ray Job submitted without resources may still run on
+this head (decision 41: this Ray's job manager cannot be changed), or null.
 """
 import ipaddress
 import json
@@ -187,6 +189,21 @@ def start_job_manager(own_hex):
     return "this head's agent at %s did not answer: %s" % (address, last_error)
 
 
+def why_jobs_on_head():
+    """None when this head keeps Ray Jobs submitted without resources off it (decision 41), or why not."""
+    if os.environ.get("RAY_HA_JOBS_OFF_HEAD") != "1":
+        return None  # off by the operator's choice: the candidate said so at start
+    try:
+        import sitecustomize
+        from ray.dashboard.modules.job import job_manager
+    except ImportError as e:
+        return "cannot import Ray's job manager: %s" % e
+    check = getattr(sitecustomize, "why_not_patchable", None)
+    if check is None:
+        return "the head's sitecustomize is not ray-head-ha's (%s): PYTHONPATH lost scripts/head-site" % getattr(sitecustomize, "__file__", "?")
+    return check(job_manager)
+
+
 # 1. Heads at another IP: not this head's, whatever its node ID turns out to be
 #    (only when this head's address is an IP, as its raylet registers it).
 try:
@@ -212,5 +229,5 @@ print(json.dumps({"ownNodeId": own or None, "marked": marked, "atMs": int(time.t
 # 3. This head's job manager (above), once its node ID is known.
 if own:
     error = start_job_manager(own)
-    print(json.dumps({"error": error} if error else {"jobManager": True}), flush=True)
+    print(json.dumps(dict({"error": error} if error else {"jobManager": True}, jobsOnHead=why_jobs_on_head())), flush=True)
 sys.exit(0)

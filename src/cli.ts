@@ -15,7 +15,7 @@ import { oneShotConnection } from './redis/connection.js';
 import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js';
 import { attachView } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
-import { prepareHead } from './ray/ray-head.js';
+import { HEAD_SITE_DIR, prepareHead, withJobsOffHead } from './ray/ray-head.js';
 import { PREVIOUS_HEADS_SCRIPT, PreviousHeads } from './ray/previous-heads.js';
 import { monotonicClock } from './clock.js';
 import { registerCandidate } from './ray/candidate-registry.js';
@@ -89,7 +89,7 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   preflightHeadCommand(command, env);
   // Ray's own head: the helpers that run with Ray's interpreter must be installed (an image or
   // package that left scripts/ out would otherwise lose them silently, at the first failover).
-  if (rayInterpreter) requireScripts([PREVIOUS_HEADS_SCRIPT, ...(config.warmStandby ? [WARM_SCRIPT] : [])]);
+  if (rayInterpreter) requireScripts([PREVIOUS_HEADS_SCRIPT, path.join(HEAD_SITE_DIR, 'sitecustomize.py'), ...(config.warmStandby ? [WARM_SCRIPT] : [])]);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
   // The pidfile by which `ray stop` (through the shim) finds this candidate; removed in finally.
@@ -105,13 +105,15 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     shutdown.abort();
   });
   installFaultSwitch(env, log);
-  const headEnv = { ...envDefaults, ...headEnvironment(env) };
+  const headEnv = envDefaults ? withJobsOffHead({ ...envDefaults, ...headEnvironment(env) }, config.jobsOffHead) : headEnvironment(env);
   const jobsOnWorkers = env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES;
   if (envDefaults?.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES && jobsOnWorkers !== undefined && jobsOnWorkers !== envDefaults.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES) {
     log.warn(
       { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES },
       'Ray Jobs submitted without resources will run their driver on the head and die with the leader (RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES is not 1)',
     );
+  } else if (envDefaults && !config.jobsOffHead) {
+    log.warn({}, 'Ray Jobs submitted without resources may run their driver on the head (Ray places them at random) and die with the leader (RAY_HA_JOBS_OFF_HEAD=false)');
   }
   const warm = config.warmStandby ? warmCommand(command, headEnv) : { reason: 'RAY_HA_WARM_STANDBY=false' };
   if ('reason' in warm) log.info({ why: warm.reason }, 'no warm standby: every head starts cold');

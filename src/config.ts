@@ -41,6 +41,8 @@ export interface Config extends RedisFiles {
   minReplicas: number;
   /** A standby keeps a warm head (src/supervisor/warm-standby.ts); only for Ray's own `ray` script. */
   warmStandby: boolean;
+  /** Ray Jobs submitted without resources run off the head (decision 41). */
+  jobsOffHead: boolean;
   /** On Kubernetes: the leader labels its own pod (src/k8s/role-label.ts); null: off. */
   roleLabel: RoleLabelConfig | null;
 }
@@ -120,6 +122,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv): Config {
     logLevel: oneOf(OPTIONS.logLevel, flags, env, ['trace', 'debug', 'info', 'warn', 'error'] as const, 'info'),
     minReplicas: readInt(OPTIONS.minReplicas, flags, env, 0) ?? 0,
     warmStandby: oneOf(OPTIONS.warmStandby, flags, env, ['true', 'false'] as const, 'true') === 'true',
+    jobsOffHead: oneOf(OPTIONS.jobsOffHead, flags, env, ['true', 'false'] as const, 'true') === 'true',
     roleLabel: loadRoleLabel(flags, env, namespace),
     ...redisFiles,
   };

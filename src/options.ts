@@ -62,6 +62,11 @@ export const OPTIONS = {
   podUid: { flag: null, env: ['RAY_HA_POD_UID'], help: "this pod's UID (the downward API's metadata.uid), recorded with the term: only the same pod releases it after a restart" },
   instanceLocked: { flag: null, env: ['RAY_HA_INSTANCE_LOCKED'], help: "set by the shim as a container's PID 1: it holds the instance directory's lock" },
   warmStandby: { flag: 'warm-standby', env: ['RAY_HA_WARM_STANDBY'], help: "true: a standby keeps Ray's CLI imported in a waiting head process, started on winning (true)" },
+  jobsOffHead: {
+    flag: 'jobs-off-head',
+    env: ['RAY_HA_JOBS_OFF_HEAD'],
+    help: 'true: a Ray Job submitted without resources runs its driver on a node other than the head, so it outlives the leader (true)',
+  },
   // On Kubernetes, the leader labels its own pod (src/k8s/role-label.ts); all three or none.
   roleLabel: { flag: 'k8s-role-label', env: ['RAY_HA_K8S_ROLE_LABEL'], help: 'label key the leader sets to leader on its own pod, the others to standby, e.g. ray-head-ha/role (off)' },
   k8sPodName: { flag: 'k8s-pod-name', env: ['RAY_HA_K8S_POD_NAME'], help: "this candidate's pod (the downward API's metadata.name); with --k8s-role-label" },

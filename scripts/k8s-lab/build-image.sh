@@ -91,7 +91,7 @@ fi
 
 # 3. ray-head-ha, keyed by its inputs: versions, this script, and the project's
 #    tracked sources that go into the image.
-files=(bin src native scripts/ray-shim.py scripts/warm-head.py scripts/previous-heads.py package.json package-lock.json tsconfig.json)
+files=(bin src native scripts/ray-shim.py scripts/warm-head.py scripts/previous-heads.py scripts/head-site/sitecustomize.py package.json package-lock.json tsconfig.json)
 ray_key=$( { cat "$here/build-image.sh" "$here/versions.sh"; cd "$repo" && git ls-files -z -- "${files[@]}" | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
 ray_tar=$CACHE/images/ray-head-ha-$ray_key.tar
 if [[ ! -f $ray_tar ]]; then

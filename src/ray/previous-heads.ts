@@ -64,10 +64,11 @@ export interface PreviousHeadsResult {
   error?: string;
 }
 
-/** The helper's second line: this head's job manager runs (`jobManager: true`), or why not. */
+/** The helper's second line: this head's job manager runs (`jobManager: true`), or why not; why jobs may still run on the head (decision 41), or null. */
 export interface JobManagerResult {
   jobManager?: boolean;
   error?: string;
+  jobsOnHead?: string | null;
 }
 
 /** One helper process: Ray imported (or importing), waiting for its line. */
@@ -176,6 +177,7 @@ export class PreviousHeads {
       }
       if (jobs.jobManager) log.info({ ms: Math.round(clock.nowMs() - t0) }, "the head's job manager runs: it ends the jobs whose supervisor died with the previous head");
       else log.warn({ err: jobs.error }, "the head's job manager did not start: a job whose supervisor died with the previous head stays RUNNING until the next job request (ray-project/ray#65037)");
+      if (jobs.jobsOnHead) log.warn({ why: jobs.jobsOnHead }, 'Ray Jobs submitted without resources may run their driver on the head and die with the leader');
       return result;
     } catch {
       return null; // aborted while looking for the raylet

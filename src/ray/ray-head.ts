@@ -5,6 +5,8 @@
  * credentials; and it makes sure the head runs with --block, so it stays our
  * child instead of daemonizing.
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { monotonicClock } from '../clock.js';
@@ -36,6 +38,26 @@ export interface PreparedHead {
  * the new head's job manager finds it running (docs/design.md, decision 39).
  */
 export const RAY_HA_DEFAULTS: Readonly<Record<string, string>> = { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: '1' };
+
+/** The directory whose sitecustomize.py keeps Ray Jobs off an HA head (decision 41). */
+export const HEAD_SITE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'head-site');
+
+/**
+ * A Ray head's environment with its jobs kept off the head (decision 41): a
+ * job submitted without resources runs its driver anywhere but the head,
+ * where Ray would pin it there or (RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES=1)
+ * place it at random. With `on` (RAY_HA_JOBS_OFF_HEAD, default true) and
+ * RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES=1 (Ray's pinning off): HEAD_SITE_DIR
+ * goes first on PYTHONPATH and RAY_HA_JOBS_OFF_HEAD=1 tells it to act.
+ */
+export function withJobsOffHead(env: NodeJS.ProcessEnv, on: boolean): NodeJS.ProcessEnv {
+  if (!on || env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES !== '1') return { ...env, RAY_HA_JOBS_OFF_HEAD: 'false' };
+  return {
+    ...env,
+    RAY_HA_JOBS_OFF_HEAD: '1',
+    PYTHONPATH: [HEAD_SITE_DIR, ...(env.PYTHONPATH ? [env.PYTHONPATH] : [])].join(path.delimiter),
+  };
+}
 
 export function prepareHead(given: string[], config: Config, env: NodeJS.ProcessEnv): PreparedHead {
   // Ray's password, if the shim took it off the command line: back on, before anything reads the arguments.

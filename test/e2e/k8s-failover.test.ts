@@ -25,9 +25,9 @@
  * the end (a process of its own, scripts/k8s-lab/serve-traffic.mjs); every
  * fault's failed requests and longest gap are reported, and Serve must have
  * answered while no head served. A Ray Job submitted through the leader
- * Service (`ray job submit --address http://ray-head:8265`, 0.01 CPU so that
- * it runs on the worker) runs through the graceful failover to SUCCEEDED with
- * every line of its logs.
+ * Service the usual way (`ray job submit --address http://ray-head:8265`, no
+ * resources: the HA head runs it on the worker, decision 41) runs through the
+ * graceful failover to SUCCEEDED with every line of its logs.
  *
  * Faults, each followed by: the Service `ray-head` has exactly the new
  * leader's pod as endpoint within a bound, a new driver (in the worker pod,
@@ -167,7 +167,7 @@ async function submitStepsJob(id: string): Promise<void> {
   kubectl(['-n', NS, 'exec', '-i', workerPod(), '--', 'bash', '-c', `mkdir -p ${JOB_DIR} && cat > ${JOB_DIR}/steps-job.py`], {
     input: readFileSync(path.join(ROOT, 'scripts/lab/steps-job.py'), 'utf8'),
   });
-  const out = rayJob('submit', ['--no-wait', '--submission-id', id, '--entrypoint-num-cpus', '0.01', '--working-dir', JOB_DIR,
+  const out = rayJob('submit', ['--no-wait', '--submission-id', id, '--working-dir', JOB_DIR,
     '--', 'python', 'steps-job.py', String(JOB_STEPS)], 120_000);
   if (!new RegExp(`Job '${id}' submitted successfully`).test(out)) console.error(`ray job submit ${id} failed at ${new Date().toISOString()}:\n${out.slice(-800)}\nray-head endpoints seen:\n${endpointHistory.slice(-30).join('\n')}\n${describeExample()}`);
   expect(out, out).toMatch(new RegExp(`Job '${id}' submitted successfully`));

@@ -15,10 +15,11 @@
  * every one must complete; after each takeover the previous head leaves the
  * node table (read from the new head's own GCS; how soon is measured by
  * `npm run bench:ray`, never timed here), and all three workers are ALIVE and each runs a task; Ray Jobs
- * submitted with `ray job submit` through the balancer's dashboard (asking
- * 0.01 CPU, which keeps them off the heads) run through a graceful stop, a
- * host death and a head crash to SUCCEEDED with every line of their logs, and the job history
- * keeps every job, one submitted without resources before the faults too. A
+ * submitted with `ray job submit` through the balancer's dashboard, without
+ * resources (the HA head keeps their drivers off it: decision 41; nine such
+ * jobs all ran on workers), run through a graceful stop, a host death and a
+ * head crash to SUCCEEDED with every line of their logs, and the job history
+ * keeps every job, the one from before the faults too. A
  * job the user placed on the leader's head (a label selector on its node ID)
  * dies with it through a graceful stop and a host death, and the new head
  * ends it FAILED without any other job request (decision 40).
@@ -156,15 +157,13 @@ async function metricsFollow(label: string, newLeader: string, oldIp: string, t0
 }
 
 /**
- * Submits a Ray Job through the balancer's dashboard as the README says for
- * one that must outlive the leader: `--entrypoint-num-cpus 0.01`, which the
- * heads (`--num-cpus=0`) cannot give, so its supervisor and driver go to a
- * worker (Ray places a job that asks for nothing on a random node, the head
- * included: decision 39). Waits until its driver printed a step.
+ * Submits a Ray Job through the balancer's dashboard the usual way, without
+ * resources: the HA head places its supervisor and driver off the head
+ * (decision 41). Waits until its driver printed a step.
  */
 async function submitStepsJob(id: string, steps: number): Promise<void> {
   await dashboardAnswers();
-  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--entrypoint-num-cpus', '0.01', '--', 'python', STEPS_JOB, String(steps)]);
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--', 'python', STEPS_JOB, String(steps)]);
   expect(r.code, r.output).toBe(0);
   await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
 }
@@ -221,8 +220,12 @@ async function jobSucceeded(id: string, steps: number): Promise<void> {
   const logs = (await L.jobCli('logs', [id])).output;
   expect(stepsInLogs(logs, steps), `the logs of ${id}: ${logs.slice(-1500)}`).toEqual({ done: steps, missing: [] });
   const list = (await L.jobCli('list')).output;
-  const driverIp = new RegExp(`submission_id='${id}', driver_info=DriverInfo\\(id='[0-9a-f]+', node_ip_address='([0-9.]+)'`).exec(list)?.[1];
-  expect(L.workers.map((w) => L.host(w).address), `the driver of ${id} ran on ${driverIp}`).toContain(driverIp);
+  expect(L.workers.map((w) => L.host(w).address), `the driver of ${id} ran on ${driverIp(list, id)}`).toContain(driverIp(list, id));
+}
+
+/** The IP of the node where job `id`'s driver ran, from `ray job list`'s output. */
+function driverIp(list: string, id: string): string | undefined {
+  return new RegExp(`submission_id='${id}', driver_info=DriverInfo\\(id='[0-9a-f]+', node_ip_address='([0-9.]+)'`).exec(list)?.[1];
 }
 
 async function standsBy(name: string): Promise<void> {
@@ -282,6 +285,17 @@ describe.sequential('head HA on real Ray across hosts', () => {
     const r = await L.jobCli('submit', ['--submission-id', 'before', '--', 'python', STEPS_JOB, '3', '0']);
     expect(r.code, r.output).toBe(0);
     expect(await L.jobStatus('before')).toBe('SUCCEEDED');
+    // Jobs submitted without resources run their driver off the head (decision 41), where Ray would
+    // place each at random among the four nodes (1 in 4 on the head).
+    const batch = Array.from({ length: 8 }, (_, i) => `no-resources-${i}`);
+    for (const id of batch) {
+      const s = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--', 'python', STEPS_JOB, '1', '0']);
+      expect(s.code, s.output).toBe(0);
+    }
+    for (const id of batch) await waitFor(`job ${id} to succeed`, async () => (await L.jobStatus(id)) === 'SUCCEEDED', 120_000, 1000);
+    const list = (await L.jobCli('list')).output;
+    const workerIps = L.workers.map((w) => L.host(w).address);
+    for (const id of ['before', ...batch]) expect(workerIps, `the driver of ${id} ran on ${driverIp(list, id)}`).toContain(driverIp(list, id));
   }, 300_000);
 
   it('pod kill of the leader: c2 takes over, the balancer follows, the actor keeps its state, the dashboard answers through the balancer', async () => {
