@@ -36,8 +36,10 @@ lease could expire), and only one head runs at a time; so while this head's
 GCS answers, every other head node it lists is a dead process that Ray's
 health check has not yet given up on, and no other live head can exist.
 
-Prints one JSON line: {"ownNodeId", "marked": [node IDs], "atMs"} or
-{"error": "...", "marked": [...]}; exit 0 when the GCS was read, 1 otherwise.
+Prints one JSON line: {"ownNodeId", "marked": [node IDs], "atMs"}, with
+"error" when a node could not be marked (the others and the job manager still
+go on), or {"error": "...", "marked": [...]} and exit 1 when the GCS was not
+read (or the candidate is gone); exit 0 otherwise.
 With a node ID, a second line: {"jobManager": true} or {"error": "..."}, with
 "jobsOnHead": why a Ray Job submitted without resources may still run on
 this head (decision 41: this Ray's job manager cannot be changed), or null.
@@ -80,6 +82,7 @@ channel = init_grpc_channel(
 )
 stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
 marked = []
+mark_errors = []
 
 
 def left():
@@ -97,24 +100,33 @@ def alive_heads():
             )
             return [n for n in reply.node_info_list if n.is_head_node and n.state == gcs_pb2.GcsNodeInfo.ALIVE]
         except Exception as e:  # noqa: BLE001 - not up yet: retried until the deadline
-            last_error = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+            last_error = describe(e)
             time.sleep(0.02)
     out({"error": "the GCS at %s did not answer: %s" % (gcs_address, last_error), "marked": marked}, 1)
+
+
+def describe(e):
+    """An exception in one line: its type and the first line of its message."""
+    text = str(e).strip()
+    return "%s: %s" % (type(e).__name__, text.splitlines()[0][:200] if text else "")
 
 
 def mark_dead(node):
     if os.getppid() != parent:
         out({"error": "the candidate is gone; nothing more is marked", "marked": marked}, 1)
-    stub.UnregisterNode(
-        gcs_service_pb2.UnregisterNodeRequest(
-            node_id=node.node_id,
-            node_death_info=common_pb2.NodeDeathInfo(
-                reason=common_pb2.NodeDeathInfo.UNEXPECTED_TERMINATION, reason_message=REASON
+    try:
+        stub.UnregisterNode(
+            gcs_service_pb2.UnregisterNodeRequest(
+                node_id=node.node_id,
+                node_death_info=common_pb2.NodeDeathInfo(
+                    reason=common_pb2.NodeDeathInfo.UNEXPECTED_TERMINATION, reason_message=REASON
+                ),
             ),
-        ),
-        timeout=max(0.5, left()),
-    )
-    marked.append(node.node_id.hex())
+            timeout=max(0.5, left()),
+        )
+        marked.append(node.node_id.hex())
+    except Exception as e:  # noqa: BLE001 - reported; the other nodes and the job manager still go on
+        mark_errors.append("%s: %s" % (node.node_id.hex(), describe(e)))
 
 
 # 3. Ray Jobs the previous head left. Ray's job manager on the head (in its
@@ -148,7 +160,7 @@ def agent_http_address(own_hex):
                 host = "[%s]" % ip if ":" in ip else ip
                 return "%s:%d" % (host, int(http_port)), None
         except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last_error = "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+            last_error = describe(e)
         time.sleep(0.2)
     return None, "this head's agent did not register its address: %s" % last_error
 
@@ -168,30 +180,43 @@ def start_job_manager(own_hex):
         from ray._private.authentication.http_token_authentication import get_auth_headers_if_auth_enabled
 
         headers = get_auth_headers_if_auth_enabled({})
-    except ImportError:
+    except Exception as e:  # noqa: BLE001 - without Ray's token the agent may refuse: said below
         headers = {}
+        token_error = describe(e)
+    else:
+        token_error = None
     url = "http://%s/api/job_agent/jobs/%s/logs" % (address, JOB_PROBE_ID)
+    # Straight to this head's own agent: never through a proxy from the environment (with
+    # token authentication, the request carries Ray's token).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     last_error = None
     while left() > 0:
         if os.getppid() != parent:
             return "the candidate is gone"
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=min(5.0, max(0.5, left()))):
+            with opener.open(urllib.request.Request(url, headers=headers), timeout=min(5.0, max(0.5, left()))):
                 return None  # a job by that name exists: the job manager ran to find it
         except urllib.error.HTTPError as e:
-            body = e.read(2000).decode("utf-8", "replace")
+            try:
+                body = e.read(2000).decode("utf-8", "replace").strip()
+            except Exception:  # noqa: BLE001 - the status alone says enough
+                body = ""
             if e.code == 404 and "does not exist" in body:
                 return None  # the job manager ran to look for it
-            last_error = "HTTP %d: %s" % (e.code, body.strip().splitlines()[-1][:200] if body.strip() else "")
+            last_error = "HTTP %d%s: %s" % (
+                e.code,
+                " (Ray's token authentication%s)" % (": " + token_error if token_error else "") if e.code in (401, 403) else "",
+                body.splitlines()[-1][:200] if body else "",
+            )
         except Exception as e:  # noqa: BLE001 - the agent may still be starting: retried until the deadline
-            last_error = "%s: %s" % (type(e).__name__, str(e)[:200])
+            last_error = describe(e)
         time.sleep(0.5)
-    return "this head's agent at %s did not answer: %s" % (address, last_error)
+    return "this head's agent at %s did not start its job manager: %s" % (address, last_error)
 
 
 def why_jobs_on_head():
     """None when this head keeps Ray Jobs submitted without resources off it (decision 41), or why not."""
-    if os.environ.get("RAY_HA_JOBS_OFF_HEAD") != "1":
+    if os.environ.get("RAY_HA_HEAD_SITE") != "1":
         return None  # off by the operator's choice: the candidate said so at start
     try:
         import sitecustomize
@@ -225,9 +250,13 @@ if own:
     for node in alive_heads():
         if node.node_id != own_binary:
             mark_dead(node)
-print(json.dumps({"ownNodeId": own or None, "marked": marked, "atMs": int(time.time() * 1000)}), flush=True)
-# 3. This head's job manager (above), once its node ID is known.
+result = {"ownNodeId": own or None, "marked": marked, "atMs": int(time.time() * 1000)}
+if mark_errors:
+    result["error"] = "could not mark " + "; ".join(mark_errors)
+print(json.dumps(result), flush=True)
+# 3. This head's job manager (above), once its node ID is known, with a deadline of its own.
 if own:
+    started = time.monotonic()
     error = start_job_manager(own)
     print(json.dumps(dict({"error": error} if error else {"jobManager": True}, jobsOnHead=why_jobs_on_head())), flush=True)
 sys.exit(0)

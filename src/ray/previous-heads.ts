@@ -71,6 +71,16 @@ export interface JobManagerResult {
   jobsOnHead?: string | null;
 }
 
+/** A line the helper printed, read as JSON; a line it never wrote, or an unreadable one, as an error saying so. */
+function resultOf<T extends { error?: string }>(line: string | null, helper: Helper): T {
+  if (line === null) return { error: `exited without a result: ${helper.stderr().trim().split('\n').at(-1) ?? ''}` } as T;
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    return { error: `unreadable result: ${line.slice(0, 200)}` } as T;
+  }
+}
+
 /** One helper process: Ray imported (or importing), waiting for its line. */
 interface Helper {
   child: ChildProcess;
@@ -157,24 +167,15 @@ export class PreviousHeads {
       if (own) helper.child.stdin!.end(`${own}\n`);
       const line = await Promise.race([helper.result, helper.spawnError.then((e) => JSON.stringify({ error: `cannot run ${this.o.interpreter[0]}: ${e}` }))]);
       if (signal.aborted) return null;
-      let result: PreviousHeadsResult;
-      try {
-        result = line ? (JSON.parse(line) as PreviousHeadsResult) : { error: `exited without a result: ${helper.stderr().trim().split('\n').at(-1) ?? ''}` };
-      } catch {
-        result = { error: `unreadable result: ${line!.slice(0, 200)}` };
-      }
+      const result = resultOf<PreviousHeadsResult>(line, helper);
       if (result.error) log.warn({ err: result.error, marked: result.marked, ownNodeId: own }, "could not mark every previous head node dead; left to Ray's health check");
       else if ((result.marked ?? []).length > 0) log.info({ marked: result.marked, ownNodeId: own, ms: Math.round(clock.nowMs() - t0) }, 'previous head nodes marked dead');
-      if (result.error || !own) return result;
-      // Then this head's job manager, which alone ends the jobs whose supervisor died with the previous head.
+      if (!own) return result;
+      // Then this head's job manager, which alone ends the jobs whose supervisor died with the previous head
+      // (also after a node it could not mark; not when the helper ended on the first line: its GCS never answered).
       const jobsLine = await helper.jobs;
-      if (signal.aborted) return result;
-      let jobs: JobManagerResult;
-      try {
-        jobs = jobsLine ? (JSON.parse(jobsLine) as JobManagerResult) : { error: `exited without a result: ${helper.stderr().trim().split('\n').at(-1) ?? ''}` };
-      } catch {
-        jobs = { error: `unreadable result: ${jobsLine!.slice(0, 200)}` };
-      }
+      if (signal.aborted || (jobsLine === null && result.error)) return result;
+      const jobs = resultOf<JobManagerResult>(jobsLine, helper);
       if (jobs.jobManager) log.info({ ms: Math.round(clock.nowMs() - t0) }, "the head's job manager runs: it ends the jobs whose supervisor died with the previous head");
       else log.warn({ err: jobs.error }, "the head's job manager did not start: a job whose supervisor died with the previous head stays RUNNING until the next job request (ray-project/ray#65037)");
       if (jobs.jobsOnHead) log.warn({ why: jobs.jobsOnHead }, 'Ray Jobs submitted without resources may run their driver on the head and die with the leader');

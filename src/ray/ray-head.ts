@@ -48,13 +48,15 @@ export const HEAD_SITE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta
  * where Ray would pin it there or (RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES=1)
  * place it at random. With `on` (RAY_HA_JOBS_OFF_HEAD, default true) and
  * RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES=1 (Ray's pinning off): HEAD_SITE_DIR
- * goes first on PYTHONPATH and RAY_HA_JOBS_OFF_HEAD=1 tells it to act.
+ * goes first on PYTHONPATH and RAY_HA_HEAD_SITE=1 (ours alone, never the
+ * operator's) tells it to act.
  */
 export function withJobsOffHead(env: NodeJS.ProcessEnv, on: boolean): NodeJS.ProcessEnv {
-  if (!on || env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES !== '1') return { ...env, RAY_HA_JOBS_OFF_HEAD: 'false' };
+  const { RAY_HA_HEAD_SITE: _inherited, ...rest } = env;
+  if (!on || env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES !== '1') return rest;
   return {
-    ...env,
-    RAY_HA_JOBS_OFF_HEAD: '1',
+    ...rest,
+    RAY_HA_HEAD_SITE: '1',
     PYTHONPATH: [HEAD_SITE_DIR, ...(env.PYTHONPATH ? [env.PYTHONPATH] : [])].join(path.delimiter),
   };
 }

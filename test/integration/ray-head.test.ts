@@ -93,7 +93,7 @@ describe('ray start --head as the head command', () => {
     // Ray Jobs are not pinned to the head, where they would die with the leader (decision 39),
     // and those without resources are kept off it (decision 41): scripts/head-site first on PYTHONPATH.
     expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('1');
-    expect(ran.env['RAY_HA_JOBS_OFF_HEAD']).toBe('1');
+    expect(ran.env['RAY_HA_HEAD_SITE']).toBe('1');
     expect(ran.env['PYTHONPATH']?.split(':')[0]).toBe(path.join(ROOT, 'scripts', 'head-site'));
     expect(ran.argv).toEqual(['start', '--head', '--port=6390', '--node-ip-address=10.11.12.13', '--dashboard-host=0.0.0.0', '--dashboard-port=8299', '--block']);
     const s = await readStatus(redis.client(), 'ray-head-1');
@@ -103,15 +103,15 @@ describe('ray start --head as the head command', () => {
   it("keeps the candidate's own RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES and warns that jobs then die with the leader", async () => {
     const { c, ran } = await recordedHead('ray-j', 'ray-head-jobs', { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: '0' }, ['--port=6391', '--node-ip-address=10.11.12.14']);
     expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('0');
-    expect(ran.env['RAY_HA_JOBS_OFF_HEAD']).toBe('false');
+    expect(ran.env['RAY_HA_HEAD_SITE']).toBeUndefined();
     expect(ran.env['PYTHONPATH'] ?? '').not.toContain('head-site');
     await c.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Ray Jobs submitted without resources will run their driver on the head'));
   });
 
   it('RAY_HA_JOBS_OFF_HEAD=false: the head runs with Ray\'s random placement, its PYTHONPATH as given, and a warning', async () => {
-    const { c, ran } = await recordedHead('ray-k', 'ray-head-jobs-k', { RAY_HA_JOBS_OFF_HEAD: 'false', PYTHONPATH: '/opt/user-lib' }, ['--port=6392', '--node-ip-address=10.11.12.15']);
+    const { c, ran } = await recordedHead('ray-k', 'ray-head-jobs-k', { RAY_HA_JOBS_OFF_HEAD: 'false', RAY_HA_HEAD_SITE: '1', PYTHONPATH: '/opt/user-lib' }, ['--port=6392', '--node-ip-address=10.11.12.15']);
     expect(ran.env['RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES']).toBe('1');
-    expect(ran.env['RAY_HA_JOBS_OFF_HEAD']).toBe('false');
+    expect(ran.env['RAY_HA_HEAD_SITE']).toBeUndefined();
     expect(ran.env['PYTHONPATH']).toBe('/opt/user-lib');
     await c.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Ray Jobs submitted without resources may run their driver on the head (Ray places them at random)'));
   });
