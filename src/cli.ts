@@ -15,7 +15,7 @@ import { oneShotConnection } from './redis/connection.js';
 import { FailureTracker, explainFailure, withAddress } from './redis/refusals.js';
 import { attachView } from './http/attach.js';
 import { headEnvironment } from './ray/head-secrets.js';
-import { HEAD_SITE_DIR, prepareHead, withJobsOffHead } from './ray/ray-head.js';
+import { HEAD_SITE_SCRIPT, prepareHead, rayHeadEnvironment } from './ray/ray-head.js';
 import { PREVIOUS_HEADS_SCRIPT, PreviousHeads } from './ray/previous-heads.js';
 import { monotonicClock } from './clock.js';
 import { registerCandidate } from './ray/candidate-registry.js';
@@ -84,12 +84,12 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (flags.help) return printUsage();
   refuseNestedCandidate(env);
   if (rest.length === 0) throw new ConfigError('run needs a head command after "--" (ray-head-ha run [flags] -- ray start --head --block ...)');
-  const { command, config, watchHead, rayInterpreter, noRayInterpreter, envDefaults } = prepareHead(rest, loadConfig(flags, env), env);
+  const { command, config, watchHead, rayInterpreter, noRayInterpreter, isRayHead } = prepareHead(rest, loadConfig(flags, env), env);
   // A head that cannot be exec'd must not take the lease (exit 127 before the election).
   preflightHeadCommand(command, env);
   // Ray's own head: the helpers that run with Ray's interpreter must be installed (an image or
   // package that left scripts/ out would otherwise lose them silently, at the first failover).
-  if (rayInterpreter) requireScripts([PREVIOUS_HEADS_SCRIPT, path.join(HEAD_SITE_DIR, 'sitecustomize.py'), ...(config.warmStandby ? [WARM_SCRIPT] : [])]);
+  if (rayInterpreter) requireScripts([PREVIOUS_HEADS_SCRIPT, HEAD_SITE_SCRIPT, ...(config.warmStandby ? [WARM_SCRIPT] : [])]);
   const log = createLogger({ format: config.logFormat, level: config.logLevel, candidateId: config.candidateId });
   const supervisor = createSupervisor();
   // The pidfile by which `ray stop` (through the shim) finds this candidate; removed in finally.
@@ -105,16 +105,10 @@ async function cmdRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     shutdown.abort();
   });
   installFaultSwitch(env, log);
-  const headEnv = envDefaults ? withJobsOffHead({ ...envDefaults, ...headEnvironment(env) }, config.jobsOffHead) : headEnvironment(env);
-  const jobsOnWorkers = env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES;
-  if (envDefaults?.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES && jobsOnWorkers !== undefined && jobsOnWorkers !== envDefaults.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES) {
-    log.warn(
-      { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES },
-      'Ray Jobs submitted without resources will run their driver on the head and die with the leader (RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES is not 1)',
-    );
-  } else if (envDefaults && !config.jobsOffHead) {
-    log.warn({}, 'Ray Jobs submitted without resources may run their driver on the head (Ray places them at random) and die with the leader (RAY_HA_JOBS_OFF_HEAD=false)');
-  }
+  const { env: headEnv, jobsWarning } = isRayHead
+    ? rayHeadEnvironment(env, headEnvironment(env), config.jobsOffHead)
+    : { env: headEnvironment(env), jobsWarning: null };
+  if (jobsWarning) log.warn(jobsWarning.fields, jobsWarning.msg);
   const warm = config.warmStandby ? warmCommand(command, headEnv) : { reason: 'RAY_HA_WARM_STANDBY=false' };
   if ('reason' in warm) log.info({ why: warm.reason }, 'no warm standby: every head starts cold');
   if (noRayInterpreter) log.warn({ why: noRayInterpreter }, "previous head nodes are left to Ray's health check (ALIVE for seconds after a failover)");

@@ -75,8 +75,6 @@ def why_not_patchable(module):
     method = getattr(manager, "_get_label_selector", None)
     if method is None:
         return "this Ray's job manager has no _get_label_selector"
-    if getattr(method, "_ray_head_ha", False):
-        return None
     if not inspect.iscoroutinefunction(method):
         return "this Ray's JobManager._get_label_selector is not a coroutine"
     try:

@@ -27,8 +27,8 @@ export interface PreparedHead {
    */
   rayInterpreter?: string[];
   noRayInterpreter?: string;
-  /** For a Ray head: variables the head gets unless the candidate's environment sets them (RAY_HA_DEFAULTS). */
-  envDefaults?: Record<string, string>;
+  /** A Ray head: its environment is rayHeadEnvironment's (RAY_HA_DEFAULTS, jobs kept off the head). */
+  isRayHead?: boolean;
 }
 
 /**
@@ -41,6 +41,41 @@ export const RAY_HA_DEFAULTS: Readonly<Record<string, string>> = { RAY_JOB_ALLOW
 
 /** The directory whose sitecustomize.py keeps Ray Jobs off an HA head (decision 41). */
 export const HEAD_SITE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'head-site');
+export const HEAD_SITE_SCRIPT = path.join(HEAD_SITE_DIR, 'sitecustomize.py');
+
+/**
+ * A Ray head's environment from the candidate's (`ray`: what headEnvironment
+ * keeps of it): RAY_HA_DEFAULTS under it, jobs kept off the head
+ * (withJobsOffHead), and the warning to log when a Ray Job submitted without
+ * resources can still die with the leader (null when it cannot).
+ */
+export function rayHeadEnvironment(
+  candidate: NodeJS.ProcessEnv,
+  ray: NodeJS.ProcessEnv,
+  jobsOffHead: boolean,
+): { env: NodeJS.ProcessEnv; jobsWarning: { fields: Record<string, unknown>; msg: string } | null } {
+  const env = withJobsOffHead({ ...RAY_HA_DEFAULTS, ...ray }, jobsOffHead);
+  const own = candidate.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES;
+  if (own !== undefined && own !== RAY_HA_DEFAULTS.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES) {
+    return {
+      env,
+      jobsWarning: {
+        fields: { RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES: own },
+        msg: 'Ray Jobs submitted without resources will run their driver on the head and die with the leader (RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES is not 1)',
+      },
+    };
+  }
+  if (!jobsOffHead) {
+    return {
+      env,
+      jobsWarning: {
+        fields: {},
+        msg: 'Ray Jobs submitted without resources may run their driver on the head (Ray places them at random) and die with the leader (RAY_HA_JOBS_OFF_HEAD=false)',
+      },
+    };
+  }
+  return { env, jobsWarning: null };
+}
 
 /**
  * A Ray head's environment with its jobs kept off the head (decision 41): a
@@ -51,7 +86,7 @@ export const HEAD_SITE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta
  * goes first on PYTHONPATH and RAY_HA_HEAD_SITE=1 (ours alone, never the
  * operator's) tells it to act.
  */
-export function withJobsOffHead(env: NodeJS.ProcessEnv, on: boolean): NodeJS.ProcessEnv {
+function withJobsOffHead(env: NodeJS.ProcessEnv, on: boolean): NodeJS.ProcessEnv {
   const { RAY_HA_HEAD_SITE: _inherited, ...rest } = env;
   if (!on || env.RAY_JOB_ALLOW_DRIVER_ON_WORKER_NODES !== '1') return rest;
   return {
@@ -81,7 +116,7 @@ export function prepareHead(given: string[], config: Config, env: NodeJS.Process
   const ray = rayInterpreter(info.command, env);
   return {
     command: info.command,
-    envDefaults: { ...RAY_HA_DEFAULTS },
+    isRayHead: true,
     watchHead: (headPid, signal) => watchGcsProcess(headPid, signal, { clock: monotonicClock }),
     ...('reason' in ray ? { noRayInterpreter: ray.reason } : { rayInterpreter: ray.interpreter }),
     config: {

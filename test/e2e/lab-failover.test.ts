@@ -159,11 +159,11 @@ async function metricsFollow(label: string, newLeader: string, oldIp: string, t0
 /**
  * Submits a Ray Job through the balancer's dashboard the usual way, without
  * resources: the HA head places its supervisor and driver off the head
- * (decision 41). Waits until its driver printed a step.
+ * (decision 41), or as `submitOptions` place it. Waits until its driver printed a step.
  */
-async function submitStepsJob(id: string, steps: number): Promise<void> {
+async function submitStepsJob(id: string, steps: number, submitOptions: string[] = []): Promise<void> {
   await dashboardAnswers();
-  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--', 'python', STEPS_JOB, String(steps)]);
+  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, ...submitOptions, '--', 'python', STEPS_JOB, String(steps)]);
   expect(r.code, r.output).toBe(0);
   await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
 }
@@ -177,11 +177,7 @@ async function submitJobOnHead(id: string, name: string): Promise<void> {
   const ip = L.host(name).address;
   const head = tables.get(name)!.latest()?.find((n) => n.head && n.state === 'ALIVE' && n.ip === ip);
   expect(head, `${name}'s head node in its own node table`).toBeDefined();
-  await dashboardAnswers();
-  const selector = JSON.stringify({ 'ray.io/node-id': head!.id });
-  const r = await L.jobCli('submit', ['--no-wait', '--submission-id', id, '--entrypoint-label-selector', selector, '--', 'python', STEPS_JOB, '100000']);
-  expect(r.code, r.output).toBe(0);
-  await waitFor(`job ${id} to run its first steps`, async () => /step 2 /.test((await L.jobCli('logs', [id])).output), 60_000, 500);
+  await submitStepsJob(id, 100_000, ['--entrypoint-label-selector', JSON.stringify({ 'ray.io/node-id': head!.id })]);
 }
 
 /**
@@ -211,11 +207,7 @@ async function dashboardAnswers(timeoutMs = 60_000): Promise<void> {
 /** The job ends SUCCEEDED on the head that leads now, its driver ran on a worker, and its logs hold every step. */
 async function jobSucceeded(id: string, steps: number): Promise<void> {
   await dashboardAnswers();
-  let status: string | null = null;
-  await waitFor(`job ${id} to end`, async () => {
-    status = await L.jobStatus(id);
-    return status !== null && status !== 'RUNNING' && status !== 'PENDING';
-  }, 120_000, 1000);
+  const { status } = await jobEnds(id, 120_000);
   expect(status).toBe('SUCCEEDED');
   const logs = (await L.jobCli('logs', [id])).output;
   expect(stepsInLogs(logs, steps), `the logs of ${id}: ${logs.slice(-1500)}`).toEqual({ done: steps, missing: [] });
